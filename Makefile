@@ -1,0 +1,42 @@
+# Two commands from a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-fast bench screenshots deps system-deps lint clean
+
+## demo: set everything up and open the app on a SoftHSM demo token
+demo: deps
+	$(BIN)/tui-csr demo
+
+## test: set everything up and run the whole suite
+test: deps
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -p no:cacheprovider
+
+test-fast: deps
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow"
+
+## bench: benchmarks against the peer tools (not part of `make test`)
+bench: deps
+	$(BIN)/python -m bench
+
+## screenshots: the real app on a throwaway token, an SVG (and PNG) of each screen
+screenshots: deps
+	$(BIN)/python -m tui_csr.ui.screenshots screenshots
+
+lint: deps
+	$(BIN)/ruff check tui_csr tests bench
+
+deps: system-deps $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

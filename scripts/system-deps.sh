@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install the Debian/Ubuntu packages tui-csr needs, only when something is missing:
+# directly as root, through sudo otherwise, else a clear message naming the packages.
+# Usage: scripts/system-deps.sh [extra packages...]
+set -euo pipefail
+
+need=()
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
+command -v openssl       >/dev/null 2>&1 || need+=(openssl)
+command -v p11tool       >/dev/null 2>&1 || need+=(gnutls-bin)
+command -v rsvg-convert  >/dev/null 2>&1 || need+=(librsvg2-bin)
+# Debian's python3 has no venv/ensurepip without python3-venv.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+for extra in "$@"; do
+  dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
+done
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "Installing system packages: ${need[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  run=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  run=(sudo -n)
+elif command -v sudo >/dev/null 2>&1 && [ -t 0 ]; then
+  run=(sudo)
+else
+  echo "error: tui-csr needs these Debian packages: ${need[*]}." >&2
+  echo "       Install them as root: apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "error: no apt-get here; install the equivalents of: ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${run[@]}" apt-get update -qq
+"${run[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

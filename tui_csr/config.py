@@ -1,0 +1,190 @@
+"""Typed settings: defaults < config file (TOML) < ``TUI_CSR_*`` environment < command-line flags.
+
+The PIN is never part of the settings: it comes from ``TUI_CSR_PIN``, ``--pin-file`` or a prompt,
+is handed to the token's login, and is not kept (see :mod:`tui_csr.pin`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui_csr.errors import ConfigError
+
+APP = "tui-csr"
+
+#: Config-file keys we know; anything else is refused so a typo does not pass silently.
+_KEYS = {"module", "token", "token_serial", "data_dir", "admins", "san_supported",
+         "attestation", "module_env", "fortanix"}
+_ATTESTATION = {"none", "luna", "fortanix"}
+
+
+def _xdg(var: str, default: str) -> Path:
+    value = os.environ.get(var)
+    return Path(value) if value and os.path.isabs(value) else Path.home() / default
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/tui-csr`` (``~/.local/share/tui-csr``)."""
+    return _xdg("XDG_DATA_HOME", ".local/share") / APP
+
+
+def default_config_path() -> Path:
+    """``$XDG_CONFIG_HOME/tui-csr/config.toml``."""
+    return _xdg("XDG_CONFIG_HOME", ".config") / APP / "config.toml"
+
+
+def current_user() -> str:
+    """The OS user running the program (from the uid, not from $USER, which anyone can set)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
+@dataclass
+class FortanixSettings:
+    """Fortanix DSM REST access for key attestation; the API key itself is never stored."""
+
+    endpoint: str = ""
+    api_key_env: str = "FORTANIX_API_KEY"
+    api_key_file: str = ""
+    timeout: float = 10.0
+
+
+@dataclass
+class Settings:
+    """Everything the program is configured with (never the PIN)."""
+
+    module: str = ""
+    token: str | None = None
+    token_serial: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+    config_path: Path = field(default_factory=default_config_path)
+    admins: list[str] = field(default_factory=list)
+    san_supported: bool = True
+    attestation: str = "none"
+    module_env: dict[str, str] = field(default_factory=dict)
+    fortanix: FortanixSettings = field(default_factory=FortanixSettings)
+    pin_file: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The TinyDB file."""
+        return self.data_dir / "tui-csr.json"
+
+    def apply_module_env(self) -> None:
+        """Export the module's own variables (e.g. SOFTHSM2_CONF) before it is loaded."""
+        for key, value in self.module_env.items():
+            os.environ[key] = value
+
+    def admin_users(self) -> list[str]:
+        """Configured administrators; when none are, the owner of the data folder."""
+        if self.admins:
+            return list(self.admins)
+        try:
+            uid = self.data_dir.stat().st_uid
+        except OSError:
+            uid = os.getuid()  # the folder does not exist yet: whoever creates it will own it
+        try:
+            return [pwd.getpwuid(uid).pw_name]
+        except KeyError:
+            return [str(uid)]
+
+    def is_admin(self, user: str) -> bool:
+        """True when ``user`` may create, rename and remove certificate groups."""
+        return user in self.admin_users()
+
+
+def load_settings(*, config: str | Path | None = None, module: str | None = None,
+                  token: str | None = None, data_dir: str | Path | None = None,
+                  pin_file: str | Path | None = None,
+                  env: dict[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from the config file, the environment and the flags given."""
+    env = dict(os.environ if env is None else env)
+    explicit = config or env.get("TUI_CSR_CONFIG")
+    path = Path(explicit).expanduser() if explicit else default_config_path()
+    settings = Settings(config_path=path)
+    if path.exists():
+        _apply_file(settings, path)
+    elif explicit:
+        raise ConfigError(f"Config file {path} does not exist.", field="config")
+
+    if env.get("TUI_CSR_MODULE"):
+        settings.module = env["TUI_CSR_MODULE"]
+    if env.get("TUI_CSR_TOKEN"):
+        settings.token = env["TUI_CSR_TOKEN"]
+    if env.get("TUI_CSR_TOKEN_SERIAL"):
+        settings.token_serial = env["TUI_CSR_TOKEN_SERIAL"]
+    if env.get("TUI_CSR_DATA_DIR"):
+        settings.data_dir = Path(env["TUI_CSR_DATA_DIR"]).expanduser()
+    if env.get("TUI_CSR_ADMINS"):
+        settings.admins = [a.strip() for a in env["TUI_CSR_ADMINS"].split(",") if a.strip()]
+    if env.get("TUI_CSR_SAN_SUPPORTED"):
+        settings.san_supported = env["TUI_CSR_SAN_SUPPORTED"].lower() not in {"0", "false", "no"}
+
+    if module:
+        settings.module = module
+    if token:
+        settings.token = token
+    if data_dir:
+        settings.data_dir = Path(data_dir).expanduser()
+    if pin_file:
+        settings.pin_file = Path(pin_file).expanduser()
+    return settings
+
+
+def _apply_file(settings: Settings, path: Path) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}.", field="config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.", field="config") from exc
+    if any("pin" in key.lower() for key in data):
+        raise ConfigError(f"Config file {path} must not hold a PIN; use TUI_CSR_PIN, --pin-file "
+                          "or the prompt.", field="config")
+    unknown = sorted(set(data) - _KEYS)
+    if unknown:
+        raise ConfigError(f"Config file {path} has unknown key '{unknown[0]}'; known keys: "
+                          f"{', '.join(sorted(_KEYS))}.", field="config")
+
+    def want(key: str, kind: type | tuple[type, ...]) -> object:
+        value = data[key]
+        if not isinstance(value, kind):
+            raise ConfigError(f"Config file {path}: '{key}' has the wrong type.", field=key)
+        return value
+
+    if "module" in data:
+        settings.module = str(want("module", str))
+    if "token" in data:
+        settings.token = str(want("token", str))
+    if "token_serial" in data:
+        settings.token_serial = str(want("token_serial", str))
+    if "data_dir" in data:
+        settings.data_dir = Path(str(want("data_dir", str))).expanduser()
+    if "admins" in data:
+        admins = want("admins", list)
+        settings.admins = [str(a) for a in admins]  # type: ignore[union-attr]
+    if "san_supported" in data:
+        settings.san_supported = bool(want("san_supported", bool))
+    if "attestation" in data:
+        value = str(want("attestation", str)).lower()
+        if value not in _ATTESTATION:
+            raise ConfigError(f"Config file {path}: attestation must be one of "
+                              f"{', '.join(sorted(_ATTESTATION))}, not '{value}'.",
+                              field="attestation")
+        settings.attestation = value
+    if "module_env" in data:
+        settings.module_env = {str(k): str(v) for k, v in want("module_env", dict).items()}  # type: ignore[union-attr]
+    if "fortanix" in data:
+        fx = want("fortanix", dict)
+        settings.fortanix = FortanixSettings(
+            endpoint=str(fx.get("endpoint", "")),  # type: ignore[union-attr]
+            api_key_env=str(fx.get("api_key_env", "FORTANIX_API_KEY")),  # type: ignore[union-attr]
+            api_key_file=str(fx.get("api_key_file", "")),  # type: ignore[union-attr]
+            timeout=float(fx.get("timeout", 10.0)),  # type: ignore[union-attr]
+        )

@@ -1,0 +1,133 @@
+"""Typed records that cross the store boundary (never raw TinyDB dicts).
+
+``to_doc`` / ``from_doc`` are the only places that know the document layout.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+
+class Status(enum.StrEnum):
+    """Lifecycle state of a request."""
+
+    PENDING = "pending"
+    ISSUED = "issued"
+
+
+def utcnow() -> datetime:
+    """Current time, UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass
+class Request:
+    """A CSR whose key pair lives on the token.
+
+    ``subject`` is the RFC 4514 string; ``subject_fields`` the CN/O/OU/L/ST/C view of it.
+    ``sans`` is a list of ``(kind, value)`` pairs, kind in email/dns/ip/uri.
+    """
+
+    id: str
+    label: str
+    subject: str
+    subject_fields: dict[str, str]
+    sans: list[tuple[str, str]]
+    key_spec: str
+    hash: str
+    scheme: str
+    token_label: str
+    key_id: str  # CKA_ID, lower-case hex
+    pkcs11_uri: str
+    csr_pem: str
+    groups: list[str]
+    owner: str | None
+    created: datetime
+    created_by: str
+    status: Status = Status.PENDING
+    token_serial: str | None = None
+    certificate_pem: str | None = None
+    issued: datetime | None = None
+
+    def to_doc(self) -> dict:
+        """Serialise to a JSON-able dict."""
+        doc = asdict(self)
+        doc["sans"] = [list(s) for s in self.sans]
+        doc["created"] = _iso(self.created)
+        doc["issued"] = _iso(self.issued) if self.issued else None
+        doc["status"] = self.status.value
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Request:
+        """Parse a stored document (unknown keys are ignored, for forward compatibility)."""
+        names = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in doc.items() if k in names}
+        data["sans"] = [tuple(s) for s in data.get("sans", [])]
+        data["created"] = _parse_iso(data["created"])
+        data["issued"] = _parse_iso(data["issued"]) if data.get("issued") else None
+        data["status"] = Status(data.get("status", "pending"))
+        data["groups"] = list(data.get("groups", []))
+        data["subject_fields"] = dict(data.get("subject_fields", {}))
+        return cls(**data)
+
+
+@dataclass
+class Group:
+    """A certificate group; every request belongs to at least one. ``policy`` names its policy."""
+
+    name: str
+    description: str = ""
+    policy: str = ""
+    created: datetime = field(default_factory=utcnow)
+    created_by: str = ""
+
+    def to_doc(self) -> dict:
+        """Serialise to a JSON-able dict."""
+        doc = asdict(self)
+        doc["created"] = _iso(self.created)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Group:
+        """Parse a stored document."""
+        names = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in doc.items() if k in names}
+        if "created" in data:
+            data["created"] = _parse_iso(data["created"])
+        return cls(**data)
+
+
+@dataclass
+class AuditEntry:
+    """Who did what, when. ``detail`` never holds a secret."""
+
+    action: str  # generate / delete / group-add / group-rename / group-remove / edit-groups ...
+    user: str
+    subject: str  # what it concerned: request id, group name
+    detail: str = ""
+    at: datetime = field(default_factory=utcnow)
+
+    def to_doc(self) -> dict:
+        """Serialise to a JSON-able dict."""
+        doc = asdict(self)
+        doc["at"] = _iso(self.at)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> AuditEntry:
+        """Parse a stored document."""
+        names = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in doc.items() if k in names}
+        data["at"] = _parse_iso(data["at"])
+        return cls(**data)

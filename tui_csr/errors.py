@@ -1,0 +1,52 @@
+"""Errors the user can act on.
+
+Every failure that reaches a user is one of these: one sentence naming the field or the token,
+plus (for token failures) the raw ``CKR_*`` name for the expert. The CLI maps ``exit_code``
+straight to the process exit status; the TUI shows ``message`` under the field named by ``field``
+or in a dialog.
+"""
+
+from __future__ import annotations
+
+
+class TuiCsrError(Exception):
+    """Base class: a failure with a one-sentence message for the user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+    def __str__(self) -> str:
+        if self.code:
+            return f"{self.message} ({self.code})"
+        return self.message
+
+
+class InputError(TuiCsrError):
+    """Invalid user input (exit status 2). ``field`` names the field (e.g. ``"CN"``, ``"email"``)."""
+
+    exit_code = 2
+
+
+class NotFoundError(InputError):
+    """A request, group or object the user named does not exist (exit status 2)."""
+
+
+class TokenError(TuiCsrError):
+    """A PKCS#11 failure; ``code`` carries the CKR_* name where there is one."""
+
+
+class StoreError(TuiCsrError):
+    """The request store cannot be read or written; the message names the file."""
+
+
+class PermissionDeniedError(TuiCsrError):
+    """The OS user is not allowed to do this (e.g. create a group without being an administrator)."""
+
+
+class ConfigError(InputError):
+    """The configuration (file, environment or flags) is invalid (exit status 2)."""

@@ -1,0 +1,529 @@
+"""The PKCS#11 token, synchronous. Only ever called on the token thread (see ``worker.py``).
+
+python-pkcs11 calls ``C_Initialize(NULL)``, after which SoftHSM disables its own locking: two
+threads in the module at once can crash the process. So this class is never used directly by
+the rest of the program; :class:`tui_csr.hsm.worker.AsyncToken` runs each call on one thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
+from tui_csr.errors import ConfigError, TokenError
+from tui_csr.hsm.errors import token_error
+
+#: CKA_APPLICATION of the data object that marks a key pair as made by tui-csr (orphan scans).
+MARKER_APPLICATION = "tui-csr"
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What the token says about itself; the PIN flags come from CKF_USER_PIN_*."""
+
+    label: str
+    serial: str
+    manufacturer: str
+    model: str
+    login_required: bool
+    pin_count_low: bool = False
+    pin_final_try: bool = False
+    pin_locked: bool = False
+    module_description: str = ""
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    """A key pair on the token: its CKA_ID, CKA_LABEL and SubjectPublicKeyInfo (DER)."""
+
+    key_id: bytes
+    label: str
+    spki_der: bytes
+    attributes: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TokenKey:
+    """A key object found on the token (for orphan scans): which classes exist for a CKA_ID."""
+
+    key_id: bytes
+    label: str
+    has_private: bool
+    has_public: bool
+    marked: bool
+
+
+def pkcs11_uri(token_label: str, key_label: str, key_id: bytes, kind: str = "private",
+               serial: str | None = None) -> str:
+    """RFC 7512 URI of a key: ``pkcs11:token=demo;object=web;id=%01%02;type=private``."""
+    def pct(text: str) -> str:
+        return quote(text, safe="-._~!$&'()*+,=:@")  # RFC 7512 pchar minus ';' '/' '?'
+
+    parts = [f"token={pct(token_label)}"]
+    if serial:
+        parts.append(f"serial={pct(serial)}")
+    parts += [f"object={pct(key_label)}", "id=" + "".join(f"%{b:02X}" for b in key_id),
+              f"type={kind}"]
+    return "pkcs11:" + ";".join(parts)
+
+
+def _spki_der(pub: Any, spec: KeySpec) -> bytes:
+    from asn1crypto import keys
+
+    if spec.key_type is KeyType.RSA:
+        from pkcs11.util.rsa import encode_rsa_public_key
+
+        # python-pkcs11 returns PKCS#1 RSAPublicKey, not SubjectPublicKeyInfo: wrap it.
+        rsa = keys.RSAPublicKey.load(encode_rsa_public_key(pub))
+        return keys.PublicKeyInfo({"algorithm": {"algorithm": "rsa"}, "public_key": rsa}).dump()
+    from pkcs11 import Attribute
+
+    return ec_spki(bytes(pub[Attribute.EC_PARAMS]), bytes(pub[Attribute.EC_POINT]))
+
+
+def ec_spki(ec_params: bytes, ec_point: bytes) -> bytes:
+    """SubjectPublicKeyInfo from CKA_EC_PARAMS and CKA_EC_POINT.
+
+    Most tokens return CKA_EC_POINT wrapped in an OCTET STRING (67 bytes for P-256); some return
+    the raw uncompressed point. Accept both.
+    """
+    from asn1crypto import core, keys
+
+    params = keys.ECDomainParameters.load(ec_params)
+    coord = {"secp256r1": 32, "secp384r1": 48, "secp521r1": 66}.get(params.chosen.native, 0)
+    raw_len = 1 + 2 * coord
+    point = ec_point
+    if not (coord and len(point) == raw_len and point[:1] == b"\x04"):
+        # Wrapped (the usual case). A raw point can't be mistaken for it: lengths differ.
+        with contextlib.suppress(ValueError):
+            point = core.OctetString.load(ec_point, strict=True).native
+    return keys.PublicKeyInfo({
+        "algorithm": {"algorithm": "ec", "parameters": params},
+        "public_key": keys.ECPointBitString(point),
+    }).dump()
+
+
+def key_id_for(spki_der: bytes) -> bytes:
+    """CKA_ID for a key: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), the value
+    p11tool and most CAs use for the subject key identifier, so the ids line up."""
+    from asn1crypto import keys
+
+    bits = keys.PublicKeyInfo.load(spki_der)["public_key"].contents[1:]  # drop unused-bits octet
+    return hashlib.sha1(bits).digest()
+
+
+class Pkcs11Token:
+    """One PKCS#11 token, selected by label (or serial), with one logged-in session.
+
+    The PIN is passed to :meth:`login` and not kept.
+    """
+
+    def __init__(self, module_path: str, token_label: str | None = None,
+                 token_serial: str | None = None) -> None:
+        self.module_path = module_path
+        self.token_label = token_label
+        self.token_serial = token_serial
+        self._lib: Any = None
+        self._token: Any = None
+        self._session: Any = None
+        self._mechanisms: set[Any] | None = None
+
+    # -- opening ------------------------------------------------------------------------------
+    def open(self) -> TokenInfo:
+        """Load the module and find the token. Raises ConfigError/TokenError with a sentence."""
+        import pkcs11
+        from pkcs11 import exceptions as px
+
+        path = self.module_path
+        if not path:
+            raise ConfigError(
+                "No PKCS#11 module is configured; set --module or TUI_CSR_MODULE.", field="module")
+        if not os.path.exists(path):
+            raise ConfigError(f"PKCS#11 module {path} does not exist.", field="module")
+        if not os.path.isfile(path):
+            raise ConfigError(f"PKCS#11 module {path} is not a file.", field="module")
+        try:
+            self._lib = pkcs11.lib(path)
+        except (px.PKCS11Error, OSError, RuntimeError) as exc:
+            raise ConfigError(
+                f"{path} is not a PKCS#11 module that can be loaded ({exc}).".replace("..", "."),
+                field="module") from exc
+        try:
+            tokens = list(self._lib.get_tokens())
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "listing the module's tokens") from exc
+        labels = [t.label for t in tokens if t.label]
+        match = [t for t in tokens
+                 if (self.token_label is None or t.label == self.token_label)
+                 and (self.token_serial is None or _serial(t) == self.token_serial)]
+        if not match:
+            want = (f"label '{self.token_label}'" if self.token_label is not None
+                    else f"serial '{self.token_serial}'")
+            have = ", ".join(f"'{label}'" for label in labels) or "none"
+            raise TokenError(
+                f"No token with {want} in {path}; tokens present: {have}.",
+                field="token", code="CKR_TOKEN_NOT_PRESENT")
+        if len(match) > 1:
+            raise TokenError(
+                f"{len(match)} tokens are labelled '{self.token_label}'; select one by serial.",
+                field="token")
+        self._token = match[0]
+        self.token_label = self._token.label
+        return self.info()
+
+    def info(self) -> TokenInfo:
+        """Re-read the token's flags (the PIN counters change after a failed login)."""
+        from pkcs11 import TokenFlag
+
+        tok = self._token
+        flags = TokenFlag(tok.flags)
+        return TokenInfo(
+            label=tok.label, serial=_serial(tok), manufacturer=tok.manufacturer_id.strip(),
+            model=tok.model.strip(),
+            login_required=bool(flags & TokenFlag.LOGIN_REQUIRED),
+            pin_count_low=bool(flags & TokenFlag.USER_PIN_COUNT_LOW),
+            pin_final_try=bool(flags & TokenFlag.USER_PIN_FINAL_TRY),
+            pin_locked=bool(flags & TokenFlag.USER_PIN_LOCKED),
+            module_description=f"{self._lib.manufacturer_id.strip()} "
+                               f"{self._lib.library_description.strip()}",
+        )
+
+    @property
+    def logged_in(self) -> bool:
+        """True once a session is open (and logged in when the token needs it)."""
+        return self._session is not None
+
+    def login(self, pin: str | None) -> TokenInfo:
+        """Open the one read-write session, logging in with ``pin`` (not kept)."""
+        from pkcs11 import exceptions as px
+
+        if self._token is None:
+            self.open()
+        if self._session is not None:
+            return self.info()
+        label = self._token.label
+        try:
+            self._session = self._token.open(user_pin=pin or None, rw=True)
+        except px.UserAlreadyLoggedIn:
+            # Login is per token: another session of this process already logged in.
+            self._session = self._token.open(rw=True)
+        except px.PinIncorrect as exc:
+            info = self.info()
+            hint = ""
+            if info.pin_locked:
+                hint = " The PIN is now locked."
+            elif info.pin_final_try:
+                hint = " One try is left before the PIN locks."
+            elif info.pin_count_low:
+                hint = " Few tries are left before the PIN locks."
+            raise TokenError(f"Wrong PIN for token '{label}'.{hint}", field="pin",
+                             code="CKR_PIN_INCORRECT") from exc
+        except px.PinLocked as exc:
+            raise TokenError(f"The user PIN of token '{label}' is locked; the security officer "
+                             "must unlock it.", field="pin", code="CKR_PIN_LOCKED") from exc
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "logging in", label) from exc
+        return self.info()
+
+    def close(self) -> None:
+        """Close the session (logs out when it was the last one)."""
+        if self._session is not None:
+            # Closing a dead session must not mask the reason it died.
+            with contextlib.suppress(Exception):
+                self._session.close()
+            self._session = None
+
+    def _s(self) -> Any:
+        if self._session is None:
+            raise TokenError("Not logged in to the token.", field="token",
+                             code="CKR_USER_NOT_LOGGED_IN")
+        return self._session
+
+    # -- capabilities --------------------------------------------------------------------------
+    def mechanisms(self) -> set[Any]:
+        """The slot's mechanism list (cached)."""
+        if self._mechanisms is None:
+            self._mechanisms = set(self._token.slot.get_mechanisms())
+        return self._mechanisms
+
+    def supports(self, spec: KeySpec) -> str | None:
+        """None when the token can make ``spec``; else a sentence saying why not."""
+        from pkcs11 import Mechanism
+
+        mech = (Mechanism.RSA_PKCS_KEY_PAIR_GEN if spec.key_type is KeyType.RSA
+                else Mechanism.EC_KEY_PAIR_GEN)
+        label = self._token.label
+        if mech not in self.mechanisms():
+            return f"Token '{label}' cannot generate {spec.key_type.value} keys ({mech.name} is not listed)."
+        info = self._token.slot.get_mechanism_info(mech)
+        lo, hi = info.min_key_length, info.max_key_length
+        if spec.key_type is KeyType.RSA:
+            if not lo <= spec.bits <= hi:
+                return (f"Token '{label}' supports RSA keys of {lo} to {hi} bits, not {spec.bits}.")
+        elif hi and not lo <= spec.bits <= hi:
+            return f"Token '{label}' supports EC curves of {lo} to {hi} bits, not {spec.name}."
+        sign = Mechanism.RSA_PKCS if spec.key_type is KeyType.RSA else Mechanism.ECDSA
+        if sign not in self.mechanisms() and not self._combined_any(spec):
+            return f"Token '{label}' cannot sign with {spec.key_type.value} keys."
+        return None
+
+    def _combined_any(self, spec: KeySpec) -> bool:
+        names = {m.name for m in self.mechanisms()}
+        suffix = "RSA_PKCS" if spec.key_type is KeyType.RSA else ""
+        return any(n.startswith("SHA") and n.endswith(suffix) for n in names) if suffix else any(
+            n.startswith("ECDSA_SHA") for n in names)
+
+    def label_in_use(self, label: str) -> bool:
+        """True when any key object on the token already carries ``label``."""
+        from pkcs11 import Attribute
+
+        return any(True for _ in self._s().get_objects({Attribute.LABEL: label}))
+
+    # -- keys ------------------------------------------------------------------------------------
+    def generate_keypair(self, spec: KeySpec, label: str) -> KeyPair:
+        """Generate a non-extractable signing key pair; returns its CKA_ID and public key.
+
+        The private template is explicit (real HSMs differ in their defaults), and the attributes
+        are read back: a pair the token did not make as asked is destroyed again.
+        """
+        from pkcs11 import Attribute
+        from pkcs11 import KeyType as P11KeyType
+        from pkcs11 import exceptions as px
+
+        reason = self.supports(spec)
+        if reason:
+            raise TokenError(reason, field="key_spec", code="CKR_MECHANISM_INVALID")
+        session = self._s()
+        temp_id = secrets.token_bytes(20)
+        public_template = {
+            Attribute.TOKEN: True, Attribute.PRIVATE: False, Attribute.VERIFY: True,
+            Attribute.ENCRYPT: False, Attribute.WRAP: False, Attribute.LABEL: label,
+            Attribute.ID: temp_id,
+        }
+        private_template = {
+            Attribute.TOKEN: True, Attribute.PRIVATE: True, Attribute.SENSITIVE: True,
+            Attribute.EXTRACTABLE: False, Attribute.SIGN: True, Attribute.DECRYPT: False,
+            Attribute.UNWRAP: False, Attribute.DERIVE: False, Attribute.LABEL: label,
+            Attribute.ID: temp_id,
+        }
+        doing = f"generating a {spec.display} key"
+        try:
+            if spec.key_type is KeyType.RSA:
+                public_template[Attribute.PUBLIC_EXPONENT] = b"\x01\x00\x01"
+                pub, priv = session.generate_keypair(
+                    P11KeyType.RSA, spec.bits, store=True,
+                    public_template=public_template, private_template=private_template)
+            else:
+                from pkcs11.util.ec import encode_named_curve_parameters
+
+                params = session.create_domain_parameters(
+                    P11KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(spec.curve)},
+                    local=True)
+                pub, priv = params.generate_keypair(
+                    store=True, public_template=public_template,
+                    private_template=private_template)
+        except px.PKCS11Error as exc:
+            self._destroy_by_id(temp_id)
+            raise token_error(exc, doing, self.token_label) from exc
+
+        try:
+            attrs = _read_flags(priv)
+            bad = [name for name, want in _REQUIRED_PRIVATE.items() if attrs.get(name) is not want]
+            if bad:
+                raise TokenError(
+                    f"Token '{self.token_label}' did not make the private key as asked "
+                    f"({', '.join(f'{n}={attrs.get(n)}' for n in bad)}); the key pair was destroyed.",
+                    field="token", code="CKR_TEMPLATE_INCONSISTENT")
+            spki = _spki_der(pub, spec)
+            key_id = key_id_for(spki)
+            if any(True for _ in session.get_objects({Attribute.ID: key_id})):
+                raise TokenError("A key with the same public key id already exists on token "
+                                 f"'{self.token_label}'.", field="token")
+            try:
+                pub[Attribute.ID] = key_id
+                priv[Attribute.ID] = key_id
+            except px.PKCS11Error:
+                key_id = temp_id  # tokens may refuse CKA_ID changes; the random id stays unique
+                pub[Attribute.ID] = temp_id
+            self._mark(key_id, label)
+            return KeyPair(key_id=key_id, label=label, spki_der=spki, attributes=attrs)
+        except BaseException as exc:
+            # Whatever went wrong after generation, no half-made key pair stays on the token.
+            self._destroy_quietly(pub, priv)
+            if isinstance(exc, px.PKCS11Error):
+                raise token_error(exc, doing, self.token_label) from exc
+            raise
+
+    def _mark(self, key_id: bytes, label: str) -> None:
+        """A private data object naming the key id: lets an orphan scan tell our keys from others'."""
+        from pkcs11 import Attribute, ObjectClass
+
+        self._s().create_object({
+            Attribute.CLASS: ObjectClass.DATA, Attribute.TOKEN: True, Attribute.PRIVATE: True,
+            Attribute.APPLICATION: MARKER_APPLICATION, Attribute.LABEL: label,
+            Attribute.VALUE: key_id.hex().encode(),
+        })
+
+    def _destroy_quietly(self, *objs: Any) -> None:
+        for obj in objs:
+            with contextlib.suppress(Exception):  # best-effort clean-up after a failure
+                obj.destroy()
+
+    def _destroy_by_id(self, key_id: bytes) -> None:
+        with contextlib.suppress(Exception):  # best-effort clean-up after a failure
+            self.destroy(key_id)
+
+    def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
+             scheme: Scheme) -> bytes:
+        """Sign ``data`` with the private key ``key_id``; ECDSA signatures come back DER-encoded.
+
+        Uses the combined hash-and-sign mechanism where the slot lists it; otherwise hashes in
+        software and uses the raw mechanism (SoftHSM 2.6 has no CKM_ECDSA_SHA256).
+        """
+        from pkcs11 import MGF, Attribute, Mechanism, ObjectClass
+        from pkcs11 import exceptions as px
+
+        session = self._s()
+        try:
+            keys = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                                             Attribute.ID: key_id}))
+            if len(keys) != 1:
+                raise TokenError(
+                    f"The private key {key_id.hex()} is not on token '{self.token_label}'.",
+                    field="token", code="CKR_OBJECT_HANDLE_INVALID")
+            priv = keys[0]
+            mechs = self.mechanisms()
+            h = hash_alg.value  # SHA256 ...
+            digest = hashlib.new(hash_alg.asn1_name, data).digest()
+            if scheme is Scheme.ECDSA:
+                from pkcs11.util.ec import encode_ecdsa_signature
+
+                combined = getattr(Mechanism, f"ECDSA_{h}", None)
+                if combined in mechs:
+                    raw = priv.sign(data, mechanism=combined)
+                else:
+                    raw = priv.sign(digest, mechanism=Mechanism.ECDSA)
+                return encode_ecdsa_signature(raw)
+            if scheme is Scheme.PSS:
+                param = (getattr(Mechanism, h), getattr(MGF, h), hash_alg.octets)
+                combined = getattr(Mechanism, f"{h}_RSA_PKCS_PSS")
+                if combined in mechs:
+                    return priv.sign(data, mechanism=combined, mechanism_param=param)
+                return priv.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=param)
+            combined = getattr(Mechanism, f"{h}_RSA_PKCS")
+            if combined in mechs:
+                return priv.sign(data, mechanism=combined)
+            return priv.sign(_digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS)
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "signing the CSR", self.token_label) from exc
+
+    def destroy(self, key_id: bytes) -> int:
+        """Destroy every object with CKA_ID ``key_id`` (keys, certificates) and its marker.
+
+        Returns how many objects were destroyed.
+        """
+        from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import exceptions as px
+
+        session = self._s()
+        try:
+            objs = list(session.get_objects({Attribute.ID: key_id}))
+            marks = list(session.get_objects({Attribute.CLASS: ObjectClass.DATA,
+                                              Attribute.APPLICATION: MARKER_APPLICATION,
+                                              Attribute.VALUE: key_id.hex().encode()}))
+            for obj in objs + marks:
+                obj.destroy()
+            return len(objs)
+        except px.PKCS11Error as exc:
+            raise token_error(exc, f"destroying key {key_id.hex()}", self.token_label) from exc
+
+    def key_exists(self, key_id: bytes) -> bool:
+        """True when a private key with CKA_ID ``key_id`` is on the token."""
+        from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import exceptions as px
+
+        try:
+            return any(True for _ in self._s().get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}))
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "looking for a key", self.token_label) from exc
+
+    def key_attributes(self, key_id: bytes) -> dict[str, bool]:
+        """The security flags of the private key ``key_id`` as the token reports them now."""
+        from pkcs11 import Attribute, ObjectClass
+
+        keys = list(self._s().get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                                           Attribute.ID: key_id}))
+        if not keys:
+            raise TokenError(f"The private key {key_id.hex()} is not on token "
+                             f"'{self.token_label}'.", field="token")
+        return _read_flags(keys[0])
+
+    def list_keys(self) -> list[TokenKey]:
+        """Every key pair on the token (by CKA_ID), with whether tui-csr's marker names it."""
+        from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import exceptions as px
+
+        session = self._s()
+        found: dict[bytes, dict[str, Any]] = {}
+        try:
+            for cls, kind in ((ObjectClass.PRIVATE_KEY, "private"),
+                              (ObjectClass.PUBLIC_KEY, "public")):
+                for obj in session.get_objects({Attribute.CLASS: cls}):
+                    kid = bytes(obj[Attribute.ID] or b"")
+                    entry = found.setdefault(kid, {"label": obj.label or "", "kinds": set()})
+                    entry["kinds"].add(kind)
+            marked = {bytes.fromhex(bytes(o[Attribute.VALUE]).decode())
+                      for o in session.get_objects({Attribute.CLASS: ObjectClass.DATA,
+                                                    Attribute.APPLICATION: MARKER_APPLICATION})}
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "listing keys", self.token_label) from exc
+        return [TokenKey(kid, e["label"], "private" in e["kinds"], "public" in e["kinds"],
+                         kid in marked) for kid, e in found.items()]
+
+    def object_count(self) -> int:
+        """How many objects the logged-in session sees (tests use it to prove nothing was left)."""
+        return sum(1 for _ in self._s().get_objects())
+
+
+_REQUIRED_PRIVATE = {"SENSITIVE": True, "EXTRACTABLE": False, "ALWAYS_SENSITIVE": True,
+                     "NEVER_EXTRACTABLE": True, "SIGN": True}
+
+
+def _read_flags(priv: Any) -> dict[str, bool]:
+    from pkcs11 import Attribute
+    from pkcs11 import exceptions as px
+
+    out: dict[str, bool] = {}
+    for name in ("SENSITIVE", "EXTRACTABLE", "ALWAYS_SENSITIVE", "NEVER_EXTRACTABLE", "SIGN",
+                 "DECRYPT", "UNWRAP", "DERIVE", "PRIVATE", "TOKEN", "LOCAL"):
+        try:
+            out[name] = bool(priv[getattr(Attribute, name)])
+        except (px.PKCS11Error, KeyError):
+            continue
+    return out
+
+
+def _serial(tok: Any) -> str:
+    serial = tok.serial
+    if isinstance(serial, bytes):
+        serial = serial.decode("ascii", "replace")
+    return str(serial).strip()
+
+
+_DIGEST_INFO_PREFIX = {
+    HashAlg.SHA256: bytes.fromhex("3031300d060960864801650304020105000420"),
+    HashAlg.SHA384: bytes.fromhex("3041300d060960864801650304020205000430"),
+    HashAlg.SHA512: bytes.fromhex("3051300d060960864801650304020305000440"),
+}
+
+
+def _digest_info(hash_alg: HashAlg, digest: bytes) -> bytes:
+    """PKCS#1 v1.5 DigestInfo for the raw CKM_RSA_PKCS mechanism."""
+    return _DIGEST_INFO_PREFIX[hash_alg] + digest

@@ -1,0 +1,147 @@
+"""One path to the token: a single worker thread and the async facade the program awaits.
+
+Every PKCS#11 call in the process runs on :data:`TOKEN_THREAD`. The calls release the GIL, so the
+asyncio loop (the TUI) keeps running while a key is generated; because there is only one thread,
+the module (which runs without its own locking after ``C_Initialize(NULL)``) is never entered
+twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
+from tui_csr.hsm.token import KeyPair, TokenInfo, TokenKey
+
+T = TypeVar("T")
+
+
+class TokenThread:
+    """The single thread that owns the PKCS#11 module."""
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self._guard = threading.Lock()
+        self.thread_ident: int | None = None
+
+    def _ensure(self) -> ThreadPoolExecutor:
+        with self._guard:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="pkcs11",
+                    initializer=self._note_thread)
+            return self._executor
+
+    def _note_thread(self) -> None:
+        self.thread_ident = threading.get_ident()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` on the token thread and await its result."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ensure(), functools.partial(fn, *args, **kwargs))
+
+    def run_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Blocking variant for code outside any event loop (never call it from the loop)."""
+        return self._ensure().submit(fn, *args, **kwargs).result()
+
+
+#: The process-wide token thread.
+TOKEN_THREAD = TokenThread()
+
+
+class SyncToken(Protocol):
+    """What :class:`AsyncToken` needs of a token: :class:`~tui_csr.hsm.token.Pkcs11Token`, or a
+    stand-in in tests of vendor features that SoftHSM lacks."""
+
+    token_label: str | None
+
+    def open(self) -> TokenInfo: ...
+    def info(self) -> TokenInfo: ...
+    def login(self, pin: str | None) -> TokenInfo: ...
+    def close(self) -> None: ...
+    def supports(self, spec: KeySpec) -> str | None: ...
+    def label_in_use(self, label: str) -> bool: ...
+    def generate_keypair(self, spec: KeySpec, label: str) -> KeyPair: ...
+    def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
+             scheme: Scheme) -> bytes: ...
+    def destroy(self, key_id: bytes) -> int: ...
+    def key_exists(self, key_id: bytes) -> bool: ...
+    def key_attributes(self, key_id: bytes) -> dict[str, bool]: ...
+    def list_keys(self) -> list[TokenKey]: ...
+    def object_count(self) -> int: ...
+
+
+class AsyncToken:
+    """The async facade: each method runs the matching :class:`SyncToken` call on the token
+    thread. This is the only object the services use to reach a token."""
+
+    def __init__(self, token: SyncToken, thread: TokenThread = TOKEN_THREAD) -> None:
+        self._token = token
+        self._thread = thread
+
+    @property
+    def label(self) -> str:
+        """The selected token's label (after :meth:`open`)."""
+        return self._token.token_label or ""
+
+    async def call(self, name: str, *args: Any) -> Any:
+        """Run the token's method ``name`` on the token thread (for vendor extensions)."""
+        return await self._thread.run(getattr(self._token, name), *args)
+
+    async def open(self) -> TokenInfo:
+        """Load the module and select the token."""
+        return await self._thread.run(self._token.open)
+
+    async def info(self) -> TokenInfo:
+        """Token label, serial and PIN flags."""
+        return await self._thread.run(self._token.info)
+
+    async def login(self, pin: str | None) -> TokenInfo:
+        """Log in once; the PIN is not kept."""
+        return await self._thread.run(self._token.login, pin)
+
+    async def close(self) -> None:
+        """Close the session."""
+        await self._thread.run(self._token.close)
+
+    async def supports(self, spec: KeySpec) -> str | None:
+        """None when the token can make ``spec``, else the reason it cannot."""
+        return await self._thread.run(self._token.supports, spec)
+
+    async def label_in_use(self, label: str) -> bool:
+        """True when a key object on the token has this label."""
+        return await self._thread.run(self._token.label_in_use, label)
+
+    async def generate_keypair(self, spec: KeySpec, label: str) -> KeyPair:
+        """Generate a non-extractable signing key pair on the token."""
+        return await self._thread.run(self._token.generate_keypair, spec, label)
+
+    async def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
+                   scheme: Scheme) -> bytes:
+        """Sign ``data`` on the token with key ``key_id``."""
+        return await self._thread.run(self._token.sign, key_id, data, spec, hash_alg, scheme)
+
+    async def destroy(self, key_id: bytes) -> int:
+        """Destroy the objects with CKA_ID ``key_id``; returns the count destroyed."""
+        return await self._thread.run(self._token.destroy, key_id)
+
+    async def key_exists(self, key_id: bytes) -> bool:
+        """True when the private key ``key_id`` is on the token."""
+        return await self._thread.run(self._token.key_exists, key_id)
+
+    async def key_attributes(self, key_id: bytes) -> dict[str, bool]:
+        """SENSITIVE, EXTRACTABLE, ... of the private key ``key_id``."""
+        return await self._thread.run(self._token.key_attributes, key_id)
+
+    async def list_keys(self) -> list[TokenKey]:
+        """Every key pair on the token, with tui-csr's marker flag."""
+        return await self._thread.run(self._token.list_keys)
+
+    async def object_count(self) -> int:
+        """Objects visible to the session."""
+        return await self._thread.run(self._token.object_count)

@@ -1,0 +1,339 @@
+"""Use cases shared by the CLI and the TUI: generate, list, show, delete, groups.
+
+The service holds the store and (once opened) the async token facade. It never imports Textual;
+the UI awaits these methods inside workers. Store calls are file I/O, so the async methods run
+them off the event loop with ``asyncio.to_thread``; token calls go through the token thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from tui_csr.config import Settings, current_user
+from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
+from tui_csr.core.dn import DistinguishedName, parse_dn
+from tui_csr.core.keyspec import (
+    HashAlg,
+    KeySpec,
+    Scheme,
+    parse_hash,
+    parse_key_spec,
+    scheme_for,
+)
+from tui_csr.core.models import AuditEntry, Group, Request, Status, utcnow
+from tui_csr.core.san import SanEntry, validate_sans
+from tui_csr.errors import InputError, PermissionDeniedError, TokenError
+from tui_csr.hsm.token import TokenInfo, TokenKey, pkcs11_uri
+from tui_csr.hsm.worker import AsyncToken
+from tui_csr.store.repo import Store
+
+#: Labels: printable, no control characters; the token and the URI both carry them.
+_LABEL_MAX = 64
+_NAME_MAX = 64
+_OWNER_RE = re.compile(r"^[A-Za-z0-9._@+-][A-Za-z0-9._@+ -]{0,63}$")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class GenerateParams:
+    """What a user asks for, as typed (strings); :meth:`CsrService.validate` checks it all."""
+
+    key_spec: str
+    hash: str | None = None
+    pss: bool = False
+    dn: str | None = None
+    fields: dict[str, str] = field(default_factory=dict)  # CN, O, OU, L, ST, C
+    sans: list[tuple[str, str]] = field(default_factory=list)  # (email|dns|ip|uri, value)
+    groups: list[str] = field(default_factory=list)
+    owner: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidatedRequest:
+    """A :class:`GenerateParams` that passed every check that needs no token."""
+
+    spec: KeySpec
+    hash_alg: HashAlg
+    scheme: Scheme
+    dn: DistinguishedName
+    sans: tuple[SanEntry, ...]
+    groups: tuple[str, ...]
+    owner: str | None
+    label: str
+
+
+def validate_label(label: str) -> str:
+    """A key label: 1-64 printable characters, no leading/trailing space."""
+    value = label.strip()
+    if not value:
+        raise InputError("The key label is empty.", field="label")
+    if len(value) > _LABEL_MAX:
+        raise InputError(f"The key label is {len(value)} characters; the maximum is "
+                         f"{_LABEL_MAX}.", field="label")
+    if any(not ch.isprintable() for ch in value):
+        raise InputError("The key label contains a control character.", field="label")
+    return value
+
+
+def validate_group_name(name: str) -> str:
+    """A group name: 1-64 printable characters."""
+    value = (name or "").strip()
+    if not value:
+        raise InputError("The group name is empty.", field="group")
+    if len(value) > _NAME_MAX:
+        raise InputError(f"The group name is {len(value)} characters; the maximum is "
+                         f"{_NAME_MAX}.", field="group")
+    if any(not ch.isprintable() for ch in value):
+        raise InputError("The group name contains a control character.", field="group")
+    return value
+
+
+def validate_owner(owner: str | None) -> str | None:
+    """An owner: empty for none, else a user name or e-mail-like id (letters, digits, ._@+- )."""
+    if owner is None or not owner.strip():
+        return None
+    value = owner.strip()
+    if not _OWNER_RE.match(value):
+        raise InputError(f"Owner '{value}' is not a valid user name (letters, digits and "
+                         "._@+- only, at most 64 characters).", field="owner")
+    return value
+
+
+def default_label(dn: DistinguishedName, today: date | None = None) -> str:
+    """Default key label: the CN and the date, e.g. ``www.example.com-2026-11-27``."""
+    cn = dn.fields.get("CN", "key")
+    cn = "".join(ch if ch.isprintable() else "_" for ch in cn)[: _LABEL_MAX - 11]
+    return f"{cn}-{(today or date.today()).isoformat()}"
+
+
+class CsrService:
+    """The program's use cases over one store and (optionally) one token."""
+
+    def __init__(self, settings: Settings, store: Store, token: AsyncToken | None = None,
+                 user: str | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.token = token
+        self.user = user or current_user()
+        self.token_info: TokenInfo | None = None
+
+    @classmethod
+    def create(cls, settings: Settings, user: str | None = None) -> CsrService:
+        """A service over the settings' store; the token is opened later by :meth:`open_token`."""
+        return cls(settings, Store.open(settings.data_dir), user=user)
+
+    # -- token -------------------------------------------------------------------------------
+    async def open_token(self) -> TokenInfo:
+        """Load the module and select the configured token (no login yet)."""
+        from tui_csr.hsm.token import Pkcs11Token
+
+        if self.token is None:
+            self.settings.apply_module_env()
+            self.token = AsyncToken(Pkcs11Token(self.settings.module, self.settings.token,
+                                                self.settings.token_serial))
+        self.token_info = await self.token.open()
+        return self.token_info
+
+    async def login(self, pin: str | None) -> TokenInfo:
+        """Log in to the token with ``pin`` (not kept)."""
+        self.token_info = await self._token().login(pin)
+        return self.token_info
+
+    def _token(self) -> AsyncToken:
+        if self.token is None:
+            raise TokenError("No token is open.", field="token")
+        return self.token
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the current OS user administers certificate groups."""
+        return self.settings.is_admin(self.user)
+
+    # -- generate ----------------------------------------------------------------------------
+    def validate(self, params: GenerateParams) -> ValidatedRequest:
+        """Check everything that needs no token; raises InputError naming the field.
+
+        Runs before any key exists, so a refusal leaves the token as it was.
+        """
+        spec = parse_key_spec(params.key_spec)
+        hash_alg = parse_hash(params.hash)
+        scheme = scheme_for(spec, params.pss)
+        if params.dn and params.dn.strip():
+            if any(v.strip() for v in params.fields.values()):
+                raise InputError("Give the subject either as one DN string or as fields, not "
+                                 "both.", field="dn")
+            dn = parse_dn(params.dn)
+        else:
+            dn = DistinguishedName.from_mapping(params.fields)
+        if params.sans and not self.settings.san_supported:
+            raise InputError("The configured backend does not support Subject Alternative "
+                             "Names (san_supported = false).", field="san")
+        sans = validate_sans(params.sans)
+        owner = validate_owner(params.owner)
+        groups = self._check_groups(params.groups)
+        if params.label and params.label.strip():
+            label = validate_label(params.label)
+            if self.store.find_request_by_label(label) is not None:
+                raise InputError(f"A request labelled '{label}' already exists.", field="label")
+        else:
+            label = self._free_label(default_label(dn))
+        return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label)
+
+    def _check_groups(self, names: Sequence[str]) -> tuple[str, ...]:
+        existing = {g.name.casefold(): g.name for g in self.store.list_groups()}
+        if not existing:
+            raise InputError("No certificate group exists yet; an administrator must create one "
+                             "first (tui-csr groups add NAME).", field="group")
+        if not names:
+            raise InputError("Choose at least one certificate group.", field="group")
+        out: list[str] = []
+        for name in names:
+            key = name.strip().casefold()
+            if key not in existing:
+                raise InputError(f"Group '{name}' does not exist; existing groups: "
+                                 f"{', '.join(sorted(existing.values()))}.", field="group")
+            if existing[key] not in out:
+                out.append(existing[key])
+        return tuple(out)
+
+    def _free_label(self, base: str) -> str:
+        label, n = base, 2
+        while self.store.find_request_by_label(label) is not None:
+            label, n = f"{base}-{n}", n + 1
+        return label
+
+    async def generate(self, params: GenerateParams,
+                       progress: Progress | None = None) -> Request:
+        """Validate, generate the key pair on the token, have it sign the CSR, verify the
+        signature in software and store the request. On any failure after key generation the
+        key pair is destroyed again: no key without a record."""
+        say = progress or (lambda _msg: None)
+        v = await asyncio.to_thread(self.validate, params)
+        token = self._token()
+        reason = await token.supports(v.spec)
+        if reason:
+            raise InputError(reason, field="key_spec", code="CKR_MECHANISM_INVALID")
+        if await token.label_in_use(v.label):
+            raise InputError(f"Key label '{v.label}' is already used on token '{token.label}'.",
+                             field="label")
+        say(f"Generating {v.spec.display} key on token {token.label}")
+        pair = await token.generate_keypair(v.spec, v.label)
+        try:
+            say(f"Signing the CSR on token {token.label}")
+            tbs = build_tbs(v.dn, pair.spki_der, v.sans)
+            signature = await token.sign(pair.key_id, tbs.dump(), v.spec, v.hash_alg, v.scheme)
+            der = assemble(tbs, signature_algorithm(v.spec, v.hash_alg, v.scheme), signature)
+            verify(der)
+            info = self.token_info
+            request = Request(
+                id=uuid.uuid4().hex, label=v.label, subject=v.dn.to_rfc4514(),
+                subject_fields=v.dn.fields, sans=[(e.kind.value, e.value) for e in v.sans],
+                key_spec=v.spec.name, hash=v.hash_alg.value, scheme=v.scheme.value,
+                token_label=token.label, key_id=pair.key_id.hex(),
+                pkcs11_uri=pkcs11_uri(token.label, v.label, pair.key_id),
+                csr_pem=to_pem(der), groups=list(v.groups), owner=v.owner, created=utcnow(),
+                created_by=self.user, status=Status.PENDING,
+                token_serial=info.serial if info else None)
+            say("Saving the request")
+            audit = AuditEntry("generate", self.user, request.id,
+                               f"{v.label} {v.spec.name} {request.subject}")
+            await asyncio.to_thread(self.store.add_request, request, audit)
+            return request
+        except BaseException:
+            # Shield the clean-up: a cancelled worker must still not leave a key behind.
+            await asyncio.shield(self._destroy_quietly(pair.key_id))
+            raise
+
+    async def _destroy_quietly(self, key_id: bytes) -> None:
+        try:
+            await self._token().destroy(key_id)
+        except Exception:  # noqa: BLE001 - the original failure is what the user must see
+            pass
+
+    # -- requests ----------------------------------------------------------------------------
+    async def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:
+        """Requests in the store (pending by default), newest first."""
+        return await asyncio.to_thread(self.store.list_requests, status)
+
+    async def get_request(self, request_id: str) -> Request:
+        """One request by id (or unique id prefix)."""
+        return await asyncio.to_thread(self.store.get_request, request_id)
+
+    async def delete_request(self, request_id: str) -> Request:
+        """Destroy the request's key pair on the token, then remove the record.
+
+        A token failure keeps the record (and says so); a key already gone is not an error.
+        """
+        request = await self.get_request(request_id)
+        token = self._token()
+        if request.token_label and token.label and request.token_label != token.label:
+            raise InputError(f"Request '{request.label}' lives on token '{request.token_label}', "
+                             f"not on '{token.label}'; open that token to delete it.",
+                             field="token")
+        try:
+            await token.destroy(bytes.fromhex(request.key_id))
+        except TokenError as exc:
+            raise TokenError(f"{exc.message} The request record was kept.", field="token",
+                             code=exc.code) from exc
+        audit = AuditEntry("delete", self.user, request.id,
+                           f"{request.label} key {request.key_id} destroyed")
+        await asyncio.to_thread(self.store.remove_request, request.id, audit)
+        return request
+
+    async def token_keys(self) -> list[TokenKey]:
+        """Key pairs on the token (for orphan scans and tests)."""
+        return await self._token().list_keys()
+
+    # -- groups ------------------------------------------------------------------------------
+    def _require_admin(self, what: str) -> None:
+        if not self.is_admin:
+            admins = ", ".join(self.settings.admin_users())
+            raise PermissionDeniedError(
+                f"Only an administrator can {what}; '{self.user}' is not one (administrators: "
+                f"{admins}).", field="group")
+
+    async def list_groups(self) -> list[Group]:
+        """All certificate groups, by name."""
+        return await asyncio.to_thread(self.store.list_groups)
+
+    async def add_group(self, name: str, policy: str = "", description: str = "") -> Group:
+        """Create a group (administrators only)."""
+        self._require_admin("create certificate groups")
+        group = Group(name=validate_group_name(name), policy=policy.strip(),
+                      description=description.strip(), created_by=self.user)
+        audit = AuditEntry("group-add", self.user, group.name, f"policy={group.policy}")
+        await asyncio.to_thread(self.store.add_group, group, audit)
+        return group
+
+    async def rename_group(self, old: str, new: str) -> None:
+        """Rename a group everywhere (administrators only)."""
+        self._require_admin("rename certificate groups")
+        new = validate_group_name(new)
+        audit = AuditEntry("group-rename", self.user, old, f"-> {new}")
+        await asyncio.to_thread(self.store.rename_group, old, new, audit)
+
+    async def remove_group(self, name: str) -> None:
+        """Remove an empty group (administrators only)."""
+        self._require_admin("remove certificate groups")
+        audit = AuditEntry("group-remove", self.user, name)
+        await asyncio.to_thread(self.store.remove_group, name, audit)
+
+    async def set_groups(self, request_id: str, groups: Sequence[str],
+                         owner: str | None = None, *, change_owner: bool = False) -> Request:
+        """Change a request's groups (at least one) and optionally its owner."""
+        request = await self.get_request(request_id)
+        new_groups = await asyncio.to_thread(self._check_groups, groups)
+        request.groups = list(new_groups)
+        if change_owner:
+            request.owner = validate_owner(owner)
+        audit = AuditEntry("edit-groups", self.user, request.id,
+                           f"groups={','.join(request.groups)} owner={request.owner or ''}")
+        await asyncio.to_thread(self.store.update_request, request, audit)
+        return request

@@ -1,0 +1,335 @@
+"""The request store: typed models in, typed models out.
+
+:class:`Store` is the only storage API the rest of the program uses; no TinyDB type crosses it.
+Every public method holds the store lock (shared for reads, exclusive for writes) for its whole
+read-modify-write, reads the file at most once (a stat when nothing changed, thanks to the
+storage's cache) and writes it at most once, so a record and its audit entry land together.
+
+TinyDB runs over an in-memory buffer made fresh for each operation: its query cache and its
+remembered next document id never outlive the lock, so a change made by another process is always
+seen. TinyDB document ids are internal; a request is identified by its ``id`` field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tinydb import Query, TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from tui_csr.core.models import AuditEntry, Group, Request, Status
+from tui_csr.errors import InputError, NotFoundError
+from tui_csr.store.lock import store_lock
+from tui_csr.store.storage import AtomicJSONStorage
+
+STORE_FILE_NAME = "tui-csr.json"
+MIN_ID_PREFIX = 4
+"""Shortest id prefix :meth:`Store.get_request` accepts in place of a whole id."""
+
+_REQUESTS, _GROUPS, _AUDIT = "requests", "groups", "audit"
+_Q = Query()
+
+
+class _Buffer(Storage):
+    """Holds the tables for one operation; TinyDB's writes land here, not on disk."""
+
+    def __init__(self, data: dict[str, dict[str, Any]] | None) -> None:
+        self.data = data
+        self.dirty = False
+
+    def read(self) -> dict[str, dict[str, Any]] | None:
+        return self.data
+
+    def write(self, data: dict[str, dict[str, Any]]) -> None:
+        self.data = data
+        self.dirty = True
+
+
+class _Tx:
+    """One locked operation: TinyDB tables over a buffer, plus a note of whether we mutated."""
+
+    def __init__(self, data: dict[str, dict[str, Any]] | None) -> None:
+        self.buffer = _Buffer(data)
+        db = TinyDB(storage=lambda: self.buffer)
+        # cache_size=0: no query results are remembered, even within the operation.
+        self.requests: Table = db.table(_REQUESTS, cache_size=0)
+        self.groups: Table = db.table(_GROUPS, cache_size=0)
+        self.audit: Table = db.table(_AUDIT, cache_size=0)
+        self.touched = False
+
+    def insert(self, table: Table, doc: Mapping[str, Any]) -> None:
+        self.touched = True
+        table.insert(doc)
+
+    def update(
+        self, table: Table, fields: Mapping[str, Any] | Callable[[dict], None], doc_ids: list[int]
+    ) -> None:
+        self.touched = True
+        table.update(fields, doc_ids=doc_ids)  # type: ignore[arg-type]
+
+    def remove(self, table: Table, doc_ids: list[int]) -> None:
+        self.touched = True
+        table.remove(doc_ids=doc_ids)
+
+    def log(self, audit: AuditEntry | None) -> None:
+        if audit is not None:
+            self.insert(self.audit, audit.to_doc())
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def request_doc(self, req_id: str) -> Document | None:
+        docs = self.requests.search(_Q.id == req_id)
+        return docs[0] if docs else None
+
+    def group_docs(self) -> list[Document]:
+        return self.groups.all()
+
+    def group_doc(self, name: str) -> Document | None:
+        key = _fold(name)
+        for doc in self.groups.all():
+            if _fold(doc.get("name", "")) == key:
+                return doc
+        return None
+
+    def requests_naming(self, group_name: str) -> list[Document]:
+        key = _fold(group_name)
+        return self.requests.search(
+            _Q.groups.test(lambda gs: isinstance(gs, list) and any(_fold(g) == key for g in gs))
+        )
+
+
+def _fold(name: object) -> str:
+    return name.strip().casefold() if isinstance(name, str) else ""
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class Store:
+    """The shared request store: requests, groups and the audit trail in one JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._storage = AtomicJSONStorage(self.path)
+
+    @classmethod
+    def open(cls, data_dir: Path) -> Store:
+        """The store in ``data_dir`` (created with mode 0700 if missing)."""
+        return cls(Path(data_dir) / STORE_FILE_NAME)
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[_Tx]:
+        with store_lock(self.path, exclusive=False):
+            yield _Tx(self._storage.read())
+
+    @contextmanager
+    def _writing(self) -> Iterator[_Tx]:
+        with store_lock(self.path, exclusive=True):
+            tx = _Tx(self._storage.read())
+            try:
+                yield tx
+                if tx.buffer.dirty and tx.buffer.data is not None:
+                    self._storage.remove_stale_temp_files()
+                    self._storage.write(tx.buffer.data)
+            except BaseException:
+                # The buffer shares its dicts with the storage's cache: never let a half-done
+                # change survive in memory when it did not reach the file.
+                if tx.touched:
+                    self._storage.invalidate()
+                raise
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def add_request(self, req: Request, audit: AuditEntry | None = None) -> None:
+        """Store a new request (and its audit entry, in the same write).
+
+        Raises InputError when the id or the label is already taken.
+        """
+        with self._writing() as tx:
+            for doc in tx.requests.search((_Q.id == req.id) | (_Q.label == req.label)):
+                if doc.get("id") == req.id:
+                    raise InputError(f"A request with id '{req.id}' already exists.", field="id")
+                raise InputError(f"A request labelled '{req.label}' already exists.", field="label")
+            tx.insert(tx.requests, req.to_doc())
+            tx.log(audit)
+
+    def get_request(self, req_id: str) -> Request:
+        """The request with this id, or with this unique id prefix (at least 4 characters)."""
+        with self._reading() as tx:
+            doc = tx.request_doc(req_id)
+            if doc is None and len(req_id) >= MIN_ID_PREFIX:
+                matches = tx.requests.search(
+                    _Q.id.test(lambda v: isinstance(v, str) and v.startswith(req_id))
+                )
+                if len(matches) > 1:
+                    raise InputError(
+                        f"The id '{req_id}' matches {len(matches)} requests; type more of it.",
+                        field="id",
+                    )
+                doc = matches[0] if matches else None
+            if doc is None:
+                raise NotFoundError(f"No request has the id '{req_id}'.", field="id")
+            return Request.from_doc(doc)
+
+    def find_request_by_label(self, label: str) -> Request | None:
+        """The request whose key label is exactly ``label``, if any."""
+        with self._reading() as tx:
+            docs = tx.requests.search(_Q.label == label)
+            return Request.from_doc(docs[0]) if docs else None
+
+    def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:
+        """Requests with this status (``None``: all), newest first."""
+        with self._reading() as tx:
+            docs = (
+                tx.requests.all()
+                if status is None
+                else tx.requests.search(_Q.status == Status(status).value)
+            )
+            rows = [(Request.from_doc(doc), doc.doc_id) for doc in docs]
+        rows.sort(key=lambda row: (row[0].created, row[1]), reverse=True)
+        return [req for req, _ in rows]
+
+    def update_request(self, req: Request, audit: AuditEntry | None = None) -> None:
+        """Replace the stored request that has ``req.id`` with ``req``."""
+        with self._writing() as tx:
+            doc = tx.request_doc(req.id)
+            if doc is None:
+                raise NotFoundError(f"No request has the id '{req.id}'.", field="id")
+            for other in tx.requests.search(_Q.label == req.label):
+                if other.get("id") != req.id:
+                    raise InputError(
+                        f"A request labelled '{req.label}' already exists.", field="label"
+                    )
+            tx.update(tx.requests, req.to_doc(), [doc.doc_id])
+            tx.log(audit)
+
+    def remove_request(self, req_id: str, audit: AuditEntry | None = None) -> Request:
+        """Delete the request with exactly this id; returns what was deleted."""
+        with self._writing() as tx:
+            doc = tx.request_doc(req_id)
+            if doc is None:
+                raise NotFoundError(f"No request has the id '{req_id}'.", field="id")
+            removed = Request.from_doc(doc)
+            tx.remove(tx.requests, [doc.doc_id])
+            tx.log(audit)
+            return removed
+
+    def count_requests(self, status: Status | None = None) -> int:
+        """How many requests there are (with this status, if given)."""
+        with self._reading() as tx:
+            if status is None:
+                return len(tx.requests)
+            return tx.requests.count(_Q.status == Status(status).value)
+
+    # -- groups -----------------------------------------------------------------------------
+
+    def add_group(self, group: Group, audit: AuditEntry | None = None) -> None:
+        """Store a new group; names are unique ignoring case."""
+        name = group.name.strip()
+        if not name:
+            raise InputError("A group needs a name.", field="group")
+        with self._writing() as tx:
+            existing = tx.group_doc(name)
+            if existing is not None:
+                raise InputError(f"Group '{existing['name']}' already exists.", field="group")
+            doc = group.to_doc()
+            doc["name"] = name
+            tx.insert(tx.groups, doc)
+            tx.log(audit)
+
+    def get_group(self, name: str) -> Group:
+        """The group with this name (any case)."""
+        with self._reading() as tx:
+            doc = tx.group_doc(name)
+            if doc is None:
+                raise NotFoundError(f"There is no group '{name}'.", field="group")
+            return Group.from_doc(doc)
+
+    def list_groups(self) -> list[Group]:
+        """All groups, sorted by name (ignoring case)."""
+        with self._reading() as tx:
+            groups = [Group.from_doc(doc) for doc in tx.group_docs()]
+        return sorted(groups, key=lambda g: (g.name.casefold(), g.name))
+
+    def rename_group(self, old: str, new: str, audit: AuditEntry | None = None) -> Group:
+        """Rename a group and every request's reference to it, in one write."""
+        new = new.strip()
+        if not new:
+            raise InputError("A group needs a name.", field="group")
+        with self._writing() as tx:
+            doc = tx.group_doc(old)
+            if doc is None:
+                raise NotFoundError(f"There is no group '{old}'.", field="group")
+            clash = tx.group_doc(new)
+            if clash is not None and clash.doc_id != doc.doc_id:
+                raise InputError(f"Group '{clash['name']}' already exists.", field="group")
+            old_key = _fold(doc["name"])
+
+            def rewrite(request_doc: dict) -> None:
+                renamed: list[str] = []
+                for g in request_doc.get("groups", []):
+                    g = new if _fold(g) == old_key else g
+                    if g not in renamed:
+                        renamed.append(g)
+                request_doc["groups"] = renamed
+
+            holders = [d.doc_id for d in tx.requests_naming(old_key)]
+            if holders:
+                tx.update(tx.requests, rewrite, holders)
+            tx.update(tx.groups, {"name": new}, [doc.doc_id])
+            tx.log(audit)
+            return Group.from_doc({**doc, "name": new})
+
+    def remove_group(self, name: str, audit: AuditEntry | None = None) -> None:
+        """Delete a group; refused while any request still names it."""
+        with self._writing() as tx:
+            doc = tx.group_doc(name)
+            if doc is None:
+                raise NotFoundError(f"There is no group '{name}'.", field="group")
+            holders = tx.requests_naming(doc["name"])
+            if holders:
+                raise InputError(
+                    f"Group '{doc['name']}' still holds {_plural(len(holders), 'request')}; "
+                    "move or delete them first.",
+                    field="group",
+                )
+            tx.remove(tx.groups, [doc.doc_id])
+            tx.log(audit)
+
+    def group_usage(self) -> dict[str, tuple[int, int]]:
+        """``{group name: (pending, issued)}`` for every group, plus names requests use."""
+        with self._reading() as tx:
+            canonical = {_fold(d.get("name")): d.get("name") for d in tx.group_docs()}
+            usage = {name: [0, 0] for name in canonical.values()}
+            for doc in tx.requests.all():
+                slot = 1 if doc.get("status") == Status.ISSUED.value else 0
+                named = {_fold(g): g for g in doc.get("groups") or [] if isinstance(g, str)}
+                for key, g in named.items():
+                    name = canonical.setdefault(key, g)
+                    usage.setdefault(name, [0, 0])[slot] += 1
+        return {name: (counts[0], counts[1]) for name, counts in usage.items()}
+
+    # -- audit ------------------------------------------------------------------------------
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Append one audit entry."""
+        with self._writing() as tx:
+            tx.log(entry)
+
+    def list_audit(self, limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, newest first (at most ``limit`` of them)."""
+        with self._reading() as tx:
+            rows = [(AuditEntry.from_doc(doc), doc.doc_id) for doc in tx.audit.all()]
+        rows.sort(key=lambda row: (row[0].at, row[1]), reverse=True)
+        entries = [entry for entry, _ in rows]
+        return entries if limit is None else entries[: max(limit, 0)]
