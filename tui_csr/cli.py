@@ -173,7 +173,8 @@ def request_json(req: Any) -> dict[str, Any]:
     return doc
 
 
-def _write_out(path: str, data: bytes, force: bool) -> Path:
+def _check_out(path: str, force: bool) -> Path:
+    """Refuse to overwrite without --force, and a missing folder, before any work is done."""
     from tui_csr.errors import InputError
 
     target = Path(path).expanduser()
@@ -181,6 +182,11 @@ def _write_out(path: str, data: bytes, force: bool) -> Path:
         raise InputError(f"{target} already exists; use --force to overwrite it.", field="out")
     if not target.parent.is_dir():
         raise InputError(f"Folder {target.parent} does not exist.", field="out")
+    return target
+
+
+def _write_out(path: str, data: bytes, force: bool) -> Path:
+    target = _check_out(path, force)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     tmp.write_bytes(data)
     os.replace(tmp, target)
@@ -220,11 +226,7 @@ async def _generate(args: argparse.Namespace, settings: Any) -> int:
     if args.der and not args.out:
         raise InputError("--der writes binary: give --out FILE.", field="der")
     if args.out:
-        out = Path(args.out).expanduser()
-        if out.exists() and not args.force:
-            raise InputError(f"{out} already exists; use --force to overwrite it.", field="out")
-        if not out.parent.is_dir():
-            raise InputError(f"Folder {out.parent} does not exist.", field="out")
+        _check_out(args.out, args.force)
     fields = {k: v for k, v in (("CN", args.cn), ("O", args.o), ("OU", args.ou), ("L", args.l),
                                 ("ST", args.st), ("C", args.c)) if v is not None}
     sans = ([("email", v) for v in args.email] + [("dns", v) for v in args.dns]

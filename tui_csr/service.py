@@ -8,6 +8,7 @@ them off the event loop with ``asyncio.to_thread``; token calls go through the t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -151,6 +152,30 @@ class CsrService:
             raise TokenError("No token is open.", field="token")
         return self.token
 
+    async def spec_support(self) -> dict[str, str | None]:
+        """Every key spec name -> None when the token can make it, else the reason it cannot."""
+        from tui_csr.core.keyspec import KEY_SPECS
+
+        token = self._token()
+        return {name: await token.supports(spec) for name, spec in KEY_SPECS.items()}
+
+    async def label_problem(self, label: str) -> str | None:
+        """None when ``label`` is a valid key label free in the store and on the token; else the
+        one-sentence reason (for the wizard's label field)."""
+        try:
+            value = validate_label(label)
+        except InputError as exc:
+            return exc.message
+        if await asyncio.to_thread(self.store.find_request_by_label, value) is not None:
+            return f"A request labelled '{value}' already exists."
+        if self.token is not None and await self.token.label_in_use(value):
+            return f"Key label '{value}' is already used on token '{self.token.label}'."
+        return None
+
+    async def suggest_label(self, dn: DistinguishedName) -> str:
+        """The default label for ``dn`` (CN and date), made unique in the store."""
+        return await asyncio.to_thread(self._free_label, default_label(dn))
+
     @property
     def is_admin(self) -> bool:
         """Whether the current OS user administers certificate groups."""
@@ -252,10 +277,9 @@ class CsrService:
             raise
 
     async def _destroy_quietly(self, key_id: bytes) -> None:
-        try:
+        # The original failure is what the user must see, not a clean-up error.
+        with contextlib.suppress(Exception):
             await self._token().destroy(key_id)
-        except Exception:  # noqa: BLE001 - the original failure is what the user must see
-            pass
 
     # -- requests ----------------------------------------------------------------------------
     async def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:

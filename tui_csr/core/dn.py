@@ -408,7 +408,7 @@ def country_name(code: str) -> str:
 def _canonical_type(attr_type: str) -> str:
     key = attr_type.strip().upper() if isinstance(attr_type, str) else ""
     if key not in _TYPE_ALIASES:
-        raise InputError(_UNKNOWN_TYPE.format(key or attr_type), field="dn")
+        raise InputError(_UNKNOWN_TYPE.format(str(attr_type).strip()), field="dn")
     return _TYPE_ALIASES[key]
 
 
