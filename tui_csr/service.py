@@ -124,6 +124,8 @@ class CsrService:
         self.token = token
         self.user = user or current_user()
         self.token_info: TokenInfo | None = None
+        #: Today's date for default labels; tests and snapshots replace it to stay stable.
+        self.today: Callable[[], date] = date.today
 
     @classmethod
     def create(cls, settings: Settings, user: str | None = None) -> CsrService:
@@ -174,7 +176,7 @@ class CsrService:
 
     async def suggest_label(self, dn: DistinguishedName) -> str:
         """The default label for ``dn`` (CN and date), made unique in the store."""
-        return await asyncio.to_thread(self._free_label, default_label(dn))
+        return await asyncio.to_thread(self._free_label, default_label(dn, self.today()))
 
     @property
     def is_admin(self) -> bool:
@@ -208,7 +210,7 @@ class CsrService:
             if self.store.find_request_by_label(label) is not None:
                 raise InputError(f"A request labelled '{label}' already exists.", field="label")
         else:
-            label = self._free_label(default_label(dn))
+            label = self._free_label(default_label(dn, self.today()))
         return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label)
 
     def _check_groups(self, names: Sequence[str]) -> tuple[str, ...]:
