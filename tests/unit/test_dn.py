@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tui_csr.core.dn import (
     DistinguishedName,
-    country_name,
     countries,
+    country_name,
     parse_dn,
     to_asn1_name,
 )

@@ -305,7 +305,8 @@ def test_corrupt_file_is_reported_and_left_alone(tmp_path: Path, content: bytes)
         assert str(path) in exc.value.message
         assert "unreadable" in exc.value.message and "left untouched" in exc.value.message
         assert path.read_bytes() == content
-    assert sorted(p.name for p in tmp_path.iterdir()) == [STORE_FILE_NAME, STORE_FILE_NAME + ".lock"]
+    made = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((STORE_FILE_NAME, ".")))
+    assert made == [STORE_FILE_NAME, STORE_FILE_NAME + ".lock"]  # no backup, no temp file
 
 
 def test_corrupt_message_points_to_backup(store: Store) -> None:
@@ -374,3 +375,22 @@ def test_lock_is_reentrant_in_one_thread(store: Store) -> None:
     with store_lock(store.path, exclusive=False), pytest.raises(RuntimeError):
         store.add_request(make_request("x"))
     assert os.path.exists(str(store.path) + ".lock")
+
+
+def test_lock_wait_gives_up_with_a_store_error(store: Store) -> None:
+    import fcntl
+
+    lock_file = str(store.path) + ".lock"
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another open file description: a stranger to store_lock
+        with pytest.raises(StoreError) as exc, store_lock(store.path, timeout=0.2):
+            pass
+        assert "busy" in exc.value.message and lock_file in exc.value.message
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    # The abandoned wait must not keep the lock once it gets it.
+    with store_lock(store.path, timeout=2):
+        store.add_request(make_request())
+    assert store.count_requests() == 1

@@ -135,6 +135,8 @@ def _parse_email(text: str) -> str:
             check_deliverability=False,
             allow_smtputf8=False,
             allow_quoted_local=True,
+            # Without strict, email_validator lets a local part exceed RFC 5321's 64 octets.
+            strict=True,
         )
     except EmailNotValidError as exc:
         raise InputError(

@@ -11,11 +11,9 @@ and only the outermost acquisition in a thread touches ``flock``.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,26 +54,51 @@ def _state_for(lock_path: Path) -> _FileLock:
 
 
 def _flock(fd: int, operation: int, lock_path: Path, timeout: float | None) -> None:
-    """``flock`` that gives up after ``timeout`` seconds (``None``: wait for ever)."""
+    """``flock`` that gives up after ``timeout`` seconds (``None``: wait for ever).
+
+    The wait itself is a blocking ``flock``, not a retry loop: the kernel wakes blocked waiters
+    when the holder lets go, whereas a poller loses nearly every race against a process that
+    writes in a loop (a reader was starved for seconds that way). To bound the wait, the
+    blocking call runs in a helper thread on a ``dup`` of the descriptor (same open file, so the
+    same lock); if we give up first, the helper releases the lock as soon as it gets it.
+    """
+    try:
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
     if timeout is None:
         fcntl.flock(fd, operation)
         return
-    deadline = time.monotonic() + timeout
-    delay = 0.0005
-    while True:
+
+    helper_fd = os.dup(fd)
+    guard = threading.Lock()
+    done = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def wait() -> None:
         try:
-            fcntl.flock(fd, operation | fcntl.LOCK_NB)
-            return
+            fcntl.flock(helper_fd, operation)
         except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
-                raise
-        if time.monotonic() >= deadline:
-            raise StoreError(
-                f"The store is busy: another process has held {lock_path} for over "
-                f"{timeout:g} s. Try again, or look for a stuck tui-csr process."
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.02)
+            outcome["error"] = exc
+        with guard:
+            if outcome.get("abandoned") and "error" not in outcome:
+                fcntl.flock(helper_fd, fcntl.LOCK_UN)
+            os.close(helper_fd)
+            done.set()
+
+    threading.Thread(target=wait, name="store-lock-wait", daemon=True).start()
+    if not done.wait(timeout):
+        with guard:
+            if not done.is_set():
+                outcome["abandoned"] = True
+                raise StoreError(
+                    f"The store is busy: another process has held {lock_path} for over "
+                    f"{timeout:g} s. Try again, or look for a stuck tui-csr process."
+                )
+    error = outcome.get("error")
+    if isinstance(error, OSError):
+        raise error
 
 
 @contextmanager

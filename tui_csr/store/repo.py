@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,14 @@ class _Tx:
 
 def _fold(name: object) -> str:
     return name.strip().casefold() if isinstance(name, str) else ""
+
+
+def _parse_time(text: object) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _plural(n: int, word: str) -> str:
@@ -329,7 +338,9 @@ class Store:
     def list_audit(self, limit: int | None = None) -> list[AuditEntry]:
         """Audit entries, newest first (at most ``limit`` of them)."""
         with self._reading() as tx:
-            rows = [(AuditEntry.from_doc(doc), doc.doc_id) for doc in tx.audit.all()]
-        rows.sort(key=lambda row: (row[0].at, row[1]), reverse=True)
-        entries = [entry for entry, _ in rows]
-        return entries if limit is None else entries[: max(limit, 0)]
+            docs = tx.audit.all()
+        # Sort on the timestamp alone and build models only for the entries returned.
+        docs.sort(key=lambda doc: (_parse_time(doc.get("at")), doc.doc_id), reverse=True)
+        if limit is not None:
+            docs = docs[: max(limit, 0)]
+        return [AuditEntry.from_doc(doc) for doc in docs]
