@@ -233,7 +233,7 @@ def test_country_lower_case_is_upper_cased():
     assert DistinguishedName((("CN", "x"), ("C", "fr"))) == parse_dn("CN=x,C=FR")
 
 
-@pytest.mark.parametrize("code", ["XX", "USA", "U", "1A", "U S"])
+@pytest.mark.parametrize("code", ["XX", "USA", "U", "1A", "U S", "ß", "\u0131t"])
 def test_unknown_country(code):
     with pytest.raises(InputError) as info:
         DistinguishedName.from_fields(cn="x", c=code)
@@ -277,6 +277,8 @@ def test_from_mapping_accepts_any_spelling():
     assert dn.attrs == (("CN", "x"), ("ST", "Ohio"))
     with pytest.raises(InputError, match="Unknown attribute type"):
         DistinguishedName.from_mapping({"CN": "x", "E": "a@b"})
+    with pytest.raises(InputError, match="Unknown attribute type"):
+        DistinguishedName.from_mapping({"CN": "x", "\u017ft": "y"})  # 'ſt'.upper() == 'ST'
 
 
 def test_with_field_replaces_in_place():
@@ -433,3 +435,5 @@ def test_country_name():
     assert country_name("de") == "Germany"
     with pytest.raises(InputError):
         country_name("XX")
+    with pytest.raises(InputError):
+        country_name("ß")  # 'ß'.upper() == 'SS' (South Sudan): must not be upper-cased

@@ -406,7 +406,8 @@ def country_name(code: str) -> str:
 
 
 def _canonical_type(attr_type: str) -> str:
-    key = attr_type.strip().upper() if isinstance(attr_type, str) else ""
+    # ASCII only, for the same reason as the country code: 'ſt'.upper() is 'ST'.
+    key = attr_type.strip().upper() if isinstance(attr_type, str) and attr_type.isascii() else ""
     if key not in _TYPE_ALIASES:
         raise InputError(_UNKNOWN_TYPE.format(str(attr_type).strip()), field="dn")
     return _TYPE_ALIASES[key]
@@ -416,7 +417,8 @@ def _normalise_pair(attr_type: str, value: str) -> tuple[str, str]:
     attr = _canonical_type(attr_type)
     if not isinstance(value, str):
         raise TypeError(f"DN value for {attr} must be a str, not {type(value).__name__}")
-    if attr == "C":
+    if attr == "C" and value.isascii():
+        # ASCII only: 'ß'.upper() is 'SS', which would silently become South Sudan.
         value = value.upper()
     return attr, value
 
@@ -426,7 +428,7 @@ def _twice(attr: str) -> str:
 
 
 def _check_country(code: str) -> str:
-    upper = code.strip().upper()
+    upper = code.strip().upper() if code.isascii() else code
     if upper not in iso3166.countries_by_alpha2:
         hint = "; the United Kingdom is GB" if upper == "UK" else ""
         raise InputError(f"C '{code}' is not an ISO 3166-1 country code{hint}.", field="C")

@@ -6,8 +6,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+from textual.worker import Worker, WorkerState
 
 from tui_csr.errors import TuiCsrError
 
@@ -58,3 +60,43 @@ class ErrorDialog(ModalScreen[None]):
     def action_close(self) -> None:
         """Close the dialog."""
         self.dismiss(None)
+
+
+class ErrorReported(Message):
+    """A failure to show in an :class:`ErrorDialog`; bubbles up to the app, which shows it."""
+
+    def __init__(self, error: BaseException, title: str = "Something went wrong") -> None:
+        super().__init__()
+        self.error = error
+        self.title = title
+
+
+def error_dialog_for(error: BaseException, title: str = "Something went wrong") -> ErrorDialog:
+    """The dialog for any exception: a :class:`TuiCsrError` shows its sentence and CKR code;
+    anything else (a bug) its type and text, never a traceback."""
+    if isinstance(error, TuiCsrError):
+        return ErrorDialog.from_error(error, title)
+    text = str(error).strip() or "no details"
+    return ErrorDialog(title, f"Unexpected {type(error).__name__}: {text}. Please report it; "
+                       "run with TUI_CSR_DEBUG=1 to keep the details.")
+
+
+class ReportsWorkerErrors:
+    """Mixin for widgets and screens that run ``@work(exit_on_error=False)`` workers.
+
+    ``Worker.StateChanged`` does not bubble, so each worker owner turns a failed worker into an
+    :class:`ErrorReported` message, which does; the app's single handler then shows the dialog.
+    Override :meth:`worker_failed` to also reset state (e.g. a loading indicator).
+    """
+
+    #: Title of the dialog for this owner's failures.
+    error_title = "Something went wrong"
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Report a failed worker's exception."""
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.worker_failed(event.worker)
+            self.post_message(ErrorReported(event.worker.error, self.error_title))  # type: ignore[attr-defined]
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Hook called before a failure is reported."""

@@ -1,0 +1,350 @@
+"""The main screen: tabs, one per kind of thing (Requests now; Certificates and Groups later).
+
+Each tab holds one view widget with a ``reload()`` method; :class:`MainScreen` routes ``r`` to
+the active tab's view. Adding a tab is one more ``TabPane`` in :meth:`MainScreen.compose`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.worker import Worker
+
+from tui_csr.core.models import Group, Request
+from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors
+from tui_csr.ui.screens.result import ResultScreen, describe_key
+
+if TYPE_CHECKING:
+    from tui_csr.service import CsrService
+
+#: (column key, header) of the Requests table, in display order.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("label", "Label"), ("cn", "Subject CN"), ("key", "Key"), ("signature", "Signature"),
+    ("groups", "Groups"), ("owner", "Owner"), ("created", "Created"),
+    ("attestation", "Attestation"),
+)
+_KEYS = [key for key, _ in COLUMNS]
+
+NO_GROUP_TEXT = ("No certificate group exists yet, and every request needs one: an "
+                 "administrator must create one first (tui-csr groups add NAME).")
+NO_REQUEST_TEXT = "No pending requests. Press g (or the Generate CSR button) to make one."
+WAITING_TEXT = "Opening the token…"
+_WIZARD_MODULE = "tui_csr.ui.screens.wizard"
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    """One table row: the request and its cells, as shown."""
+
+    request: Request
+    cells: tuple[str, ...]
+
+    @classmethod
+    def of(cls, request: Request, attestation: str) -> RequestRow:
+        """The row for ``request``; ``attestation`` is the configured vendor or ``none``."""
+        key, signature = describe_key(request)
+        return cls(request, (
+            request.label, request.subject_fields.get("CN", ""), key, signature,
+            ", ".join(request.groups), request.owner or "",
+            request.created.astimezone().strftime("%Y-%m-%d %H:%M"),
+            "no" if attestation == "none" else attestation,
+        ))
+
+    def matches(self, needle: str) -> bool:
+        """Whether the filter text occurs in the label, subject, groups or owner."""
+        r = self.request
+        haystack = " ".join([r.label, r.subject, *r.groups, r.owner or ""]).casefold()
+        return needle.casefold() in haystack
+
+    def sort_key(self, column: str) -> tuple:
+        """What to sort by in ``column`` (the creation time itself for Created)."""
+        if column == "created":
+            return (self.request.created,)
+        return (self.cells[_KEYS.index(column)].casefold(), self.request.label.casefold())
+
+
+class RequestsTable(DataTable):
+    """The Requests table, with vim keys on top of the arrows."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Next request",
+                id="requests.down"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous request",
+                id="requests.up"),
+    ]
+
+
+class RequestsView(ReportsWorkerErrors, Vertical):
+    """The Requests tab: a filter, the Generate CSR button and the table of pending requests."""
+
+    error_title = "The requests cannot be loaded"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", tooltip="Filter by label, subject, groups, owner",
+                id="requests.filter"),
+        Binding("s", "sort_next", "Sort", tooltip="Sort by the next column",
+                id="requests.sort"),
+        Binding("S", "sort_reverse", "Reverse", tooltip="Reverse the sort order",
+                id="requests.reverse"),
+        Binding("escape", "clear_filter", "Clear filter", tooltip="Show all requests again",
+                id="requests.clear_filter"),
+    ]
+
+    class Loaded(Message):
+        """The requests and groups were read from the store."""
+
+        def __init__(self, requests: list[Request], groups: list[Group]) -> None:
+            super().__init__()
+            self.requests = requests
+            self.groups = groups
+
+    class Opened(Message):
+        """The user chose a request (enter) to look at."""
+
+        def __init__(self, request: Request) -> None:
+            super().__init__()
+            self.request = request
+
+    def __init__(self, service: CsrService, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+        self.rows: list[RequestRow] = []
+        self.groups: list[Group] | None = None  # None until loaded
+        self.sort_column = "created"
+        self.sort_reverse = True  # newest first
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="toolbar"):
+            yield Input(placeholder="/ filter: label, subject, groups, owner", id="filter")
+            yield Button("Generate CSR", id="generate", variant="primary",
+                         tooltip="Generate a key pair on the token and its CSR (g)")
+        yield RequestsTable(id="requests-table", cursor_type="row", zebra_stripes=True)
+        yield Static(WAITING_TEXT, id="empty", markup=False)
+
+    def on_mount(self) -> None:
+        self.show_rows()
+
+    # -- loading ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the requests again (in a worker)."""
+        self.loading = True
+        self._load()
+
+    @work(exclusive=True, exit_on_error=False, group="requests")
+    async def _load(self) -> None:
+        requests = await self.service.list_requests()
+        groups = await self.service.list_groups()
+        self.post_message(self.Loaded(requests, groups))
+
+    def worker_failed(self, worker: Worker) -> None:
+        """A failed load: stop the loading indicator (the app shows the error)."""
+        self.loading = False
+
+    @on(Loaded)
+    def _loaded(self, event: Loaded) -> None:
+        attestation = self.service.settings.attestation
+        self.rows = [RequestRow.of(r, attestation) for r in event.requests]
+        self.groups = event.groups
+        self.loading = False
+        self.show_rows()
+
+    # -- showing ------------------------------------------------------------------------------
+    @property
+    def table(self) -> RequestsTable:
+        """The table widget."""
+        return self.query_one(RequestsTable)
+
+    @property
+    def filter_text(self) -> str:
+        """The filter as typed (stripped)."""
+        return self.query_one("#filter", Input).value.strip()
+
+    def visible_rows(self) -> list[RequestRow]:
+        """The rows that pass the filter, in sort order."""
+        needle = self.filter_text
+        rows = [row for row in self.rows if not needle or row.matches(needle)]
+        rows.sort(key=lambda row: row.sort_key(self.sort_column), reverse=self.sort_reverse)
+        return rows
+
+    def selected_request(self) -> Request | None:
+        """The request under the cursor, if any."""
+        table = self.table
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((row.request for row in self.rows if row.request.id == key), None)
+
+    def show_rows(self) -> None:
+        """Fill the table from ``rows`` (filtered, sorted), or show what to do instead."""
+        table = self.table
+        keep = self.selected_request()
+        rows = self.visible_rows()
+        table.clear(columns=True)
+        arrow = " ▼" if self.sort_reverse else " ▲"
+        for key, title in COLUMNS:
+            table.add_column(title + (arrow if key == self.sort_column else ""), key=key)
+        for row in rows:
+            table.add_row(*row.cells, key=row.request.id)
+        if keep is not None and any(row.request.id == keep.id for row in rows):
+            table.move_cursor(row=table.get_row_index(keep.id))
+        empty = self.query_one("#empty", Static)
+        empty.update(self.empty_text())
+        empty.display = not rows
+        table.display = bool(rows)
+
+    def empty_text(self) -> str:
+        """What to say when the table shows nothing: what to do next."""
+        if self.groups is None:
+            return WAITING_TEXT
+        if not self.groups:
+            return NO_GROUP_TEXT
+        if not self.rows:
+            return NO_REQUEST_TEXT
+        return (f"No request matches '{self.filter_text}'. Press escape to clear the filter.")
+
+    # -- keys ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide "Clear filter" while there is no filter."""
+        if action == "clear_filter":
+            return bool(self.filter_text) or self.query_one("#filter", Input).has_focus
+        return True
+
+    def action_filter(self) -> None:
+        """Focus the filter field."""
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        """Empty the filter and go back to the table."""
+        self.query_one("#filter", Input).value = ""
+        self.table.focus()
+
+    def action_sort_next(self) -> None:
+        """Sort by the next column (ascending)."""
+        self.sort_column = _KEYS[(_KEYS.index(self.sort_column) + 1) % len(_KEYS)]
+        self.sort_reverse = False
+        self.show_rows()
+
+    def action_sort_reverse(self) -> None:
+        """Reverse the sort order."""
+        self.sort_reverse = not self.sort_reverse
+        self.show_rows()
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_column, self.sort_reverse = column, False
+        self.show_rows()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.show_rows()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        if self.table.display:
+            self.table.focus()
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        request = next((row.request for row in self.rows
+                        if row.request.id == event.row_key.value), None)
+        if request is not None:
+            self.post_message(self.Opened(request))
+
+
+class MainScreen(Screen[None]):
+    """Header, the tabs and the footer; ``g`` opens the Generate-CSR wizard."""
+
+    BINDINGS = [
+        Binding("g", "generate", "Generate CSR", tooltip="Generate a key pair and CSR on the "
+                "token", id="main.generate"),
+        Binding("r", "refresh", "Refresh", tooltip="Read the list again", id="main.refresh"),
+    ]
+
+    def __init__(self, service: CsrService) -> None:
+        super().__init__()
+        self.service = service
+        #: Set once the token is logged in; the wizard and the table wait for it.
+        self.ready = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs", initial="requests-tab"):
+            with TabPane("Requests", id="requests-tab"):
+                yield RequestsView(self.service, id="requests")
+        yield Footer()
+
+    @property
+    def requests(self) -> RequestsView:
+        """The Requests tab's view."""
+        return self.query_one(RequestsView)
+
+    def token_ready(self) -> None:
+        """Called by the app once logged in: load the lists, enable the actions."""
+        self.ready = True
+        self.refresh_bindings()
+        self.requests.reload()
+        self.requests.table.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Generate and refresh wait for the login (shown dimmed until then)."""
+        if action in {"generate", "refresh"}:
+            return True if self.ready else None
+        return True
+
+    def action_refresh(self) -> None:
+        """Reload the active tab."""
+        active = self.query_one(TabbedContent).active_pane
+        view = active.children[0] if active is not None and active.children else None
+        reload = getattr(view, "reload", None)
+        if callable(reload):
+            reload()
+
+    @on(Button.Pressed, "#generate")
+    def action_generate(self) -> None:
+        """Open the Generate-CSR wizard; a finished request then opens in the result screen."""
+        if not self.ready:
+            self.notify("Log in to the token first.", severity="warning")
+            return
+        try:
+            from tui_csr.ui.screens.wizard import GenerateWizard
+        except ImportError as exc:
+            if isinstance(exc, ModuleNotFoundError) and exc.name == _WIZARD_MODULE:
+                self.notify("Generate CSR: wizard not available in this build.",
+                            severity="warning")
+            else:  # the wizard exists but is broken: say so instead of hiding it
+                self.post_message(ErrorReported(exc, "The wizard cannot be opened"))
+            return
+        self.app.push_screen(GenerateWizard(self.service), self._wizard_done)
+
+    def _wizard_done(self, request: Request | None) -> None:
+        if request is None:
+            return
+        self.requests.reload()
+        self.app.push_screen(ResultScreen(request))
+
+    @on(RequestsView.Opened)
+    def _open(self, event: RequestsView.Opened) -> None:
+        self.app.push_screen(ResultScreen(event.request))

@@ -1,0 +1,93 @@
+"""One request's CSR: what it is, the PEM to select or copy, and saving it to a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static, TextArea
+
+from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme, signature_name
+from tui_csr.core.models import Request
+from tui_csr.ui.clipboard import copy_pem
+from tui_csr.ui.dialogs.save import SaveDialog
+
+
+def describe_key(request: Request) -> tuple[str, str]:
+    """``("EC P-384", "SHA384withECDSA")`` for a request (raw names when unknown)."""
+    spec = KEY_SPECS.get(request.key_spec)
+    if spec is None:
+        return request.key_spec, f"{request.hash} {request.scheme}"
+    try:
+        signature = signature_name(spec, HashAlg(request.hash), Scheme(request.scheme))
+    except ValueError:
+        signature = f"{request.hash} {request.scheme}"
+    return spec.display, signature
+
+
+class ResultScreen(Screen[None]):
+    """Shows one :class:`Request`: label, subject, key facts and the CSR PEM.
+
+    ``c`` copies the PEM to the terminal's clipboard (OSC 52), ``s`` saves it to a file,
+    escape or ``q`` goes back. The PEM sits in a read-only TextArea, so it can also be selected.
+    """
+
+    DEFAULT_CSS = """
+    ResultScreen #summary { height: auto; padding: 0 1; }
+    ResultScreen #title { text-style: bold; }
+    ResultScreen .fact { color: $text-muted; }
+    ResultScreen TextArea { height: 1fr; margin: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy PEM", tooltip="Copy the CSR to the terminal's clipboard",
+                id="result.copy"),
+        Binding("s", "save", "Save…", tooltip="Write the CSR to a PEM or DER file",
+                id="result.save"),
+        Binding("escape", "back", "Back", tooltip="Back to the list", id="result.back"),
+        Binding("q", "back", "Back", show=False, id="result.q"),
+    ]
+
+    def __init__(self, request: Request, *, save_directory: Path | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self._save_directory = save_directory
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        key, signature = describe_key(r)
+        yield Header()
+        with Vertical(id="summary"):
+            yield Label(f"{r.label}: {r.subject}", id="title", markup=False)
+            yield Static(f"{key}, {signature} · groups {', '.join(r.groups) or '-'} · "
+                         f"owner {r.owner or '-'}", classes="fact", markup=False)
+            yield Static(f"Key on token '{r.token_label}': {r.pkcs11_uri}", classes="fact",
+                         markup=False)
+        yield TextArea(r.csr_pem, read_only=True, show_cursor=False, soft_wrap=False,
+                       id="pem")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"CSR {self.request.label}"
+
+    def action_copy(self) -> None:
+        """Copy the PEM with OSC 52 (also through tmux)."""
+        copy_pem(self.app, self.request.csr_pem)
+        self.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
+                    "arrives, your terminal ignores OSC 52: press s to save it to a file.",
+                    title="Copied")
+
+    def action_save(self) -> None:
+        """Ask where to save the CSR, then say where it went."""
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Saved {path}", title="CSR saved")
+
+        self.app.push_screen(SaveDialog(self.request, directory=self._save_directory), saved)
+
+    def action_back(self) -> None:
+        """Back to where we came from."""
+        self.dismiss(None)

@@ -1,0 +1,209 @@
+"""Step 1, CryptoToken: the token, key type and specification, hash, RSA padding, key label."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widgets import Input, RadioButton, RadioSet, Static
+
+from tui_csr.core.keyspec import KEY_SPECS, HashAlg, KeyType
+from tui_csr.service import GenerateParams
+from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep
+
+_KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
+_PADDINGS = {"pad-pkcs1": False, "pad-pss": True}
+
+
+def _spec_button(name: str, on: bool = False) -> RadioButton:
+    spec = KEY_SPECS[name]
+    text = f"RSA {spec.bits}" if spec.key_type is KeyType.RSA else name
+    return RadioButton(text, value=on, name=name, id=f"spec-{name}")
+
+
+class CryptoTokenStep(WizardStep):
+    """Where the key pair is made and how the CSR is signed."""
+
+    TITLE = "CryptoToken"
+    FIELDS = frozenset({"key_spec", "hash", "pss", "label", "token"})
+
+    DEFAULT_CSS = """
+    CryptoTokenStep RadioSet { layout: horizontal; width: 1fr; }
+    CryptoTokenStep RadioSet > RadioButton { width: auto; margin-right: 2; }
+    CryptoTokenStep RadioSet:focus { background-tint: $primary 15%; }
+    CryptoTokenStep #token-label { text-style: bold; }
+    CryptoTokenStep #padding-na { color: $text-muted; display: none; }
+    CryptoTokenStep.-ec #padding { display: none; }
+    CryptoTokenStep.-ec #padding-na { display: block; }
+    CryptoTokenStep.-ec #spec-rsa { display: none; }
+    CryptoTokenStep #spec-ec { display: none; }
+    CryptoTokenStep.-ec #spec-ec { display: block; }
+    CryptoTokenStep .row-gap { height: 1; }
+    """
+
+    @dataclass
+    class SupportLoaded(Message):
+        """The token's answer to which key specs it can make (name -> None or reason)."""
+
+        support: dict[str, str | None]
+
+    def compose(self) -> ComposeResult:
+        yield from self.heading()
+        token = self.service.token.label if self.service.token is not None else "(no token)"
+        yield FieldRow("Token", Static(token, id="token-label", markup=False))
+        yield Static(classes="row-gap")
+        yield FieldRow("Key type", RadioSet(
+            RadioButton("RSA", value=True, id="type-rsa"), RadioButton("ECDSA", id="type-ec"),
+            id="key-type", compact=True))
+        yield FieldRow("Key spec", RadioSet(
+            _spec_button("RSA2048", True), _spec_button("RSA3072"), _spec_button("RSA4096"),
+            id="spec-rsa", compact=True), RadioSet(
+            _spec_button("P-256", True), _spec_button("P-384"), _spec_button("P-521"),
+            id="spec-ec", compact=True))
+        yield FieldError(id="key_spec-error")
+        yield Static("", id="spec-note", classes="hint", markup=False)
+        yield FieldRow("Hash", RadioSet(
+            *(RadioButton(h.display, value=h is HashAlg.SHA256, name=h.value, id=f"hash-{h.value}")
+              for h in HashAlg), id="hash", compact=True))
+        yield FieldError(id="hash-error")
+        yield FieldRow("RSA padding", RadioSet(
+            RadioButton("PKCS#1 v1.5", value=True, id="pad-pkcs1"),
+            RadioButton("PSS", id="pad-pss"), id="padding", compact=True),
+            Static("Not used with ECDSA keys.", id="padding-na"))
+        yield FieldError(id="pss-error")
+        yield Static(classes="row-gap")
+        yield FieldRow("Key label", Input(id="label", compact=True,
+                                          placeholder="empty: the CN and today's date"))
+        yield FieldError(id="label-error")
+        yield Static("Unique in the store and on the token; left empty, it becomes CN-date.",
+                     classes="hint", id="label-hint", markup=False)
+        yield FieldError(id="token-error")
+
+    #: The label the wizard last suggested; a label equal to it is not "typed by the user".
+    _auto_label = ""
+
+    def on_mount(self) -> None:
+        self._load_support()
+
+    @work(exclusive=True, group="spec-support", exit_on_error=False)
+    async def _load_support(self) -> None:
+        self.post_message(self.SupportLoaded(await self.service.spec_support()))
+
+    @on(SupportLoaded)
+    def _apply_support(self, event: SupportLoaded) -> None:
+        notes = []
+        for button in self.query(RadioButton):
+            if not button.id or not button.id.startswith("spec-") or button.name is None:
+                continue
+            reason = event.support.get(button.name)
+            button.disabled = reason is not None
+            if reason:
+                notes.append(f"{button.name}: {reason}")
+                button.tooltip = reason
+        for set_id in ("#spec-rsa", "#spec-ec"):
+            radio = self.query_one(set_id, RadioSet)
+            pressed = radio.pressed_button
+            if pressed is None or pressed.disabled:
+                enabled = [b for b in radio.query(RadioButton) if not b.disabled]
+                if enabled:
+                    enabled[0].value = True
+        self.query_one("#spec-note", Static).update("Unavailable: " + " ".join(notes)
+                                                    if notes else "")
+
+    @on(RadioSet.Changed, "#key-type")
+    def _type_changed(self) -> None:
+        self.set_class(self.key_type is KeyType.EC, "-ec")
+        self.query_one("#key_spec-error", FieldError).clear()
+
+    @on(Input.Changed, "#label")
+    def _label_changed(self) -> None:
+        self.query_one("#label-error", FieldError).clear()
+
+    # -- values ----------------------------------------------------------------------------------
+    @property
+    def key_type(self) -> KeyType:
+        """RSA or EC, as chosen."""
+        pressed = self.query_one("#key-type", RadioSet).pressed_button
+        return _KEY_TYPES.get(pressed.id or "", KeyType.RSA) if pressed else KeyType.RSA
+
+    @property
+    def key_spec(self) -> str | None:
+        """The chosen spec name (``RSA2048``, ``P-256`` ...) for the chosen type."""
+        set_id = "#spec-ec" if self.key_type is KeyType.EC else "#spec-rsa"
+        pressed = self.query_one(set_id, RadioSet).pressed_button
+        return pressed.name if pressed is not None else None
+
+    @property
+    def hash_name(self) -> str:
+        """``SHA256`` / ``SHA384`` / ``SHA512``."""
+        pressed = self.query_one("#hash", RadioSet).pressed_button
+        return pressed.name if pressed is not None and pressed.name else HashAlg.SHA256.value
+
+    @property
+    def pss(self) -> bool:
+        """Whether RSASSA-PSS was chosen (always False for EC keys)."""
+        if self.key_type is KeyType.EC:
+            return False
+        pressed = self.query_one("#padding", RadioSet).pressed_button
+        return _PADDINGS.get(pressed.id or "", False) if pressed else False
+
+    @property
+    def label(self) -> str:
+        """The key label as typed (stripped)."""
+        return self.query_one("#label", Input).value.strip()
+
+    def wants_label(self) -> bool:
+        """True when the label is empty or still the one the wizard suggested."""
+        return not self.label or self.label == self._auto_label
+
+    def set_suggested_label(self, label: str) -> None:
+        """Fill the label with the wizard's suggestion (the user may still change it)."""
+        self._auto_label = label
+        field = self.query_one("#label", Input)
+        if field.value != label:
+            field.value = label
+            field.cursor_position = len(label)
+
+    # -- WizardStep ------------------------------------------------------------------------------
+    async def check(self) -> Errors:
+        """The spec must be one the token can make; a typed label must be free."""
+        errors: Errors = {}
+        if self.key_spec is None:
+            errors["key_spec"] = "Choose a key specification."
+        else:
+            button = self.query_one(f"#spec-{self.key_spec}", RadioButton)
+            if button.disabled:
+                errors["key_spec"] = str(button.tooltip or "The token cannot make this key.")
+        if self.label:
+            problem = await self.service.label_problem(self.label)
+            if problem:
+                errors["label"] = problem
+        return errors
+
+    def is_dirty(self) -> bool:
+        """A typed label or any choice away from the defaults."""
+        typed = bool(self.label) and self.label != self._auto_label
+        return typed or self.key_spec not in ("RSA2048", None) or self.hash_name != "SHA256" \
+            or self.pss
+
+    def contribute(self, params: GenerateParams) -> None:
+        """Key spec, hash, padding and label."""
+        params.key_spec = self.key_spec or ""
+        params.hash = self.hash_name
+        params.pss = self.pss
+        params.label = self.label or None
+
+    def summary(self) -> list[tuple[str, str]]:
+        """Token, key, hash, padding, label."""
+        spec = KEY_SPECS.get(self.key_spec or "")
+        padding = "ECDSA (no padding)" if self.key_type is KeyType.EC else (
+            "PSS" if self.pss else "PKCS#1 v1.5")
+        return [
+            ("Token", self.service.token.label if self.service.token is not None else "-"),
+            ("Key", spec.display if spec else "-"),
+            ("Hash", HashAlg(self.hash_name).display),
+            ("Padding", padding),
+            ("Key label", self.label or "-"),
+        ]
