@@ -248,8 +248,12 @@ class CsrService:
         if reason:
             raise InputError(reason, field="key_spec", code="CKR_MECHANISM_INVALID")
         if await token.label_in_use(v.label):
-            raise InputError(f"Key label '{v.label}' is already used on token '{token.label}'.",
-                             field="label")
+            if params.label and params.label.strip():
+                raise InputError(f"Key label '{v.label}' is already used on token "
+                                 f"'{token.label}'.", field="label")
+            # A default label may collide with a key made elsewhere (another data folder,
+            # another tool): take the next free suffix instead of refusing.
+            v = await self._free_token_label(v)
         say(f"Generating {v.spec.display} key on token {token.label}")
         pair = await token.generate_keypair(v.spec, v.label)
         try:
@@ -277,6 +281,18 @@ class CsrService:
             # Shield the clean-up: a cancelled worker must still not leave a key behind.
             await asyncio.shield(self._destroy_quietly(pair.key_id))
             raise
+
+    async def _free_token_label(self, v: ValidatedRequest) -> ValidatedRequest:
+        from dataclasses import replace
+
+        token = self._token()
+        for n in range(2, 1000):
+            label = f"{v.label}-{n}"
+            if (await asyncio.to_thread(self.store.find_request_by_label, label) is None
+                    and not await token.label_in_use(label)):
+                return replace(v, label=label)
+        raise InputError(f"No free key label near '{v.label}' on token '{token.label}'; give "
+                         "one with --label.", field="label")
 
     async def _destroy_quietly(self, key_id: bytes) -> None:
         # The original failure is what the user must see, not a clean-up error.

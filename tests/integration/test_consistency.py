@@ -63,3 +63,24 @@ async def test_audit_records_generate_and_delete(service: CsrService) -> None:
     actions = [(e.action, e.subject) for e in service.store.list_audit()]
     assert ("generate", req.id) in actions and ("delete", req.id) in actions
     assert all(e.user == service.user for e in service.store.list_audit())
+
+
+async def test_default_label_steps_around_a_key_already_on_the_token(
+        service: CsrService) -> None:
+    """A key made elsewhere (another data folder) already holds the default label."""
+    from tui_csr.core.dn import DistinguishedName
+    from tui_csr.core.keyspec import parse_key_spec
+    from tui_csr.service import default_label
+
+    taken = default_label(DistinguishedName.from_fields(cn="clash"), service.today())
+    pair = await service.token.generate_keypair(parse_key_spec("P-256"), taken)
+    try:
+        req = await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "clash"},
+                                                    groups=[GROUP]))
+        assert req.label == f"{taken}-2"
+        with pytest.raises(Exception, match="already used on token"):
+            await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "clash"},
+                                                  groups=[GROUP], label=taken))
+        await service.delete_request(req.id)
+    finally:
+        await service.token.destroy(pair.key_id)

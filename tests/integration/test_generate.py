@@ -127,7 +127,7 @@ async def test_private_key_is_sensitive_non_extractable_sign_only(
     assert attrs["SIGN"] is True
     assert attrs["DECRYPT"] is False and attrs["UNWRAP"] is False and attrs["DERIVE"] is False
     # The peer tool agrees (pkcs11-tool reads the PIN from its argument: a test token's PIN).
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: ASYNC221 - a test; nothing else runs on this loop
         ["pkcs11-tool", "--module", token.module, "--token-label", token.label, "--login",
          "--pin", token.pin, "--list-objects", "--type", "privkey", "--label", req.label],
         capture_output=True, text=True, check=True, env={"SOFTHSM2_CONF": str(token.conf),

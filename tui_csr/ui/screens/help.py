@@ -69,8 +69,8 @@ class HelpScreen(ModalScreen[None]):
     @classmethod
     def for_screen(cls, screen: Screen) -> HelpScreen:
         """Help for ``screen`` as it is now (its focused widget decides some of the keys)."""
-        title = getattr(screen, "HELP_TITLE", None) or screen.sub_title or screen.title or ""
-        return cls(f"Keys: {title}".rstrip(": "), keys_of(screen))
+        title = getattr(screen, "HELP_TITLE", None) or type(screen).__name__
+        return cls(f"Keys: {title}", keys_of(screen))
 
     def compose(self) -> ComposeResult:
         with Vertical():

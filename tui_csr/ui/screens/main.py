@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -277,6 +276,8 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 class MainScreen(Screen[None]):
     """Header, the tabs and the footer; ``g`` opens the Generate-CSR wizard."""
 
+    HELP_TITLE = "Requests"
+
     BINDINGS = [
         Binding("g", "generate", "Generate CSR", tooltip="Generate a key pair and CSR on the "
                 "token", id="main.generate"),
@@ -292,8 +293,9 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="tabs", initial="requests-tab"):
-            with TabPane("Requests", id="requests-tab"):
-                yield RequestsView(self.service, id="requests")
+            # One TabPane per tab; each holds a view with reload() (see action_refresh).
+            yield TabPane("Requests", RequestsView(self.service, id="requests"),
+                          id="requests-tab")
         yield Footer()
 
     @property

@@ -42,6 +42,8 @@ class ResultScreen(Screen[None]):
     ResultScreen TextArea { height: 1fr; margin: 0 1; }
     """
 
+    HELP_TITLE = "CSR"
+
     BINDINGS = [
         Binding("c", "copy", "Copy PEM", tooltip="Copy the CSR to the terminal's clipboard",
                 id="result.copy"),
@@ -69,9 +71,6 @@ class ResultScreen(Screen[None]):
         yield TextArea(r.csr_pem, read_only=True, show_cursor=False, soft_wrap=False,
                        id="pem")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.sub_title = f"CSR {self.request.label}"
 
     def action_copy(self) -> None:
         """Copy the PEM with OSC 52 (also through tmux)."""

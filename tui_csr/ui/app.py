@@ -1,0 +1,251 @@
+"""The Textual application: start-up (token, PIN, login), app-wide keys, errors and commands.
+
+The app talks to the program only through :class:`~tui_csr.service.CsrService`. Every service
+call is awaited in a ``@work`` worker; workers post messages and the handlers here update the
+screens. A failure never shows a traceback: it becomes an :class:`ErrorDialog` (one sentence
+plus the CKR code), or the :class:`FatalErrorScreen` when the token cannot be opened at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.screen import Screen
+
+from tui_csr.errors import TokenError, TuiCsrError
+from tui_csr.pin import pin_from_environment
+from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors, error_dialog_for
+from tui_csr.ui.dialogs.login import LoginDialog
+from tui_csr.ui.screens.error_screen import FatalErrorScreen
+from tui_csr.ui.screens.help import HelpScreen
+from tui_csr.ui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from tui_csr.config import Settings
+    from tui_csr.hsm.token import TokenInfo
+    from tui_csr.service import CsrService
+
+
+class TuiCsrCommands(Provider):
+    """Command-palette entries for the main actions (ctrl+p)."""
+
+    #: (name, help, app action)
+    ENTRIES = (
+        ("Generate CSR", "Generate a key pair on the token and its CSR", "generate"),
+        ("Refresh requests", "Read the list of pending requests again", "refresh"),
+        ("Help", "Show the keys of the current screen", "help"),
+        ("Quit", "Quit tui-csr", "quit"),
+    )
+
+    def _command(self, action: str) -> Callable[[], Awaitable[None]]:
+        app = self.app
+
+        async def run() -> None:
+            await app.run_action(action)
+        return run
+
+    async def discover(self) -> Hits:
+        """All entries, shown when the palette opens."""
+        for name, help_text, action in self.ENTRIES:
+            yield DiscoveryHit(name, self._command(action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        """Entries whose name fuzzily matches ``query``."""
+        matcher = self.matcher(query)
+        for name, help_text, action in self.ENTRIES:
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), self._command(action), help=help_text)
+
+
+class TuiCsrApp(ReportsWorkerErrors, App[None]):
+    """tui-csr's terminal UI over one :class:`CsrService`.
+
+    ``pin`` (e.g. the demo PIN) is used once for the login and then dropped; without it the PIN
+    comes from ``TUI_CSR_PIN`` / the PIN file, else from the :class:`LoginDialog`.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-csr"
+    COMMANDS = App.COMMANDS | {TuiCsrCommands}
+    error_title = "Start-up failed"
+
+    BINDINGS = [
+        Binding("f1", "help", "Help", tooltip="Show the keys of this screen", id="app.help"),
+        Binding("question_mark", "help", "Help", show=False, tooltip="Show the keys of this "
+                "screen", id="app.help_question"),
+        Binding("ctrl+q", "quit", "Quit", tooltip="Quit tui-csr", priority=True,
+                id="app.quit"),
+    ]
+
+    class TokenOpened(Message):
+        """The module is loaded and the token found (not yet logged in)."""
+
+        def __init__(self, info: TokenInfo) -> None:
+            super().__init__()
+            self.info = info
+
+    class NeedPin(Message):
+        """No usable PIN was given: ask for one (``problem`` says why an earlier one failed)."""
+
+        def __init__(self, problem: str | None) -> None:
+            super().__init__()
+            self.problem = problem
+
+    class LoggedIn(Message):
+        """The token session is open and logged in."""
+
+    class StartFailed(Message):
+        """The token cannot be opened: nothing works, show why and let the user quit."""
+
+        def __init__(self, error: TuiCsrError) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, service: CsrService, *, pin: str | None = None) -> None:
+        super().__init__()
+        self.service = service
+        self._pin = pin
+        #: The start-up failure the user quit on (run_app prints it after the UI is gone).
+        self.fatal_error: TuiCsrError | None = None
+        #: The main screen (made on mount, when the app is running).
+        self.main_screen: MainScreen
+
+    # -- start-up ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._show_identity(None)
+        self.main_screen = MainScreen(self.service)
+        self.push_screen(self.main_screen)
+        self._start()
+
+    def _show_identity(self, token_label: str | None) -> None:
+        role = "admin" if self.service.is_admin else "not admin"
+        token = f"token {token_label}" if token_label else "opening token…"
+        self.sub_title = f"{token} · user {self.service.user} · {role}"
+
+    @work(exclusive=True, exit_on_error=False, group="startup")
+    async def _start(self) -> None:
+        try:
+            info = await self.service.open_token()
+        except TuiCsrError as exc:
+            self.post_message(self.StartFailed(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug must still not print a traceback
+            self.post_message(self.StartFailed(TokenError(
+                f"Unexpected {type(exc).__name__} while opening the token: {exc}.")))
+            return
+        self.post_message(self.TokenOpened(info))
+        pin, self._pin = self._pin, None
+        problem: str | None = None
+        if not info.login_required:
+            problem = await self.attempt_login(None)
+        else:
+            if pin is None:
+                try:
+                    pin = await asyncio.to_thread(pin_from_environment,
+                                                  self.service.settings.pin_file)
+                except TuiCsrError as exc:
+                    problem = exc.message
+            if pin is None:
+                self.post_message(self.NeedPin(problem))
+                return
+            problem = await self.attempt_login(pin)
+            del pin
+        self.post_message(self.NeedPin(problem) if problem else self.LoggedIn())
+
+    async def attempt_login(self, pin: str | None) -> str | None:
+        """Log in with ``pin``: None when it worked, else the sentence (with its CKR code) to
+        show under the PIN field. The PIN is not kept."""
+        try:
+            await self.service.login(pin)
+        except TuiCsrError as exc:
+            return str(exc)
+        return None
+
+    @on(TokenOpened)
+    def _token_opened(self, event: TokenOpened) -> None:
+        self._show_identity(event.info.label)
+
+    @on(NeedPin)
+    def _ask_pin(self, event: NeedPin) -> None:
+        label = self.service.token_info.label if self.service.token_info else "?"
+
+        def done(logged_in: bool | None) -> None:
+            if logged_in:
+                self.post_message(self.LoggedIn())
+            else:
+                self.exit(return_code=0)
+
+        self.push_screen(LoginDialog(label, self.attempt_login, problem=event.problem), done)
+
+    @on(LoggedIn)
+    def _logged_in(self) -> None:
+        if self.service.token_info:
+            self._show_identity(self.service.token_info.label)
+        self.main_screen.token_ready()
+
+    @on(StartFailed)
+    def _start_failed(self, event: StartFailed) -> None:
+        self.fatal_error = event.error
+        self.switch_screen(FatalErrorScreen(event.error))
+
+    # -- app-wide ----------------------------------------------------------------------------
+    @on(ErrorReported)
+    def _error_reported(self, event: ErrorReported) -> None:
+        """The one place failures become dialogs."""
+        event.stop()
+        self.push_screen(error_dialog_for(event.error, event.title))
+
+    def action_help(self) -> None:
+        """Show the keys of the screen that is active."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen.for_screen(self.screen))
+
+    def action_generate(self) -> None:
+        """Open the Generate-CSR wizard (from the main screen)."""
+        if self.screen is not self.main_screen:
+            self.notify("Go back to the list first (escape).", severity="warning")
+            return
+        self.main_screen.action_generate()
+
+    def action_refresh(self) -> None:
+        """Read the requests again."""
+        if self.main_screen.ready:
+            self.main_screen.requests.reload()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands, minus those :class:`TuiCsrCommands` offers itself."""
+        for command in super().get_system_commands(screen):
+            if command.title not in {"Quit", "Keys"}:
+                yield command
+
+
+def run_app(settings: Settings, pin: str | None = None) -> int:
+    """Run the UI; returns the process exit status.
+
+    Problems with the token are shown inside the UI (with a quit key); the sentence is printed
+    again on stderr after the terminal is restored, and its exit status is returned.
+    """
+    from tui_csr.service import CsrService
+
+    try:
+        service = CsrService.create(settings)
+    except TuiCsrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    app = TuiCsrApp(service, pin=pin)
+    app.run()
+    if app.fatal_error is not None:
+        print(f"error: {app.fatal_error}", file=sys.stderr)
+        return app.fatal_error.exit_code
+    return app.return_code or 0
