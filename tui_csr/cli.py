@@ -99,6 +99,39 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("id", metavar="ID")
     de.add_argument("--yes", action="store_true", help="confirm: the private key is destroyed")
 
+    ed = cmd("edit", "change a request's groups and owner")
+    ed.add_argument("id", metavar="ID")
+    ed.add_argument("--group", action="append", default=[], metavar="NAME",
+                    help="the request's groups (replaces them; at least one)")
+    ed.add_argument("--owner", metavar="USER", help="new owner ('' to clear)")
+
+    ic = cmd("import-cert", "import the CA's certificate for a request (PEM or DER)")
+    ic.add_argument("id", metavar="ID")
+    ic.add_argument("file", metavar="FILE", help="certificate file, or - for standard input")
+    ic.add_argument("--json", action="store_true")
+
+    ce = cmd("certs", "issued certificates")
+    csub = ce.add_subparsers(dest="certs_command", metavar="ACTION", parser_class=_Parser)
+    cl = csub.add_parser("list", help="list issued certificates")
+    cl.add_argument("--json", action="store_true")
+
+    orp = cmd("orphans", "keys without a record, records without a key")
+    osub = orp.add_subparsers(dest="orphans_command", metavar="ACTION", parser_class=_Parser)
+    ol = osub.add_parser("list", help="report orphans (the default)")
+    ol.add_argument("--json", action="store_true")
+    od = osub.add_parser("destroy", help="destroy an orphan key pair on the token")
+    od.add_argument("key_id", metavar="KEY_ID", help="CKA_ID in hex")
+    od.add_argument("--yes", action="store_true", help="confirm: the key is destroyed")
+    oa = osub.add_parser("adopt", help="make a new CSR for an orphan key and record it")
+    oa.add_argument("key_id", metavar="KEY_ID", help="CKA_ID in hex")
+    oa.add_argument("--dn", metavar="DN")
+    oa.add_argument("--cn", metavar="TEXT")
+    oa.add_argument("--hash", metavar="ALG")
+    oa.add_argument("--pss", action="store_true")
+    oa.add_argument("--group", action="append", default=[], metavar="NAME")
+    oa.add_argument("--owner", metavar="USER")
+    oa.add_argument("--json", action="store_true")
+
     gr = cmd("groups", "certificate groups")
     gsub = gr.add_subparsers(dest="groups_command", metavar="ACTION", parser_class=_Parser)
     gl = gsub.add_parser("list", help="list groups")
@@ -385,7 +418,110 @@ async def _groups(args: argparse.Namespace, settings: Any) -> int:
     return 0
 
 
-_COMMANDS = {"generate": _generate, "list": _list, "show": _show, "delete": _delete}
+async def _edit(args: argparse.Namespace, settings: Any) -> int:
+    service = await _service(settings, token=False)
+    req = await _find(service, args.id)
+    groups = args.group or req.groups
+    req = await service.set_groups(req.id, groups, args.owner,
+                                   change_owner=args.owner is not None)
+    print(f"{req.label}: groups {', '.join(req.groups)}; owner {req.owner or '-'}",
+          file=sys.stderr)
+    return 0
+
+
+async def _import_cert(args: argparse.Namespace, settings: Any) -> int:
+    from tui_csr.errors import InputError
+
+    service = await _service(settings, token=False)
+    req = await _find(service, args.id)
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
+    except OSError as exc:
+        raise InputError(f"Certificate file {args.file} cannot be read: {exc.strerror}.",
+                         field="file") from exc
+    await _login(service)
+    result = await service.import_certificate(req.id, data)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    c = result.certificate
+    if args.json:
+        print(json.dumps(request_json(result.request), ensure_ascii=False))
+    print(f"imported certificate serial {c.serial} from {c.issuer} for {req.label}; "
+          f"valid {c.not_before:%Y-%m-%d} to {c.not_after:%Y-%m-%d}", file=sys.stderr)
+    return 0
+
+
+def _read_file(path: str) -> bytes:
+    return Path(path).expanduser().read_bytes()
+
+
+async def _certs(args: argparse.Namespace, settings: Any) -> int:
+    service = await _service(settings, token=False)
+    certs = await service.list_certificates()
+    if getattr(args, "json", False):
+        out = []
+        for req, c in certs:
+            doc = request_json(req)
+            doc["certificate"] = {"subject": c.subject, "issuer": c.issuer, "serial": c.serial,
+                                  "not_before": c.not_before.isoformat(),
+                                  "not_after": c.not_after.isoformat()}
+            out.append(doc)
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if not certs:
+        print("No issued certificates; import one with: tui-csr import-cert ID FILE")
+    for req, c in certs:
+        print(f"{req.id[:8]}  {req.label}  {c.subject}  issuer={c.issuer}  serial={c.serial}  "
+              f"{c.not_before:%Y-%m-%d}..{c.not_after:%Y-%m-%d}  {','.join(req.groups)}  "
+              f"{req.owner or '-'}")
+    return 0
+
+
+async def _orphans(args: argparse.Namespace, settings: Any) -> int:
+    from tui_csr.errors import InputError
+    from tui_csr.service import GenerateParams
+
+    service = await _service(settings, token=True)
+    action = args.orphans_command or "list"
+    if action == "destroy":
+        if not args.yes:
+            raise InputError("Destroying an orphan key is final; add --yes to confirm.",
+                             field="yes")
+        n = await service.destroy_orphan(args.key_id)
+        print(f"destroyed {n} objects of key {args.key_id}", file=sys.stderr)
+        return 0
+    if action == "adopt":
+        fields = {"CN": args.cn} if args.cn else {}
+        req = await service.adopt_orphan(args.key_id, GenerateParams(
+            key_spec="", hash=args.hash, pss=args.pss, dn=args.dn, fields=fields,
+            groups=args.group, owner=args.owner))
+        if args.json:
+            print(json.dumps(request_json(req), ensure_ascii=False))
+        else:
+            sys.stdout.write(req.csr_pem)
+        return 0
+    report = await service.scan_orphans()
+    if getattr(args, "json", False):
+        print(json.dumps({
+            "keys_without_record": [{"key_id": k.key_id.hex(), "label": k.label}
+                                    for k in report.keys_without_record],
+            "records_without_key": [{"id": r.id, "label": r.label, "key_id": r.key_id}
+                                    for r in report.records_without_key]}))
+        return 0
+    if report.empty:
+        print("Token and store agree: no orphans.")
+    for k in report.keys_without_record:
+        print(f"key without a record: {k.key_id.hex()}  label={k.label}  "
+              f"(tui-csr orphans adopt {k.key_id.hex()} --cn ... --group ... | "
+              f"destroy {k.key_id.hex()} --yes)")
+    for r in report.records_without_key:
+        print(f"record without a key: {r.id[:8]}  label={r.label}  key={r.key_id}")
+    return 0
+
+
+_COMMANDS = {"generate": _generate, "list": _list, "show": _show, "delete": _delete,
+             "edit": _edit, "import-cert": _import_cert, "certs": _certs,
+             "orphans": _orphans}
 
 
 # -- UI and demo -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError, PermissionDeniedError, TokenError
 from tui_csr.hsm.token import TokenInfo, TokenKey, pkcs11_uri
 from tui_csr.hsm.worker import AsyncToken
+from tui_csr.lifecycle import LifecycleMixin
 from tui_csr.store.repo import Store
 
 #: Labels: printable, no control characters; the token and the URI both carry them.
@@ -114,7 +115,7 @@ def default_label(dn: DistinguishedName, today: date | None = None) -> str:
     return f"{cn}-{(today or date.today()).isoformat()}"
 
 
-class CsrService:
+class CsrService(LifecycleMixin):
     """The program's use cases over one store and (optionally) one token."""
 
     def __init__(self, settings: Settings, store: Store, token: AsyncToken | None = None,
@@ -257,30 +258,48 @@ class CsrService:
         say(f"Generating {v.spec.display} key on token {token.label}")
         pair = await token.generate_keypair(v.spec, v.label)
         try:
-            say(f"Signing the CSR on token {token.label}")
-            tbs = build_tbs(v.dn, pair.spki_der, v.sans)
-            signature = await token.sign(pair.key_id, tbs.dump(), v.spec, v.hash_alg, v.scheme)
-            der = assemble(tbs, signature_algorithm(v.spec, v.hash_alg, v.scheme), signature)
-            verify(der)
-            info = self.token_info
-            request = Request(
-                id=uuid.uuid4().hex, label=v.label, subject=v.dn.to_rfc4514(),
-                subject_fields=v.dn.fields, sans=[(e.kind.value, e.value) for e in v.sans],
-                key_spec=v.spec.name, hash=v.hash_alg.value, scheme=v.scheme.value,
-                token_label=token.label, key_id=pair.key_id.hex(),
-                pkcs11_uri=pkcs11_uri(token.label, v.label, pair.key_id),
-                csr_pem=to_pem(der), groups=list(v.groups), owner=v.owner, created=utcnow(),
-                created_by=self.user, status=Status.PENDING,
-                token_serial=info.serial if info else None)
-            say("Saving the request")
-            audit = AuditEntry("generate", self.user, request.id,
-                               f"{v.label} {v.spec.name} {request.subject}")
-            await asyncio.to_thread(self.store.add_request, request, audit)
-            return request
+            return await self._record(v, pair.key_id, pair.spki_der, "generate", say)
         except BaseException:
             # Shield the clean-up: a cancelled worker must still not leave a key behind.
             await asyncio.shield(self._destroy_quietly(pair.key_id))
             raise
+
+    async def _sign_and_record(self, params: GenerateParams, key_id: bytes, label: str,
+                               spki_der: bytes, action: str) -> Request:
+        """Validate ``params`` for an existing key pair (its spec comes from the public key),
+        have the token sign the CSR and record it."""
+        from dataclasses import replace
+
+        from tui_csr.core.csr import spec_of_spki
+
+        params = replace(params, key_spec=spec_of_spki(spki_der).name, label=label)
+        v = await asyncio.to_thread(self.validate, params)
+        return await self._record(v, key_id, spki_der, action, lambda _m: None)
+
+    async def _record(self, v: ValidatedRequest, key_id: bytes, spki_der: bytes, action: str,
+                      say: Progress) -> Request:
+        """Sign the CSR for ``key_id`` on the token, verify it in software, store the record."""
+        token = self._token()
+        say(f"Signing the CSR on token {token.label}")
+        tbs = build_tbs(v.dn, spki_der, v.sans)
+        signature = await token.sign(key_id, tbs.dump(), v.spec, v.hash_alg, v.scheme)
+        der = assemble(tbs, signature_algorithm(v.spec, v.hash_alg, v.scheme), signature)
+        verify(der)
+        info = self.token_info
+        request = Request(
+            id=uuid.uuid4().hex, label=v.label, subject=v.dn.to_rfc4514(),
+            subject_fields=v.dn.fields, sans=[(e.kind.value, e.value) for e in v.sans],
+            key_spec=v.spec.name, hash=v.hash_alg.value, scheme=v.scheme.value,
+            token_label=token.label, key_id=key_id.hex(),
+            pkcs11_uri=pkcs11_uri(token.label, v.label, key_id),
+            csr_pem=to_pem(der), groups=list(v.groups), owner=v.owner, created=utcnow(),
+            created_by=self.user, status=Status.PENDING,
+            token_serial=info.serial if info else None)
+        say("Saving the request")
+        audit = AuditEntry(action, self.user, request.id,
+                           f"{v.label} {v.spec.name} {request.subject}")
+        await asyncio.to_thread(self.store.add_request, request, audit)
+        return request
 
     async def _free_token_label(self, v: ValidatedRequest) -> ValidatedRequest:
         from dataclasses import replace

@@ -86,6 +86,22 @@ def verify(der: bytes) -> None:
                           "stored.", field="token")
 
 
+def spec_of_spki(spki_der: bytes) -> KeySpec:
+    """The :class:`KeySpec` of a SubjectPublicKeyInfo (for keys made before their record)."""
+    from tui_csr.core.keyspec import KEY_SPECS
+
+    info = keys.PublicKeyInfo.load(spki_der)
+    if info.algorithm == "rsa":
+        name = f"RSA{info.bit_size}"
+    elif info.algorithm == "ec":
+        name = _CURVES.get(info.curve[1], info.curve[1])
+    else:
+        name = info.algorithm
+    if name not in KEY_SPECS:
+        raise InputError(f"Key type {name} is not supported by tui-csr.", field="key_spec")
+    return KEY_SPECS[name]
+
+
 def to_pem(der: bytes) -> str:
     """PEM text (``-----BEGIN CERTIFICATE REQUEST-----``)."""
     return pem.armor("CERTIFICATE REQUEST", der).decode("ascii")

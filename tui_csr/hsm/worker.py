@@ -74,6 +74,11 @@ class SyncToken(Protocol):
     def key_attributes(self, key_id: bytes) -> dict[str, bool]: ...
     def list_keys(self) -> list[TokenKey]: ...
     def object_count(self) -> int: ...
+    def store_certificate(self, key_id: bytes, label: str, cert_der: bytes, subject_der: bytes,
+                          issuer_der: bytes, serial_der: bytes) -> None: ...
+    def certificates(self, key_id: bytes) -> list[bytes]: ...
+    def destroy_certificates(self, key_id: bytes) -> int: ...
+    def public_key_spki(self, key_id: bytes) -> bytes: ...
 
 
 class AsyncToken:
@@ -145,3 +150,21 @@ class AsyncToken:
     async def object_count(self) -> int:
         """Objects visible to the session."""
         return await self._thread.run(self._token.object_count)
+
+    async def store_certificate(self, key_id: bytes, label: str, cert_der: bytes,
+                                subject_der: bytes, issuer_der: bytes, serial_der: bytes) -> None:
+        """Store a certificate object beside the key (same CKA_ID)."""
+        await self._thread.run(self._token.store_certificate, key_id, label, cert_der,
+                               subject_der, issuer_der, serial_der)
+
+    async def certificates(self, key_id: bytes) -> list[bytes]:
+        """DER of the certificate objects with CKA_ID ``key_id``."""
+        return await self._thread.run(self._token.certificates, key_id)
+
+    async def destroy_certificates(self, key_id: bytes) -> int:
+        """Remove certificate objects with CKA_ID ``key_id``."""
+        return await self._thread.run(self._token.destroy_certificates, key_id)
+
+    async def public_key_spki(self, key_id: bytes) -> bytes:
+        """SubjectPublicKeyInfo of the public key ``key_id``."""
+        return await self._thread.run(self._token.public_key_spki, key_id)
