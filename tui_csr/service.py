@@ -364,6 +364,10 @@ class CsrService(LifecycleMixin):
         """All certificate groups, by name."""
         return await asyncio.to_thread(self.store.list_groups)
 
+    async def group_usage(self) -> dict[str, tuple[int, int]]:
+        """Per group: (pending requests, issued certificates)."""
+        return await asyncio.to_thread(self.store.group_usage)
+
     async def add_group(self, name: str, policy: str = "", description: str = "") -> Group:
         """Create a group (administrators only)."""
         self._require_admin("create certificate groups")
