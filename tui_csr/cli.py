@@ -23,7 +23,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse with the house error format: ``error: ...`` and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message}\n")
+        from tui_csr.errors import printable
+
+        self.exit(2, f"error: {printable(message)}\n")
 
 
 def _common(p: argparse.ArgumentParser, top: bool) -> None:
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--der", action="store_true", help="DER instead of PEM (needs --out)")
     g.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     g.add_argument("--json", action="store_true", help="print the request as JSON")
+    g.add_argument("--batch", metavar="FILE",
+                   help="many requests from a JSON Lines or CSV file (- for stdin), one per "
+                        "line, same fields as the flags; all lines are validated first")
 
     ls = cmd("list", "list pending requests")
     ls.add_argument("--json", action="store_true")
@@ -98,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     de = cmd("delete", "destroy the request's key pair on the token, then the request")
     de.add_argument("id", metavar="ID")
     de.add_argument("--yes", action="store_true", help="confirm: the private key is destroyed")
+
+    at = cmd("attestation", "download the key attestation of a request (Luna/DPoD, Fortanix)")
+    at.add_argument("id", metavar="ID", help="request id (or a unique prefix, or its label)")
+    at.add_argument("--out", required=True, metavar="FILE",
+                    help="PKCS#7 (Luna; PEM when FILE ends in .pem) or JSON (Fortanix, plus "
+                         "FILE.chain.pem)")
+    at.add_argument("--force", action="store_true", help="overwrite existing files")
 
     ed = cmd("edit", "change a request's groups and owner")
     ed.add_argument("id", metavar="ID")
@@ -164,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except Exception as exc:  # noqa: BLE001 - the contract: one sentence, never a traceback
-        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        from tui_csr.errors import printable
+
+        print(f"error: unexpected {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr)
         if os.environ.get("TUI_CSR_DEBUG"):
             raise
         return 1
@@ -254,6 +268,10 @@ async def _generate(args: argparse.Namespace, settings: Any) -> int:
     from tui_csr.errors import InputError
     from tui_csr.service import GenerateParams
 
+    if args.batch:
+        from tui_csr.batch import generate_command
+
+        return await generate_command(args, settings)
     if not args.key_spec:
         raise InputError("--key-spec is required (e.g. RSA3072 or P-256).", field="key_spec")
     if args.der and not args.out:
@@ -377,6 +395,32 @@ async def _delete(args: argparse.Namespace, settings: Any) -> int:
     await service.delete_request(req.id)
     print(f"deleted {req.label} ({req.id[:8]}): key pair destroyed on token "
           f"'{req.token_label}'", file=sys.stderr)
+    return 0
+
+
+async def _attestation(args: argparse.Namespace, settings: Any) -> int:
+    import contextlib
+
+    from tui_csr.attestation import AttestationUnsupportedError, planned_problem, save_attestation
+    from tui_csr.errors import InputError, TuiCsrError
+
+    service = await _service(settings, token=False)
+    req = await _find(service, args.id)
+    problem = planned_problem(settings.attestation, args.out, args.force)
+    if problem:
+        raise InputError(problem, field="out")
+    if settings.attestation == "none":
+        with contextlib.suppress(TuiCsrError):  # the token's maker only sharpens the reason
+            await service.open_token()
+    reason = service.attestation_available()
+    if reason:
+        raise AttestationUnsupportedError(reason)
+    if service.attestation_needs_token:
+        await _login(service)
+    result = await service.attestation(req.id)
+    paths = save_attestation(result, args.out, force=args.force)
+    for line in result.summary_lines() + [f"wrote {path}" for path in paths]:
+        print(line, file=sys.stderr)
     return 0
 
 
@@ -521,7 +565,7 @@ async def _orphans(args: argparse.Namespace, settings: Any) -> int:
 
 _COMMANDS = {"generate": _generate, "list": _list, "show": _show, "delete": _delete,
              "edit": _edit, "import-cert": _import_cert, "certs": _certs,
-             "orphans": _orphans}
+             "orphans": _orphans, "attestation": _attestation}
 
 
 # -- UI and demo -------------------------------------------------------------------------------

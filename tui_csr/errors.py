@@ -8,6 +8,28 @@ or in a dialog.
 
 from __future__ import annotations
 
+import unicodedata
+
+# Bidirectional overrides and isolates: shown raw they reorder the rest of the line.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str) -> str:
+    """``text`` with control, line-breaking, bidi and surrogate characters written as escapes
+    (``\\x0a``, ``\\u202e``): messages quote what users typed, and must stay one line that a
+    terminal shows as it is (no escape sequences, no lone surrogates that cannot be encoded)."""
+    if text.isprintable() or all(
+            unicodedata.category(ch) not in ("Cc", "Cs", "Zl", "Zp") and ch not in _BIDI
+            for ch in text):
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch in _BIDI:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
 
 class TuiCsrError(Exception):
     """Base class: a failure with a one-sentence message for the user."""
@@ -15,6 +37,7 @@ class TuiCsrError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        message = printable(message)
         super().__init__(message)
         self.message = message
         self.field = field

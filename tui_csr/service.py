@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
+from tui_csr.attestation import AttestationResult
 from tui_csr.config import Settings, current_user
 from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
 from tui_csr.core.dn import DistinguishedName, parse_dn
@@ -79,8 +81,10 @@ def validate_label(label: str) -> str:
     if len(value) > _LABEL_MAX:
         raise InputError(f"The key label is {len(value)} characters; the maximum is "
                          f"{_LABEL_MAX}.", field="label")
-    if any(not ch.isprintable() for ch in value):
-        raise InputError("The key label contains a control character.", field="label")
+    bad = next((ch for ch in value if not ch.isprintable()), None)
+    if bad is not None:
+        raise InputError(f"The key label contains the unprintable character U+{ord(bad):04X}; "
+                         "remove it.", field="label")
     return value
 
 
@@ -92,9 +96,22 @@ def validate_group_name(name: str) -> str:
     if len(value) > _NAME_MAX:
         raise InputError(f"The group name is {len(value)} characters; the maximum is "
                          f"{_NAME_MAX}.", field="group")
-    if any(not ch.isprintable() for ch in value):
-        raise InputError("The group name contains a control character.", field="group")
+    bad = next((ch for ch in value if not ch.isprintable()), None)
+    if bad is not None:
+        raise InputError(f"The group name contains the unprintable character U+{ord(bad):04X}; "
+                         "remove it.", field="group")
     return value
+
+
+def validate_text(value: str | None, what: str, field: str) -> str:
+    """Free text such as a group's policy or description: stripped; refused when it holds a
+    control character or a lone surrogate (which cannot be stored as UTF-8)."""
+    text = (value or "").strip()
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise InputError(f"The {what} contains the character U+{ord(ch):04X}, which is not "
+                             "allowed; remove it.", field=field)
+    return text
 
 
 def validate_owner(owner: str | None) -> str | None:
@@ -352,6 +369,37 @@ class CsrService(LifecycleMixin):
         """Key pairs on the token (for orphan scans and tests)."""
         return await self._token().list_keys()
 
+    # -- key attestation (providers in tui_csr.attestation) ----------------------------------
+    def attestation_available(self) -> str | None:
+        """None when "Download key attestation" can be offered; else the reason it cannot
+        (cheap: no token or network call)."""
+        from tui_csr.attestation import attestation_support
+
+        return attestation_support(self.settings, self.token_info)
+
+    @property
+    def attestation_needs_token(self) -> bool:
+        """True when the configured provider reads the token (log in first), False when it
+        only uses the network (Fortanix DSM)."""
+        return self.settings.attestation == "luna"
+
+    async def attestation(self, request_id: str) -> AttestationResult:
+        """The key attestation of a request, checked against its CSR's key. Nothing is written:
+        save it with :func:`tui_csr.attestation.save_attestation`."""
+        from tui_csr.attestation import AttestationUnsupportedError, make_provider
+
+        request = await self.get_request(request_id)
+        reason = self.attestation_available()
+        if reason:
+            raise AttestationUnsupportedError(reason)
+        provider = make_provider(self.settings)
+        token = self._token() if provider.needs_token else self.token
+        result = await provider.attest(request, token)
+        audit = AuditEntry("attestation", self.user, request.id,
+                           f"{request.label} {result.provider} SHA-256 {result.key_fingerprint}")
+        await asyncio.to_thread(self.store.add_audit, audit)
+        return result
+
     # -- groups ------------------------------------------------------------------------------
     def _require_admin(self, what: str) -> None:
         if not self.is_admin:
@@ -371,8 +419,10 @@ class CsrService(LifecycleMixin):
     async def add_group(self, name: str, policy: str = "", description: str = "") -> Group:
         """Create a group (administrators only)."""
         self._require_admin("create certificate groups")
-        group = Group(name=validate_group_name(name), policy=policy.strip(),
-                      description=description.strip(), created_by=self.user)
+        group = Group(name=validate_group_name(name),
+                      policy=validate_text(policy, "policy", "policy"),
+                      description=validate_text(description, "description", "description"),
+                      created_by=self.user)
         audit = AuditEntry("group-add", self.user, group.name, f"policy={group.policy}")
         await asyncio.to_thread(self.store.add_group, group, audit)
         return group

@@ -11,7 +11,6 @@ This class does no locking; :mod:`tui_csr.store.lock` serialises processes aroun
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from tui_csr.errors import StoreError
+from tui_csr.store import codec
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
@@ -95,10 +95,10 @@ class AtomicJSONStorage(Storage):
         if not raw.strip():
             raise self._corrupt(f"it is empty ({len(raw)} bytes), probably truncated")
         try:
-            data = json.loads(raw)
+            data = codec.loads(raw)
         except UnicodeDecodeError as exc:
             raise self._corrupt(f"it is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-        except json.JSONDecodeError as exc:
+        except codec.JSONDecodeError as exc:
             raise self._corrupt(
                 f"it is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             ) from exc
@@ -112,7 +112,7 @@ class AtomicJSONStorage(Storage):
     def write(self, data: Data) -> None:
         """Replace the file with ``data`` atomically, keeping the old file as ``<name>.bak``."""
         try:
-            payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            payload = codec.dumps(data)
         except (TypeError, ValueError) as exc:
             self.invalidate()
             raise StoreError(f"The store {self.path} was not written: {exc}.") from exc

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from tui_csr.config import Settings
-    from tui_csr.hsm.token import TokenInfo
     from tui_csr.service import CsrService
 
 
@@ -88,11 +87,11 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
     ]
 
     class TokenOpened(Message):
-        """The module is loaded and the token found (not yet logged in)."""
+        """The module is loaded and the token ``label`` found (not yet logged in)."""
 
-        def __init__(self, info: TokenInfo) -> None:
+        def __init__(self, label: str) -> None:
             super().__init__()
-            self.info = info
+            self.label = label
 
     class NeedPin(Message):
         """No usable PIN was given: ask for one (``problem`` says why an earlier one failed)."""
@@ -122,14 +121,14 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
 
     # -- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._show_identity(None)
+        self._show_identity("opening token…")
         self.main_screen = MainScreen(self.service)
         self.push_screen(self.main_screen)
         self._start()
 
-    def _show_identity(self, token_label: str | None) -> None:
+    def _show_identity(self, token: str) -> None:
+        """Header line: ``token demo · user alice · admin``."""
         role = "admin" if self.service.is_admin else "not admin"
-        token = f"token {token_label}" if token_label else "opening token…"
         self.sub_title = f"{token} · user {self.service.user} · {role}"
 
     @work(exclusive=True, exit_on_error=False, group="startup")
@@ -143,7 +142,7 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
             self.post_message(self.StartFailed(TokenError(
                 f"Unexpected {type(exc).__name__} while opening the token: {exc}.")))
             return
-        self.post_message(self.TokenOpened(info))
+        self.post_message(self.TokenOpened(info.label))
         pin, self._pin = self._pin, None
         problem: str | None = None
         if not info.login_required:
@@ -173,7 +172,7 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
 
     @on(TokenOpened)
     def _token_opened(self, event: TokenOpened) -> None:
-        self._show_identity(event.info.label)
+        self._show_identity(f"token {event.label}")
 
     @on(NeedPin)
     def _ask_pin(self, event: NeedPin) -> None:
@@ -190,12 +189,13 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
     @on(LoggedIn)
     def _logged_in(self) -> None:
         if self.service.token_info:
-            self._show_identity(self.service.token_info.label)
+            self._show_identity(f"token {self.service.token_info.label}")
         self.main_screen.token_ready()
 
     @on(StartFailed)
     def _start_failed(self, event: StartFailed) -> None:
         self.fatal_error = event.error
+        self._show_identity("no token")
         self.switch_screen(FatalErrorScreen(event.error))
 
     # -- app-wide ----------------------------------------------------------------------------

@@ -98,7 +98,8 @@ class SaveDialog(ModalScreen[Path | None]):
         with Vertical():
             yield Label(f"Save the CSR of '{self.request.label}'", id="title", markup=False)
             yield Label("File (a relative name is saved in the folder below):")
-            yield Input(safe_file_name(self.request.label, EXTENSIONS["pem"]), id="path")
+            yield Input(safe_file_name(self.request.label, EXTENSIONS["pem"]), id="path",
+                        select_on_focus=False)
             yield Static(f"Folder: {self.directory}", id="folder", markup=False)
             yield Static("", id="problem", classes="-empty", markup=False)
             with RadioSet(id="format"):

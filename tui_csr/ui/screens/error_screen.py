@@ -55,7 +55,7 @@ class FatalErrorScreen(Screen[None]):
                 yield Static(self.error.code, id="code", markup=False)
             hint = _HINTS.get(self.error.field or "", "")
             yield Static(f"{hint} Press q to quit.".strip(), id="hint", markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_quit_app(self) -> None:
         """Quit with the error's exit status."""

@@ -21,14 +21,16 @@ class KeyHelp:
 
 
 def keys_of(screen: Screen) -> list[KeyHelp]:
-    """The active bindings of ``screen`` (focused widget first, the app's last), with keys that
-    do the same thing merged: ``escape, q  Back``."""
+    """The active bindings of ``screen`` (focused widget first, the app's last) that are shown
+    in the footer or carry a tooltip, with keys that do the same thing merged: ``f1, ?  Help``."""
     app = screen.app
     merged: dict[tuple[str, str], list[str]] = {}
     tooltips: dict[tuple[str, str], str] = {}
     for active in screen.active_bindings.values():
         binding = active.binding
-        if binding.system or not binding.description:
+        # Textual's own widget keys (arrows, paging) carry no tooltip and stay out of the list;
+        # the hint line mentions them. Ours are all declared with a tooltip.
+        if binding.system or not binding.description or not (binding.show or binding.tooltip):
             continue
         ident = (binding.action, binding.description)
         display = app.get_key_display(binding)
@@ -81,7 +83,8 @@ class HelpScreen(ModalScreen[None]):
             for item in self.keys:
                 table.add_row(item.keys, item.description, item.tooltip)
             yield table
-            yield Static("Ctrl+P opens the command palette. Escape closes this help.",
+            yield Static("Arrows, Home/End and PgUp/PgDn move in lists; Tab moves between "
+                         "fields; Ctrl+P opens the command palette. Escape closes this help.",
                          id="hint")
 
     def action_close(self) -> None:

@@ -84,6 +84,8 @@ class RequestsTable(DataTable):
     """The Requests table, with vim keys on top of the arrows."""
 
     BINDINGS = [
+        Binding("enter", "select_cursor", "Open", tooltip="Show the request's CSR (copy, save)",
+                id="requests.open"),
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next request",
                 id="requests.down"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous request",
@@ -101,7 +103,7 @@ class RequestsView(ReportsWorkerErrors, Vertical):
                 id="requests.filter"),
         Binding("s", "sort_next", "Sort", tooltip="Sort by the next column",
                 id="requests.sort"),
-        Binding("S", "sort_reverse", "Reverse", tooltip="Reverse the sort order",
+        Binding("S", "sort_reverse", "Reverse", show=False, tooltip="Reverse the sort order",
                 id="requests.reverse"),
         Binding("escape", "clear_filter", "Clear filter", tooltip="Show all requests again",
                 id="requests.clear_filter"),
@@ -132,8 +134,9 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="toolbar"):
-            yield Input(placeholder="/ filter: label, subject, groups, owner", id="filter")
-            yield Button("Generate CSR", id="generate", variant="primary",
+            yield Input(placeholder="/ filter: label, subject, groups, owner", id="filter",
+                        compact=True)
+            yield Button("Generate CSR", id="generate", variant="primary", compact=True,
                          tooltip="Generate a key pair on the token and its CSR (g)")
         yield RequestsTable(id="requests-table", cursor_type="row", zebra_stripes=True)
         yield Static(WAITING_TEXT, id="empty", markup=False)
@@ -208,6 +211,8 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         empty.update(self.empty_text())
         empty.display = not rows
         table.display = bool(rows)
+        if not rows and table.has_focus:  # a hidden table must not keep the keys
+            self.query_one("#generate", Button).focus()
 
     def empty_text(self) -> str:
         """What to say when the table shows nothing: what to do next."""
@@ -296,7 +301,7 @@ class MainScreen(Screen[None]):
             # One TabPane per tab; each holds a view with reload() (see action_refresh).
             yield TabPane("Requests", RequestsView(self.service, id="requests"),
                           id="requests-tab")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def requests(self) -> RequestsView:
@@ -329,6 +334,10 @@ class MainScreen(Screen[None]):
         """Open the Generate-CSR wizard; a finished request then opens in the result screen."""
         if not self.ready:
             self.notify("Log in to the token first.", severity="warning")
+            return
+        if self.requests.groups == []:
+            self.notify(f"{NO_GROUP_TEXT} Then press r.", severity="warning",
+                        title="No certificate group")
             return
         try:
             from tui_csr.ui.screens.wizard import GenerateWizard

@@ -70,7 +70,7 @@ class ResultScreen(Screen[None]):
                          markup=False)
         yield TextArea(r.csr_pem, read_only=True, show_cursor=False, soft_wrap=False,
                        id="pem")
-        yield Footer()
+        yield Footer(compact=True)
 
     def action_copy(self) -> None:
         """Copy the PEM with OSC 52 (also through tmux)."""

@@ -27,7 +27,7 @@ class FieldError(Static):
         color: $error;
         height: auto;
         display: none;
-        padding-left: 16;
+        padding-left: 18;
     }
     FieldError.-shown { display: block; }
     FieldError.-wide { padding-left: 0; }
@@ -54,11 +54,11 @@ class FieldError(Static):
 
 
 class FieldRow(Horizontal):
-    """``Label  [widget]`` on one line; the label column is 16 cells wide."""
+    """``Label  [widget]`` on one line; the label column is 18 cells wide."""
 
     DEFAULT_CSS = """
     FieldRow { height: auto; }
-    FieldRow > .field-label { width: 16; color: $text-muted; padding-top: 0; }
+    FieldRow > .field-label { width: 18; color: $text-muted; padding-top: 0; }
     FieldRow > Input, FieldRow > Select, FieldRow > RadioSet, FieldRow > Static { width: 1fr; }
     """
 
@@ -77,7 +77,7 @@ class WizardStep(VerticalScroll):
     DEFAULT_CSS = """
     WizardStep { padding: 0 1; height: 1fr; }
     WizardStep .step-heading { text-style: bold; color: $primary; margin-bottom: 1; }
-    WizardStep .hint { color: $text-muted; padding-left: 16; }
+    WizardStep .hint { color: $text-muted; padding-left: 18; }
     WizardStep .hint.-wide { padding-left: 0; }
     WizardStep .gap { height: 1; }
     WizardStep Input.-textual-compact { background: $boost; }
@@ -139,6 +139,22 @@ class WizardStep(VerticalScroll):
             if widget.focusable:
                 widget.focus()
                 return
+
+    def focus_error(self) -> bool:
+        """Focus the field above the first error line shown; False when there is none."""
+        for error in self.query(FieldError):
+            if not error.message or error.parent is None:
+                continue
+            siblings = list(error.parent.children)
+            for sibling in reversed(siblings[: siblings.index(error)]):
+                candidates = [sibling, *sibling.query("*")]
+                # The last focusable one: the input of "Label [Input]", not its type Select.
+                target = next((w for w in reversed(candidates) if w.focusable), None)
+                if target is not None:
+                    target.focus()
+                    return True
+            return False
+        return False
 
     def contribute(self, params: GenerateParams) -> None:
         """Write this step's values into ``params``."""

@@ -44,15 +44,15 @@ class DistinguishedNameStep(WizardStep):
                                            placeholder="CN=www.example.com,O=Example,C=US"),
                        id="dn-row")
         yield FieldError(id="dn-error")
-        yield Static("…or fill in the fields; each side updates the other as you type.",
+        yield Static("…or fill in the fields below: both stay in sync.",
                      classes="hint", markup=False)
         yield Static(classes="gap")
         for attr, title, placeholder in TEXT_FIELDS:
             limit = MAX_LENGTH[attr]
-            required = " *" if attr == "CN" else ""
-            yield FieldRow(f"{title} ({attr}){required}",
+            required = "required, " if attr == "CN" else ""
+            yield FieldRow(f"{title} ({attr})",
                            Input(id=f"f-{attr.lower()}", compact=True,
-                                 placeholder=f"{placeholder} (max {limit})"))
+                                 placeholder=f"{placeholder} ({required}max {limit})"))
             yield FieldError(id=f"{attr.lower()}-error")
         yield FieldRow("Country (C)", CountryPicker(id="country", input_id="f-c"))
         yield FieldError(id="c-error")
@@ -180,17 +180,23 @@ class DistinguishedNameStep(WizardStep):
         return bool(self.dn_text.strip() or any(v.strip() for v in self.field_values().values())
                     or self.query_one(CountryPicker).text.strip())
 
-    def contribute(self, params: GenerateParams) -> None:
-        """The subject as one RFC 4514 string (in the order the user wrote it)."""
+    def subject(self) -> DistinguishedName | None:
+        """The subject to request: in the order the user wrote the DN string, when it matches
+        the fields (it does unless a field holds an error); None while the step has errors."""
         dn = self.current_dn()
         if dn is not None and self.dn is not None and self.dn.fields == dn.fields:
-            dn = self.dn
+            return self.dn
+        return dn
+
+    def contribute(self, params: GenerateParams) -> None:
+        """The subject as one RFC 4514 string."""
+        dn = self.subject()
         params.dn = dn.to_rfc4514() if dn is not None else self.dn_text
         params.fields = {}
 
     def summary(self) -> list[tuple[str, str]]:
         """The subject DN, and the country's name."""
-        dn = self.current_dn()
+        dn = self.subject()
         rows = [("Subject DN", dn.to_rfc4514() if dn else "-")]
         if dn is not None and dn.get("C"):
             rows.append(("Country", country_label(dn.get("C") or "")))

@@ -214,6 +214,13 @@ class SanStep(WizardStep):
         self.query_one("#san-error", FieldError).clear()
 
     # -- WizardStep ------------------------------------------------------------------------------
+    def focus_first(self) -> None:
+        """The first entry's value (its type keeps the default more often than not)."""
+        if self.supported:
+            self.rows[0].query_one(Input).focus()
+        else:
+            super().focus_first()
+
     async def check(self) -> Errors:
         """Every non-empty entry valid and unique (nothing to check when SANs are off)."""
         if not self.supported:

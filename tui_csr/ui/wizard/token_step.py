@@ -27,7 +27,7 @@ class CryptoTokenStep(WizardStep):
     """Where the key pair is made and how the CSR is signed."""
 
     TITLE = "CryptoToken"
-    FIELDS = frozenset({"key_spec", "hash", "pss", "label", "token"})
+    FIELDS = frozenset({"key_spec", "hash", "pss", "label"})
 
     DEFAULT_CSS = """
     CryptoTokenStep RadioSet { layout: horizontal; width: 1fr; }
@@ -79,7 +79,6 @@ class CryptoTokenStep(WizardStep):
         yield FieldError(id="label-error")
         yield Static("Unique in the store and on the token; left empty, it becomes CN-date.",
                      classes="hint", id="label-hint", markup=False)
-        yield FieldError(id="token-error")
 
     #: The label the wizard last suggested; a label equal to it is not "typed by the user".
     _auto_label = ""

@@ -1,0 +1,141 @@
+"""Reliability fixtures: the session token and CLI runner, private SoftHSM tokens for tests that
+must break or spy on a token, child processes with a hook, and the deterministic fuzz profile.
+
+Tests that remove a token folder, lock a PIN or need a PIN nobody else uses get a SoftHSM token
+of their own. SoftHSM reads its config once per process and the module is loaded once, so such a
+token is only ever used from child processes; in-process tests use the session token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.conftest import SoftHSM
+from tests.integration.conftest import GROUP, Cli, cli, data_dir, service  # noqa: F401
+from tui_csr.config import current_user
+from tui_csr.core.models import Group
+from tui_csr.hsm import softhsm
+from tui_csr.store.repo import Store
+
+#: Multiplies every example count (RELIABILITY_FUZZ_SCALE=10 for a long local run).
+FUZZ_SCALE = float(os.environ.get("RELIABILITY_FUZZ_SCALE", "1"))
+
+#: Deterministic fuzzing for CI: the same examples on every run, no example database.
+FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
+                suppress_health_check=[HealthCheck.too_slow,
+                                       HealthCheck.function_scoped_fixture,
+                                       HealthCheck.data_too_large,
+                                       HealthCheck.filter_too_much])
+
+
+def examples(n: int) -> settings:
+    """The fuzz profile with ``n`` examples (scaled by RELIABILITY_FUZZ_SCALE)."""
+    return settings(FUZZ, max_examples=max(1, int(n * FUZZ_SCALE)))
+
+
+@dataclass
+class Run:
+    """A finished child process."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def error_line(self) -> str:
+        """The single ``error:`` line (asserts there is exactly one and no traceback)."""
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        assert "Traceback" not in self.err, self.err
+        errors = [line for line in lines if line.startswith("error: ")]
+        assert len(errors) == 1, self.err
+        return errors[0]
+
+
+def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 120) -> Run:
+    """Run ``python -c code args`` with ``env``."""
+    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> Run:
+    """Run ``python -m tui_csr args`` with exactly ``env``."""
+    proc = subprocess.run([sys.executable, "-m", "tui_csr", *args], env=env, text=True,
+                          capture_output=True, timeout=timeout, check=False)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+#: Child-process preamble: run tui-csr's CLI in this process after a test hook is installed.
+CLI_MAIN = "import sys\nfrom tui_csr.cli import main\n"
+
+
+@dataclass
+class PrivateToken:
+    """A SoftHSM token made for one test (never loaded in the pytest process)."""
+
+    token: SoftHSM
+    folder: Path  # holds softhsm2.conf and tokens/
+    data_dir: Path
+    env: dict[str, str]
+
+    @property
+    def tokens_dir(self) -> Path:
+        """SoftHSM's token folder (remove it to make the token disappear)."""
+        return self.folder / "tokens"
+
+    def cli(self, *args: str, pin: str | None = None, timeout: float = 120) -> Run:
+        """The CLI on this token; ``pin`` goes into TUI_CSR_PIN (never an argument)."""
+        env = dict(self.env)
+        if pin is not None:
+            env["TUI_CSR_PIN"] = pin
+        return run_cli(env, *args, timeout=timeout)
+
+    def python(self, code: str, *args: str, pin: str | None = None,
+               timeout: float = 120) -> Run:
+        """``python -c code`` on this token."""
+        env = dict(self.env)
+        if pin is not None:
+            env["TUI_CSR_PIN"] = pin
+        return run_python(code, env, *args, timeout=timeout)
+
+
+def base_env() -> dict[str, str]:
+    """The test process's environment minus every TUI_CSR_* variable."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TUI_CSR_")}
+
+
+def make_private_token(folder: Path, label: str = "private", pin: str | None = None) -> PrivateToken:
+    """Initialise a SoftHSM token in ``folder`` and a data folder holding group ``Web``."""
+    pin = pin or "".join(secrets.choice("0123456789") for _ in range(12))
+    so_pin = "".join(secrets.choice("0123456789") for _ in range(12))
+    conf = softhsm.write_conf(folder / "softhsm")
+    softhsm.init_token(conf, label, pin, so_pin)
+    data = folder / "data"
+    Store.open(data).add_group(Group(GROUP, created_by=current_user()))
+    env = base_env()
+    env.update({"SOFTHSM2_CONF": str(conf), "TUI_CSR_MODULE": softhsm.find_softhsm_module(),
+                "TUI_CSR_TOKEN": label, "TUI_CSR_DATA_DIR": str(data),
+                "TUI_CSR_ADMINS": current_user()})
+    return PrivateToken(SoftHSM(softhsm.find_softhsm_module(), conf, label, pin, so_pin),
+                        folder / "softhsm", data, env)
+
+
+@pytest.fixture
+def private_token(tmp_path: Path) -> PrivateToken:
+    """A SoftHSM token of this test's own, with a random 12-digit user PIN."""
+    return make_private_token(tmp_path / "own")
+
+
+def json_out(run: Run):
+    """Parse a successful run's JSON output."""
+    assert run.code == 0, run.err
+    return json.loads(run.out)

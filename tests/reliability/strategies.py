@@ -1,0 +1,258 @@
+"""Hypothesis strategies for hostile input: DN strings and fields, SANs of each type, group
+names, owners, labels, key specs and hashes, and the checks every result must pass.
+
+Each strategy mixes values that should be accepted with near misses and plain garbage, so both
+the accepting and the refusing paths get many examples.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cryptography import x509 as cx509
+from cryptography.x509.oid import ExtensionOID, NameOID
+from hypothesis import strategies as st
+
+from tui_csr.core.dn import countries
+from tui_csr.core.san import SanKind
+from tui_csr.errors import InputError
+from tui_csr.service import GenerateParams, ValidatedRequest
+
+GROUPS = ("Web", "Mail Ops", "Ünïcödé")
+
+# RFC 4514 specials, whitespace of several kinds, multi-byte and astral characters; controls and
+# lone surrogates (which argv can carry: Python maps invalid UTF-8 to them) come in rarely.
+_TRICKY = list(',+"\\<>;=# \t\xa0\u2028\u3000éü€東\U0001f600@./:-_*%[]')
+_chars = st.one_of(st.sampled_from(_TRICKY), st.characters(codec="utf-8"))
+_bad = st.one_of(st.characters(categories=["Cc", "Cs", "Zl", "Zp", "Cf"]),
+                 st.sampled_from(["\x00", "\n", "\x7f", "\udcff", "\u202e"]))
+raw_text = st.one_of(st.text(_chars, max_size=80),
+                     st.text(st.one_of(_chars, _bad), min_size=1, max_size=12))
+
+_codes = [code for code, _ in countries()]
+_word = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-"), min_size=1,
+                max_size=12)
+_idn_word = st.text(st.sampled_from("abcxyzäöüßéñ東京-0"), min_size=1, max_size=10)
+domains = st.builds(lambda labels, tld: ".".join([*labels, tld]),
+                    st.lists(st.one_of(_word, _idn_word), min_size=1, max_size=3),
+                    st.sampled_from(["com", "example", "org", "xn--p1ai", "museum", "a1"]))
+
+def mostly(valid: st.SearchStrategy, hostile: st.SearchStrategy) -> st.SearchStrategy:
+    """``valid`` nine times in ten, else ``hostile``: most examples then get past the
+    earlier checks, so the later fields are exercised too."""
+    return st.integers(0, 9).flatmap(lambda i: hostile if i == 0 else valid)
+
+
+# Letters of several scripts, digits and every RFC 4514 special: valid in a DN value.
+_dn_char = st.one_of(st.sampled_from(list("abcXYZ019 .-'") + list(',+"\\<>;=#') +
+                                     list("éüßñ東京€Ω")),
+                     st.characters(categories=["L", "N", "P", "S"], codec="utf-8"))
+_dn_value = st.text(_dn_char, min_size=1, max_size=40).filter(lambda v: v.strip())
+field_values = st.one_of(
+    st.none(),
+    mostly(_dn_value, st.one_of(
+        raw_text,
+        st.text(st.sampled_from("aé東"), min_size=60, max_size=140),  # around the length limits
+        st.just(""), st.just("   "))),
+)
+countries_st = st.one_of(st.none(), mostly(
+    st.one_of(st.sampled_from(_codes), st.sampled_from(_codes).map(str.lower)),
+    st.one_of(st.sampled_from(["UK", "XX", " DE", "us ", "ß", "D E", "DEU"]),
+              st.text(_chars, max_size=3))))
+
+
+@st.composite
+def dn_fields(draw) -> dict[str, str]:
+    """The wizard's / CLI's separate fields (``--cn --o --ou --l --st --c``)."""
+    out: dict[str, str] = {}
+    cn = draw(mostly(_dn_value, field_values))
+    if cn is not None:
+        out["CN"] = cn
+    for name in ("O", "OU", "L", "ST"):
+        value = draw(field_values)
+        if value is not None:
+            out[name] = value
+    c = draw(countries_st)
+    if c is not None:
+        out["C"] = c
+    return out
+
+
+_good_types = {"CN": ["CN", "cn", "commonName", "2.5.4.3"], "O": ["O", "organizationName"],
+               "OU": ["OU", "ou"], "L": ["L", "localityName"], "ST": ["ST", "st"],
+               "C": ["C", "countryName"]}
+_bad_types = st.sampled_from(["E", "emailAddress", "DC", "UID", "serialNumber", "1.2.3", "X-Y",
+                              "", " ", "C N"])
+
+
+def _escape(value: str) -> str:
+    out = []
+    for i, ch in enumerate(value):
+        if ch in ',+"\\<>;=' or (i == 0 and ch in "# ") or (i == len(value) - 1 and ch == " "):
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+@st.composite
+def dn_strings(draw) -> str:
+    """A ``--dn`` string: well-formed (escaped, any order, aliases), sloppily typed, or garbage."""
+    kind = draw(st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2]))
+    if kind == 2:
+        return draw(raw_text)
+    fields = draw(dn_fields())
+    parts = []
+    for attr, value in fields.items():
+        name = draw(st.sampled_from(_good_types[attr]))
+        if kind == 1 and draw(st.booleans()):
+            # What a hurried admin types: an unknown type, a stray special, a bad escape.
+            mutation = draw(st.integers(0, 2))
+            if mutation == 0:
+                name = draw(_bad_types)
+            elif mutation == 1:
+                value = value + draw(st.sampled_from([",", "+x", "=", ";", "\\", '"']))
+                parts.append(f"{name}={value}")
+                continue
+            else:
+                value = draw(st.sampled_from(["\\2C", "\\C3\\A9", "\\ZZ", "#04", "\\ "])) + value
+                parts.append(f"{name}={value}")
+                continue
+        sep = draw(st.sampled_from(["=", " = "]))
+        parts.append(f"{name}{sep}{_escape(value)}")
+    if draw(st.booleans()):
+        parts.reverse()  # C=..,O=..,CN=.. is legal too
+    joiner = draw(st.sampled_from([",", ", ", ",", " , "] + ([",,", ";"] if kind == 1 else [])))
+    return joiner.join(parts)
+
+
+_ipv4 = st.ip_addresses(v=4).map(str)
+_ipv6 = st.ip_addresses(v=6).map(lambda a: a.exploded if int(a) % 2 else str(a))
+_local = st.from_regex(r"[a-z0-9][a-z0-9+_-]{0,10}(\.[a-z0-9]{1,5})?", fullmatch=True)
+
+_emails = mostly(
+    st.builds(lambda local, domain: f"{local}@{domain}",
+              st.one_of(_local, st.just('"john doe"'), st.just("A.B+tag")), domains),
+    st.one_of(
+        st.builds(lambda local, domain: f"{local}@{domain}",
+                  st.sampled_from(["ünï", ".x", "x..y", "a" * 65, "", "a b"]),
+                  st.one_of(domains, st.sampled_from(["[192.0.2.1]", "localhost", ""]))),
+        raw_text))
+_dns = mostly(
+    st.one_of(domains, domains.map(lambda d: "*." + d), domains.map(str.upper)),
+    st.one_of(domains.map(lambda d: d + "."),
+              st.sampled_from(["*", "a.*.com", "-a.com", "192.0.2.1", "a" * 64 + ".com",
+                               "localhost", "a_b.com", "1.2.3.4.5"]),
+              raw_text))
+_ips = mostly(st.one_of(_ipv4, _ipv6),
+              st.one_of(st.sampled_from(["fe80::1%eth0", "1.2.3", "01.2.3.4", "[::1]", "1.2.3.256",
+                                         "::ffff:1.2.3.4x"]), raw_text))
+_uris = mostly(
+    st.builds(lambda scheme, host, path: f"{scheme}://{host}/{path}",
+              st.sampled_from(["https", "HTTP", "ldap", "x-y+z"]),
+              st.one_of(domains, st.sampled_from(["[::1]", "h.example:80"])),
+              st.text(st.sampled_from("abc/?=&%20;~"), max_size=12)),
+    st.one_of(st.builds(lambda host, path: f"https://{host}/{path}",
+                        st.sampled_from(["", "host:99999", "ho st", "é.example"]),
+                        st.sampled_from(["", "a b", "é", "<x>"])),
+              st.sampled_from(["no-scheme.example/x", "urn:isbn:123", "1x://a/"]),
+              raw_text))
+SAN_VALUES = {"email": _emails, "dns": _dns, "ip": _ips, "uri": _uris}
+san_entry = mostly(
+    st.one_of(*[st.tuples(st.just(kind), values) for kind, values in SAN_VALUES.items()]),
+    st.tuples(st.sampled_from(["DNS", "IP", "rfc822", "URL", "x400", ""]), raw_text),
+)
+sans = st.lists(san_entry, max_size=5)
+
+group_names = mostly(
+    st.one_of(st.sampled_from(GROUPS), st.sampled_from(GROUPS).map(lambda g: f"  {g.upper()} "),
+              st.sampled_from(GROUPS).map(str.casefold)),
+    st.one_of(st.text(_dn_char, min_size=1, max_size=64).filter(lambda v: v.strip()), raw_text))
+owners = st.one_of(st.none(), st.just(""), mostly(
+    st.from_regex(r"[a-z][a-z0-9._@+-]{0,20}", fullmatch=True),
+    st.one_of(st.sampled_from(["alice bob", "a" * 65, "-x", "root;rm", "ünï"]), raw_text)))
+labels = st.one_of(st.none(), mostly(
+    st.text(st.sampled_from("abc-_. /é東"), min_size=1, max_size=64).filter(lambda v: v.strip()),
+    st.one_of(st.just(""), st.text("ab", min_size=65, max_size=70), raw_text)))
+key_specs = mostly(st.sampled_from(["P-256", "p256", "prime256v1", "SECP256R1", "RSA2048",
+                                    "p-384", "secp521r1", "rsa-3072"]),
+                   st.one_of(st.sampled_from(["RSA1024", "RSA", "P-192", "ed25519", "",
+                                              "RSA-2048x"]), raw_text))
+hashes = st.one_of(st.none(), mostly(st.sampled_from(["SHA256", "sha-384", "SHA2-512"]),
+                                     st.one_of(st.sampled_from(["SHA1", "md5", "sha3-256"]),
+                                               raw_text)))
+
+
+@st.composite
+def generate_params(draw, *, spec_ok: bool = False) -> GenerateParams:
+    """Everything a user types into Generate: with ``spec_ok`` the key spec is always P-256
+    (for runs on the real token, where only the subject, SANs and the rest are fuzzed)."""
+    use_dn = draw(st.booleans())
+    return GenerateParams(
+        key_spec="P-256" if spec_ok else draw(key_specs),
+        hash=None if spec_ok else draw(hashes),
+        pss=False if spec_ok else draw(st.integers(0, 7)) == 0,
+        dn=draw(dn_strings()) if use_dn else None,
+        # Both a DN string and fields, now and then: refused ("either ... or ...").
+        fields=draw(dn_fields()) if not use_dn or not draw(st.integers(0, 9)) else {},
+        sans=draw(sans),
+        groups=draw(st.lists(group_names, min_size=1, max_size=3)) if draw(
+            st.integers(0, 9)) else [],
+        owner=draw(owners),
+        label=draw(labels),
+    )
+
+
+# -- what every outcome must satisfy ------------------------------------------------------------
+
+#: InputError.field -> words of which one must appear in the message (it names the field).
+FIELD_WORDS: dict[str, tuple[str, ...]] = {
+    "key_spec": ("key spec",), "hash": ("hash",), "pss": ("pss",),
+    "dn": ("dn", "cn", "o", "ou", "l", "st", "c"), "CN": ("cn",), "O": ("o",), "OU": ("ou",),
+    "L": ("l",), "ST": ("st",), "C": ("c",),
+    "san": ("subject alternative", "san"), "email": ("email",), "dns": ("dns",),
+    "ip": ("ip address",), "uri": ("uri",), "group": ("group",), "owner": ("owner",),
+    "label": ("label",), "policy": ("policy",), "description": ("description",),
+}
+
+
+def check_refusal(exc: InputError) -> None:
+    """A refusal is one sentence that names the field it is about."""
+    assert exc.field in FIELD_WORDS, (exc.field, exc.message)
+    text = exc.message
+    assert text and "\n" not in text and "\r" not in text, text
+    assert "Traceback" not in text
+    words = text.casefold().replace("'", " ").replace(",", " ").replace(".", " ").split()
+    joined = " ".join(words)
+    assert any((w in words) if " " not in w else (w in joined) for w in FIELD_WORDS[exc.field]), (
+        exc.field, text)
+
+
+_OIDS = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
+         NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.LOCALITY_NAME: "L",
+         NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.COUNTRY_NAME: "C"}
+
+
+def csr_subject_and_sans(pem_or_der: bytes) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The subject (RFC 4514 order: CN first) and SANs of a CSR, read by ``cryptography``."""
+    csr = (cx509.load_pem_x509_csr(pem_or_der) if pem_or_der.startswith(b"-----")
+           else cx509.load_der_x509_csr(pem_or_der))
+    assert csr.is_signature_valid
+    subject = [(_OIDS[a.oid], a.value) for a in reversed(list(csr.subject))]
+    try:
+        ext = csr.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+    except cx509.ExtensionNotFound:
+        return subject, []
+    kinds = {cx509.RFC822Name: SanKind.EMAIL, cx509.DNSName: SanKind.DNS,
+             cx509.IPAddress: SanKind.IP, cx509.UniformResourceIdentifier: SanKind.URI}
+    out = []
+    for name in ext:
+        value = name.value
+        out.append((kinds[type(name)].value, value.compressed if hasattr(value, "compressed")
+                    else value))
+    return subject, out
+
+
+def expected(v: ValidatedRequest) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The subject and SANs the core normalised ``v`` to (what the CSR must carry)."""
+    return list(v.dn.attrs), [e.as_pair() for e in v.sans]

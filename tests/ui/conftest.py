@@ -1,0 +1,168 @@
+"""UI test fixtures: the real SoftHSM2 service, a scripted token for deterministic login flows
+and snapshots, records with fixed ids and times, and a helper that waits for workers.
+
+The scripted token stands in where the real one cannot be deterministic in-process: login is
+per token (a wrong PIN after another test logged in is not even checked), and key material and
+creation times change with every run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.integration.conftest import GROUP, data_dir, make_settings, service  # noqa: F401
+from tui_csr.config import Settings
+from tui_csr.core.keyspec import KeySpec
+from tui_csr.core.models import Group, Request, Status
+from tui_csr.errors import TokenError
+from tui_csr.hsm.token import TokenInfo
+from tui_csr.hsm.worker import AsyncToken
+from tui_csr.service import CsrService
+from tui_csr.store.repo import Store
+
+FAKE_LABEL = "demo"
+FAKE_PIN = "1234"
+USER = "alice"
+FIXED = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
+
+#: A real P-256 CSR for www.example.com (made once with `cryptography`), for fixed records.
+PEM = """-----BEGIN CERTIFICATE REQUEST-----
+MIIBJjCBzAIBADA9MRgwFgYDVQQDDA93d3cuZXhhbXBsZS5jb20xFDASBgNVBAoM
+C0V4YW1wbGUgTHRkMQswCQYDVQQGEwJERTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABKt8/l4fcwWCi6diWWitrHnIyh/lB+lnTSsf7LbcIGblQIUcLayOZKb8imMw
+Ek4RcWXga445pbIeCvY6z0i0fD+gLTArBgkqhkiG9w0BCQ4xHjAcMBoGA1UdEQQT
+MBGCD3d3dy5leGFtcGxlLmNvbTAKBggqhkjOPQQDAgNJADBGAiEAsa7eK98ZLYuW
+FKGnPypDlWV4ypm/f829lgym4TiQWewCIQC/60VvokylQ6aSDs+bGHMWtNQoROym
+8iWEOxQ7wvKRdA==
+-----END CERTIFICATE REQUEST-----
+"""
+
+
+class FakeToken:
+    """A scripted token (the SyncToken protocol) that says what SoftHSM says on a wrong PIN."""
+
+    def __init__(self, label: str = FAKE_LABEL, pin: str = FAKE_PIN,
+                 login_required: bool = True) -> None:
+        self.token_label: str | None = label
+        self._pin = pin
+        self._login_required = login_required
+        self.logged_in = False
+        self.attempts = 0
+
+    def open(self) -> TokenInfo:
+        return self.info()
+
+    def info(self) -> TokenInfo:
+        return TokenInfo(label=self.token_label or "", serial="0001", manufacturer="Test",
+                         model="Fake", login_required=self._login_required)
+
+    def login(self, pin: str | None) -> TokenInfo:
+        self.attempts += 1
+        if self._login_required and pin != self._pin:
+            raise TokenError(f"Wrong PIN for token '{self.token_label}'. Few tries are left "
+                             "before the PIN locks.", field="pin", code="CKR_PIN_INCORRECT")
+        self.logged_in = True
+        return self.info()
+
+    def close(self) -> None:
+        self.logged_in = False
+
+    def supports(self, spec: KeySpec) -> str | None:
+        return None
+
+    def label_in_use(self, label: str) -> bool:
+        return False
+
+
+def fake_service(path: Path, *, groups: tuple[str, ...] = (GROUP,), login_required: bool = True,
+                 attestation: str = "none") -> CsrService:
+    """A service over a fresh store in ``path`` and a :class:`FakeToken`; the user is alice,
+    an administrator."""
+    store = Store.open(path)
+    for name in groups:
+        store.add_group(Group(name, policy="web-policy", created=FIXED, created_by=USER))
+    settings = Settings(module="/fake/module.so", token=FAKE_LABEL, data_dir=path,
+                        admins=[USER], attestation=attestation)
+    token = AsyncToken(FakeToken(login_required=login_required))
+    return CsrService(settings, store, token=token, user=USER)
+
+
+def make_request(n: int, label: str, cn: str, *, key_spec: str = "P-256", hash_: str = "SHA256",
+                 scheme: str = "ECDSA", groups: tuple[str, ...] = (GROUP,),
+                 owner: str | None = None, hours: int = 0) -> Request:
+    """A request with a fixed id (``n``) and creation time (``hours`` after :data:`FIXED`)."""
+    return Request(
+        id=f"{n:032x}", label=label, subject=f"CN={cn}", subject_fields={"CN": cn}, sans=[],
+        key_spec=key_spec, hash=hash_, scheme=scheme, token_label=FAKE_LABEL,
+        key_id=f"{n:040x}", pkcs11_uri=f"pkcs11:token={FAKE_LABEL};object={label};type=private",
+        csr_pem=PEM, groups=list(groups), owner=owner,
+        created=FIXED.replace(hour=FIXED.hour + hours), created_by=USER, status=Status.PENDING)
+
+
+SAMPLE = (
+    make_request(1, "www-2026", "www.example.com", owner="bob", hours=0),
+    make_request(2, "api-rsa", "api.example.com", key_spec="RSA3072", scheme="PKCS1v15",
+                 groups=("Web", "Internal"), hours=1),
+    make_request(3, "mail-pss", "mail.example.org", key_spec="RSA4096", hash_="SHA384",
+                 scheme="PSS", groups=("Internal",), owner="carol", hours=2),
+    make_request(4, "vpn-p384", "vpn.example.net", key_spec="P-384", hash_="SHA384",
+                 owner="bob", hours=3),
+)
+
+
+def add_requests(svc: CsrService, requests: tuple[Request, ...] = SAMPLE) -> None:
+    """Put ``requests`` straight into the service's store (groups they name are created)."""
+    known = {g.name for g in svc.store.list_groups()}
+    for request in requests:
+        for name in request.groups:
+            if name not in known:
+                svc.store.add_group(Group(name, created=FIXED, created_by=USER))
+                known.add(name)
+        svc.store.add_request(request)
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> CsrService:
+    """A fake-token service with the group Web and no requests."""
+    return fake_service(tmp_path / "fake-data")
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Local time is UTC for the test (the Created column shows local time)."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait until no worker runs and the messages they posted are handled (workers start
+    workers: start-up, then login, then the table load)."""
+    app = pilot.app
+    for _ in range(10):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(worker.is_running for worker in app.workers):
+            break
+    await pilot.pause()
+
+
+@pytest.fixture
+def real_settings(token, data_dir: Path) -> Settings:  # noqa: F811 - data_dir is the fixture
+    """Settings on the session SoftHSM2 token (not logged in)."""
+    return make_settings(token, data_dir)

@@ -1,0 +1,602 @@
+"""The Generate CSR wizard, driven by keyboard on the session's real SoftHSM token."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
+
+from tests.ui import wizard_harness as harness
+from tests.ui.wizard_harness import (
+    GROUP,
+    TODAY,
+    WizardHarness,
+    next_step,
+    settle,
+    to_review,
+    type_into,
+)
+from tui_csr.errors import TokenError
+from tui_csr.service import CsrService, GenerateParams
+from tui_csr.ui.dialogs.confirm import ConfirmDialog
+from tui_csr.ui.screens.wizard import GenerateWizard
+from tui_csr.ui.wizard import CountryPicker, FieldError, SanRow, StepState
+from tui_csr.ui.wizard.san_step import SAN_UNSUPPORTED
+
+service = harness.service
+data_dir = harness.data_dir
+
+SIZE = (100, 30)
+
+
+def wizard_of(app: WizardHarness) -> GenerateWizard:
+    """The wizard screen of the harness."""
+    return app.wizard
+
+
+def error_under(app: WizardHarness, field: str) -> str:
+    """The message of the error line ``#<field>-error`` on the wizard."""
+    return app.wizard.query_one(f"#{field}-error", FieldError).message
+
+
+def value_of(app: WizardHarness, selector: str) -> str:
+    """The value of an Input on the wizard."""
+    from textual.widgets import Input
+
+    return app.wizard.query_one(selector, Input).value
+
+
+def load_csr(pem: str) -> x509.CertificateSigningRequest:
+    """Parse a CSR and check its signature."""
+    csr = x509.load_pem_x509_csr(pem.encode())
+    assert csr.is_signature_valid
+    return csr
+
+
+def subject_of(csr: x509.CertificateSigningRequest) -> dict[str, str]:
+    """The CSR subject as ``{short name: value}``."""
+    names = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
+             NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.LOCALITY_NAME: "L",
+             NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.COUNTRY_NAME: "C"}
+    return {names[a.oid]: str(a.value) for a in csr.subject}
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(service: CsrService) -> None:
+    """Default labels use a fixed date."""
+    service.today = lambda: TODAY
+
+
+# -- the whole flow ------------------------------------------------------------------------------
+async def test_whole_flow_rsa_by_keyboard(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        wizard = wizard_of(app)
+        # 1. CryptoToken: focus starts on the key type (RSA); RSA 3072, SHA-384, PSS.
+        assert app.focused is not None and app.focused.id == "key-type"
+        assert wizard.query_one("#token-label").render().plain == service.token.label
+        await pilot.press("tab", "right", "enter")  # key spec
+        await pilot.press("tab", "right", "enter")  # hash
+        await pilot.press("tab", "right", "enter")  # padding
+        assert (wizard.token_step.key_spec, wizard.token_step.hash_name) == ("RSA3072", "SHA384")
+        assert wizard.token_step.pss
+        await next_step(pilot)
+        assert wizard.current == 1 and wizard.states[0] is StepState.DONE
+
+        # 2. DN typed as one string fills the fields; the country is picked by part of its name.
+        assert app.focused is not None and app.focused.id == "dn"
+        await pilot.press(*"CN=flow-rsa.example.com, O=Example Corp, OU=PKI, L=Berlin, ST=Berlin")
+        assert value_of(app, "#f-cn") == "flow-rsa.example.com"
+        assert value_of(app, "#f-o") == "Example Corp"
+        assert value_of(app, "#f-ou") == "PKI"
+        assert value_of(app, "#f-l") == "Berlin"
+        assert value_of(app, "#f-st") == "Berlin"
+        assert wizard.query_one(CountryPicker).code is None
+        await pilot.press(*["tab"] * 6)
+        assert app.focused is not None and app.focused.id == "f-c"
+        await pilot.press(*"germ")
+        picker = wizard.query_one(CountryPicker)
+        assert picker.is_open
+        await pilot.press("enter")
+        assert picker.code == "DE" and not picker.is_open
+        assert value_of(app, "#f-c") == "Germany (DE)"
+        assert value_of(app, "#dn") == ("CN=flow-rsa.example.com,O=Example Corp,OU=PKI,L=Berlin,"
+                                        "ST=Berlin,C=DE")
+        await next_step(pilot)
+        assert wizard.current == 2
+
+        # 3. SANs: '+' and '-' typed into a value stay in the value; ctrl+o adds, ctrl+t deletes.
+        await pilot.press(*"pki+admin-x@example.com")
+        await pilot.press("ctrl+o")
+        await pilot.press("shift+tab", "enter", "down", "enter", "tab")  # type: DNS
+        await pilot.press(*"www.flow-rsa.example.com")
+        await pilot.press("ctrl+o")
+        await pilot.press(*"to-be-deleted@example.com")
+        rows = wizard.san_step.rows
+        assert len(rows) == 3 and rows[1].kind == "dns"
+        assert rows[0].value == "pki+admin-x@example.com"
+        await pilot.press("ctrl+t")  # deletes the focused (third) entry
+        await settle(pilot)
+        assert [(r.kind, r.value) for r in wizard.san_step.rows] == [
+            ("email", "pki+admin-x@example.com"), ("dns", "www.flow-rsa.example.com")]
+        await next_step(pilot)
+        assert wizard.current == 3
+
+        # 4. Signum Configurations: choose the group, type an owner.
+        await pilot.press("space")
+        await pilot.press("tab")
+        await pilot.press(*"alice")
+        await next_step(pilot)
+        assert wizard.current == 4
+        review = wizard.review_step
+        assert review.value_of("Key") == "RSA 3072"
+        assert review.value_of("Padding") == "PSS"
+        assert review.value_of("Key label") == "flow-rsa.example.com-2026-01-02"
+        assert review.value_of("Groups") == GROUP
+        assert review.value_of("Country") == "Germany (DE)"
+
+        # Apply.
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert app.dismissed
+
+    request = app.result
+    assert request is not None
+    stored = service.store.list_requests()
+    assert [r.id for r in stored] == [request.id]
+    assert stored[0].groups == [GROUP] and stored[0].owner == "alice"
+    assert stored[0].label == "flow-rsa.example.com-2026-01-02"
+    csr = load_csr(stored[0].csr_pem)
+    assert subject_of(csr) == {"CN": "flow-rsa.example.com", "O": "Example Corp", "OU": "PKI",
+                               "L": "Berlin", "ST": "Berlin", "C": "DE"}
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.RFC822Name) == ["pki+admin-x@example.com"]
+    assert san.get_values_for_type(x509.DNSName) == ["www.flow-rsa.example.com"]
+    key = csr.public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 3072
+    assert csr.signature_algorithm_oid == SignatureAlgorithmOID.RSASSA_PSS
+    assert await service.token.key_exists(bytes.fromhex(request.key_id))
+
+
+async def test_whole_flow_ecdsa(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        wizard = wizard_of(app)
+        await pilot.press("right", "enter")  # ECDSA
+        assert wizard.has_class("-review") is False
+        assert wizard.token_step.has_class("-ec")
+        await pilot.press("tab", "right", "enter")  # P-384
+        await pilot.press("tab", "right", "right", "enter")  # SHA-512
+        assert (wizard.token_step.key_spec, wizard.token_step.hash_name) == ("P-384", "SHA512")
+        await pilot.press("tab")  # the padding is hidden for EC: next stop is the label
+        assert app.focused is not None and app.focused.id == "label"
+        await pilot.press(*"ec-flow-key")
+        await next_step(pilot)
+        await pilot.press(*"CN=ec-flow.example.com,C=US")
+        await next_step(pilot)
+        await pilot.press(*"192.0.2.7")
+        await pilot.press("shift+tab", "enter", "down", "down", "enter")  # type: IP
+        await next_step(pilot)
+        await pilot.press("space")
+        await next_step(pilot)
+        assert wizard.review_step.value_of("Padding") == "ECDSA (no padding)"
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+    request = app.result
+    assert request is not None and request.label == "ec-flow-key"
+    csr = load_csr(request.csr_pem)
+    key = csr.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp384r1"
+    assert csr.signature_algorithm_oid == SignatureAlgorithmOID.ECDSA_WITH_SHA512
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["192.0.2.7"]
+    assert [r.id for r in service.store.list_requests()] == [request.id]
+
+
+# -- validation errors: under the field, Next refuses, no key is made ------------------------------
+async def test_malformed_dn_string(service: CsrService) -> None:
+    before = await service.token.object_count()
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=Example Certificate, O-ABC Corp, C=US")
+        assert "'O-ABC Corp' is not TYPE=value" in error_under(app, "dn")
+        # The fields keep what the string last parsed to.
+        assert value_of(app, "#f-cn") == "Example Certificate"
+        assert value_of(app, "#f-o") == ""
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.current == 1 and wizard.states[1] is StepState.ERROR
+        assert "'O-ABC Corp' is not TYPE=value" in error_under(app, "dn")
+        # Fixing the string clears the error and Next goes on.
+        await type_into(pilot, "#dn", "CN=Example Certificate, O=ABC Corp, C=US")
+        assert error_under(app, "dn") == "" and value_of(app, "#f-o") == "ABC Corp"
+        await next_step(pilot)
+        assert wizard.current == 2
+    assert await service.token.object_count() == before
+
+
+async def test_common_name_too_long(service: CsrService) -> None:
+    before = await service.token.object_count()
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await type_into(pilot, "#f-cn", "a" * 65)
+        assert error_under(app, "cn") == "CN is 65 characters; the maximum is 64."
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.current == 1 and wizard.states[1] is StepState.ERROR
+        assert error_under(app, "cn") == "CN is 65 characters; the maximum is 64."
+        assert app.focused is not None and app.focused.id == "f-cn"
+        await pilot.press("backspace")
+        assert error_under(app, "cn") == ""
+        assert value_of(app, "#dn") == "CN=" + "a" * 64
+    assert await service.token.object_count() == before
+
+
+async def test_required_common_name(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await type_into(pilot, "#f-o", "Example Corp")
+        await next_step(pilot)
+        assert wizard_of(app).current == 1
+        assert error_under(app, "cn") == "CN is required."
+
+
+async def test_bad_email(service: CsrService) -> None:
+    before = await service.token.object_count()
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=bad-email.example.com")
+        await next_step(pilot)
+        await pilot.press(*"bad@@example.com")
+        row = wizard_of(app).san_step.rows[0]
+        assert row.error.message.startswith("Email 'bad@@example.com' is not a valid address")
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.current == 2 and wizard.states[2] is StepState.ERROR
+        assert row.error.message.startswith("Email 'bad@@example.com' is not a valid address")
+        # ctrl+r empties the first entry: the way out; empty entries are ignored.
+        await pilot.press("ctrl+r")
+        assert row.value == "" and row.error.message == ""
+        await next_step(pilot)
+        assert wizard.current == 3
+    assert await service.token.object_count() == before
+
+
+async def test_duplicate_san_is_flagged(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=dup.example.com")
+        await next_step(pilot)
+        await pilot.press(*"a@example.com", "ctrl+o", *"a@EXAMPLE.com")
+        first, second = wizard_of(app).san_step.rows
+        assert first.error.message == ""
+        assert second.error.message == "Email 'a@example.com' is listed twice."
+
+
+async def test_no_group_chosen(service: CsrService) -> None:
+    before = await service.token.object_count()
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=no-group.example.com")
+        await next_step(pilot)
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.current == 3
+        await next_step(pilot)
+        assert wizard.current == 3 and wizard.states[3] is StepState.ERROR
+        assert error_under(app, "group") == "Choose at least one certificate group."
+        await pilot.press("space")
+        assert error_under(app, "group") == ""
+    assert await service.token.object_count() == before
+
+
+async def test_label_in_use_is_refused_on_the_first_step(service: CsrService) -> None:
+    await service.generate(GenerateParams("P-256", dn="CN=taken.example.com", groups=[GROUP],
+                                          label="taken-label"))
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_into(pilot, "#label", "taken-label")
+        await next_step(pilot)
+        assert wizard_of(app).current == 0
+        assert error_under(app, "label") == "A request labelled 'taken-label' already exists."
+
+
+# -- the key label -------------------------------------------------------------------------------
+async def test_default_label_filled_from_the_common_name(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert value_of(app, "#label") == ""  # no CN yet: nothing to suggest
+        await next_step(pilot)
+        await pilot.press(*"CN=label.example.com")
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert wizard_of(app).current == 0
+        assert value_of(app, "#label") == "label.example.com-2026-01-02"
+        # Still the suggestion: a new CN gives a new one.
+        await next_step(pilot)
+        await type_into(pilot, "#f-cn", "other.example.com")
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        assert value_of(app, "#label") == "other.example.com-2026-01-02"
+
+
+async def test_unsupported_spec_is_disabled_with_its_reason(service: CsrService,
+                                                            monkeypatch) -> None:
+    real = service.spec_support
+
+    async def fake_support() -> dict[str, str | None]:
+        support = await real()
+        support["RSA2048"] = "The token cannot make RSA-2048 keys (CKM_RSA_PKCS_KEY_PAIR_GEN)."
+        return support
+
+    monkeypatch.setattr(service, "spec_support", fake_support)
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        wizard = wizard_of(app)
+        from textual.widgets import RadioButton, Static
+
+        assert wizard.query_one("#spec-RSA2048", RadioButton).disabled
+        assert wizard.token_step.key_spec == "RSA3072"  # the first spec the token can make
+        assert "RSA2048: The token cannot make RSA-2048 keys" in str(
+            wizard.query_one("#spec-note", Static).render())
+
+
+# -- cancel --------------------------------------------------------------------------------------
+async def test_cancel_without_data_just_leaves(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.dismissed and app.result is None
+
+
+async def test_cancel_with_data_asks_first(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=typed.example.com")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")  # keep editing
+        await settle(pilot)
+        assert app.screen is app.wizard and not app.dismissed
+        assert value_of(app, "#dn") == "CN=typed.example.com"
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app.dismissed and app.result is None
+
+
+# -- apply ---------------------------------------------------------------------------------------
+async def test_apply_failure_keeps_values_and_retry_works(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot, "CN=collide.example.com,O=Example", sans=("ops@example.com",))
+        wizard = wizard_of(app)
+        assert wizard.current == 4
+        label = wizard.review_step.value_of("Key label")
+        assert label == "collide.example.com-2026-01-02"
+        # Someone else takes the label meanwhile.
+        await service.generate(GenerateParams("P-256", dn="CN=other.example.com",
+                                              groups=[GROUP], label=label))
+        count = await service.token.object_count()
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert not app.dismissed
+        message = f"A request labelled '{label}' already exists."
+        assert wizard.review_step.apply_error.startswith(f"Apply failed: {message}")
+        assert "step 1 (CryptoToken)" in wizard.review_step.apply_error
+        assert wizard.states[0] is StepState.ERROR
+        assert error_under(app, "label") == message
+        assert await service.token.object_count() == count
+        # Every value is kept; the buttons work again.
+        assert wizard.review_step.value_of("Subject DN") == "CN=collide.example.com,O=Example"
+        assert not wizard.query_one("#apply").disabled
+        # Fix the label on step 1 and apply again.
+        await pilot.press("ctrl+b", "ctrl+b", "ctrl+b", "ctrl+b")
+        await settle(pilot)
+        assert wizard.current == 0
+        await type_into(pilot, "#label", "collide-fixed")
+        for _ in range(4):
+            await next_step(pilot)
+        assert wizard.current == 4 and wizard.review_step.value_of("Key label") == "collide-fixed"
+        assert wizard.states[0] is StepState.DONE
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert app.dismissed
+    request = app.result
+    assert request is not None and request.label == "collide-fixed"
+    assert request.sans == [("email", "ops@example.com")]
+    assert {r.label for r in service.store.list_requests()} == {label, "collide-fixed"}
+
+
+async def test_token_failure_shows_message_and_code(service: CsrService, monkeypatch) -> None:
+    async def broken(spec, label):
+        raise TokenError("The token has no room for another key.", field="token",
+                         code="CKR_DEVICE_MEMORY")
+
+    monkeypatch.setattr(service.token, "generate_keypair", broken)
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot, "CN=full.example.com")
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        wizard = wizard_of(app)
+        assert not app.dismissed and wizard.current == 4
+        assert wizard.review_step.apply_error == (
+            "Apply failed: The token has no room for another key. (CKR_DEVICE_MEMORY)")
+    assert service.store.list_requests() == []
+
+
+async def test_loop_stays_responsive_while_generating_rsa_4096(service: CsrService) -> None:
+    app = WizardHarness(service, tick=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "right", "right", "enter")  # RSA 4096
+        assert wizard_of(app).token_step.key_spec == "RSA4096"
+        await next_step(pilot)
+        await pilot.press(*"CN=responsive.example.com")
+        await next_step(pilot)
+        await next_step(pilot)
+        await pilot.press("space")
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        # A full collection of this long test process's heap can pause any Python program for
+        # tens of ms; that is the interpreter, not the wizard, so keep it out of the window.
+        gc.collect()
+        gc.freeze()
+        start = time.perf_counter()
+        await pilot.press("ctrl+g")
+        assert wizard.busy
+        assert wizard.query_one("#apply").disabled and wizard.query_one("#back").disabled
+        await app.workers.wait_for_complete()
+        end = time.perf_counter()
+        gc.unfreeze()
+        await settle(pilot)
+        assert app.dismissed and app.result is not None
+    ticks = [t for t in app.ticks if start <= t <= end]
+    assert len(ticks) >= 10, f"only {len(ticks)} ticks in {end - start:.2f} s"
+    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+    assert max(gaps) < 0.05, f"the loop stalled for {max(gaps):.3f} s"
+
+
+async def test_progress_is_shown_while_applying(service: CsrService) -> None:
+    app = WizardHarness(service)
+    seen: list[tuple[str, bool, bool]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await to_review(pilot, "CN=progress.example.com")
+        wizard = wizard_of(app)
+        from textual.widgets import LoadingIndicator, Static
+
+        progress = wizard.query_one("#apply-progress", Static)
+        original = progress.update
+
+        def spy(content="") -> None:
+            # What it says, whether the spinner shows, whether Apply is disabled meanwhile.
+            seen.append((str(content), bool(wizard.query(LoadingIndicator)),
+                         wizard.query_one("#apply").disabled))
+            original(content)
+
+        progress.update = spy  # type: ignore[method-assign]
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert app.dismissed
+        assert not wizard.query(LoadingIndicator)
+    label = service.token.label
+    texts = [text for text, _, _ in seen]
+    assert f"Generating RSA 2048 key on token {label}…" in texts
+    assert f"Signing the CSR on token {label}…" in texts
+    assert all(spinner and disabled for _, spinner, disabled in seen)
+
+
+# -- SANs off, groups missing --------------------------------------------------------------------
+async def test_san_step_disabled_when_backend_has_no_sans(service: CsrService) -> None:
+    service.settings.san_supported = False
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=nosan.example.com")
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        from textual.widgets import Static
+
+        assert str(wizard.query_one("#san-disabled", Static).render()) == SAN_UNSUPPORTED
+        assert wizard.query_one("#san-list").disabled
+        await pilot.press("plus")
+        assert len(wizard.san_step.rows) == 1
+        await next_step(pilot)
+        assert wizard.current == 3
+
+
+async def test_plus_and_minus_on_the_buttons(service: CsrService) -> None:
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=keys.example.com")
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        for _ in range(2):
+            wizard.query_one("#san-add").focus()
+            await pilot.press("plus")  # a new entry takes the focus: its value gets typing
+            await settle(pilot)
+        assert len(wizard.san_step.rows) == 3
+        await pilot.press("minus")
+        assert wizard.san_step.rows[-1].value == "-"
+        await pilot.press("backspace")
+        wizard.query_one("#san-delete").focus()
+        await pilot.press("minus")
+        await settle(pilot)
+        assert len(wizard.san_step.rows) == 2
+        await pilot.press("minus", "minus")
+        await settle(pilot)
+        assert len(wizard.san_step.rows) == 1  # the only entry stays
+        assert isinstance(wizard.san_step.rows[0], SanRow)
+
+
+async def test_no_groups_admin_creates_one(service: CsrService) -> None:
+    await service.remove_group(GROUP)
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=groups.example.com")
+        await next_step(pilot)
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.groups_step.has_class("-empty")
+        await next_step(pilot)
+        assert wizard.current == 3
+        assert error_under(app, "group").startswith("No certificate group exists yet")
+        await type_into(pilot, "#new-group", "Servers")
+        await pilot.press("tab", *"srv-policy", "enter")
+        await settle(pilot)
+        assert not wizard.groups_step.has_class("-empty")
+        assert wizard.groups_step.groups == ["Servers"]
+        await next_step(pilot)
+        assert wizard.current == 4
+    assert [g.name for g in service.store.list_groups()] == ["Servers"]
+    assert service.store.list_groups()[0].policy == "srv-policy"
+
+
+async def test_no_groups_non_admin_is_told_to_ask(service: CsrService) -> None:
+    await service.remove_group(GROUP)
+    service.settings.admins = ["somebody-else"]
+    app = WizardHarness(service)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await next_step(pilot)
+        await pilot.press(*"CN=groups.example.com")
+        await next_step(pilot)
+        await next_step(pilot)
+        wizard = wizard_of(app)
+        assert wizard.groups_step.has_class("-empty")
+        assert not wizard.query("#create-group")
+        await next_step(pilot)
+        assert wizard.current == 3

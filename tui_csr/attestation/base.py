@@ -1,0 +1,204 @@
+"""What every attestation provider returns, and the checks they share.
+
+No Textual, no python-pkcs11 here: providers reach the token only through
+:class:`~tui_csr.hsm.worker.AsyncToken` and the network only off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from tui_csr.errors import InputError, TuiCsrError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tui_csr.core.models import Request
+    from tui_csr.hsm.worker import AsyncToken
+
+
+class AttestationError(TuiCsrError):
+    """The attestation could not be fetched, could not be read, or certifies another key."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, field="attestation", code=code)
+
+
+class AttestationUnsupportedError(InputError):
+    """Key attestation is not available here (exit status 2): the message says why."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, field="attestation", code=code)
+
+
+@dataclass(frozen=True)
+class CertSummary:
+    """One certificate of an attestation chain, as a user reads it."""
+
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    serial: str  # upper-case hex
+    role: str = ""  # MIC / HOC / DAC / PKC (Luna), statement / authority / root (Fortanix)
+
+    def lines(self) -> list[str]:
+        """Three lines for a terminal: role and subject, issuer, validity and serial."""
+        head = f"{self.role}: " if self.role else ""
+        return [f"{head}{self.subject}",
+                f"    issued by {self.issuer}",
+                f"    valid {_day(self.not_before)} to {_day(self.not_after)}, "
+                f"serial {self.serial}"]
+
+
+@dataclass(frozen=True)
+class AttestationResult:
+    """A key attestation, checked against the request's key, ready to be saved.
+
+    ``data`` is the main file (DER PKCS#7 for Luna, the DSM JSON response for Fortanix);
+    ``extra_files`` maps a suffix appended to the chosen file name to more content (Fortanix:
+    ``".chain.pem"``). ``chain`` runs from the top of the chain down to the key's own
+    certificate. ``attested_spki_der`` is the certified public key, equal to the CSR's.
+    """
+
+    provider: str  # "luna" | "fortanix"
+    format: str  # "pkcs7-der" | "fortanix-json"
+    data: bytes
+    chain: list[CertSummary]
+    attested_spki_der: bytes
+    request_id: str
+    key_label: str
+    description: str  # e.g. "Thales Luna Public Key Confirmation (PKCS#7)"
+    object_id: str | None = None  # CKA_OUID (Luna/DPoD) or kid (Fortanix), when known
+    extra_files: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def default_suffix(self) -> str:
+        """File name extension for the main file: ``.p7b`` or ``.json``."""
+        return ".json" if self.format == "fortanix-json" else ".p7b"
+
+    @property
+    def key_fingerprint(self) -> str:
+        """SHA-256 of the attested SubjectPublicKeyInfo, colon-separated hex."""
+        return _hex(hashlib.sha256(self.attested_spki_der).digest())
+
+    def files(self, path: Path) -> list[tuple[Path, bytes]]:
+        """Every file to write when the user picks ``path`` for the main file.
+
+        A Luna PKCS#7 is written as PEM when the name ends in ``.pem``, else as DER.
+        """
+        main = self.data
+        if self.format == "pkcs7-der" and path.suffix.lower() == ".pem":
+            from asn1crypto import pem
+
+            main = pem.armor("PKCS7", self.data)
+        out = [(path, main)]
+        out += [(path.with_name(path.name + suffix), data)
+                for suffix, data in self.extra_files.items()]
+        return out
+
+    def summary_lines(self) -> list[str]:
+        """What the CLI prints to stderr (and a dialog can show): the chain and the key check."""
+        ident = f" (object {self.object_id})" if self.object_id else ""
+        lines = [f"{self.description} for '{self.key_label}'{ident}, "
+                 f"{len(self.chain)} certificate{'s' if len(self.chain) != 1 else ''}:"]
+        for cert in self.chain:
+            lines += ["  " + line for line in cert.lines()]
+        lines.append(f"The attested public key matches the CSR (SHA-256 {self.key_fingerprint}).")
+        return lines
+
+
+class AttestationProvider(Protocol):
+    """One vendor's way to fetch a key attestation for a stored request."""
+
+    name: str
+    #: Whether :meth:`attest` needs the logged-in token (Luna) or only the network (Fortanix).
+    needs_token: bool
+
+    async def attest(self, request: Request, token: AsyncToken | None) -> AttestationResult:
+        """Fetch the attestation of ``request``'s key and check it certifies that key."""
+        ...
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+def summarize_cert(cert: x509.Certificate, role: str = "") -> CertSummary:
+    """A :class:`CertSummary` of a ``cryptography`` certificate."""
+    return CertSummary(
+        subject=cert.subject.rfc4514_string() or "(empty subject)",
+        issuer=cert.issuer.rfc4514_string() or "(empty issuer)",
+        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
+        serial=f"{cert.serial_number:X}", role=role)
+
+
+def normalized_spki(cert_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
+    """SubjectPublicKeyInfo DER re-encoded by ``cryptography``, so two encodings of one key
+    compare equal."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    return cert_or_csr.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+
+
+def request_spki(request: Request) -> bytes:
+    """The public key (SPKI DER) of the request's CSR."""
+    from cryptography import x509
+
+    return normalized_spki(x509.load_pem_x509_csr(request.csr_pem.encode()))
+
+
+def check_same_key(attested: x509.Certificate, request: Request, what: str) -> bytes:
+    """The attested SPKI when it equals the CSR's key; else :class:`AttestationError`.
+
+    ``what`` names the certificate (e.g. "The Public Key Confirmation certificate").
+    """
+    try:
+        got = normalized_spki(attested)
+    except (ValueError, TypeError) as exc:  # an algorithm cryptography cannot load
+        raise AttestationError(f"{what} holds a public key that cannot be read ({exc}); "
+                               "nothing was saved.") from exc
+    want = request_spki(request)
+    if got != want:
+        raise AttestationError(
+            f"{what} certifies a different public key than the CSR of '{request.label}' "
+            f"(attested SHA-256 {_short(got)}, CSR SHA-256 {_short(want)}); nothing was saved.")
+    return got
+
+
+def order_chain(certs: list[x509.Certificate]) -> list[x509.Certificate]:
+    """The certificates from the top of the chain down to the leaf (the one no other certifies).
+
+    Raises :class:`AttestationError` when the set is empty or holds more than one leaf.
+    """
+    if not certs:
+        raise AttestationError("The attestation holds no certificate.")
+    by_subject = {c.subject.public_bytes(): c for c in certs}
+    issuers = {c.issuer.public_bytes() for c in certs if c.issuer != c.subject}
+    leaves = [c for c in certs if c.subject.public_bytes() not in issuers]
+    if len(leaves) != 1:
+        raise AttestationError(f"The attestation's {len(certs)} certificates do not form one "
+                               f"chain ({len(leaves)} end certificates).")
+    chain = [leaves[0]]
+    while chain[-1].issuer != chain[-1].subject:
+        parent = by_subject.get(chain[-1].issuer.public_bytes())
+        if parent is None or parent in chain:
+            break
+        chain.append(parent)
+    # Certificates outside the path (none in the documented formats) are kept, listed first.
+    rest = [c for c in certs if c not in chain]
+    return rest + list(reversed(chain))
+
+
+def _short(spki: bytes) -> str:
+    return hashlib.sha256(spki).hexdigest()[:16]
+
+
+def _hex(data: bytes) -> str:
+    return ":".join(f"{b:02X}" for b in data)
+
+
+def _day(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,126 @@
+"""Thales Luna / DPoD: the key's Public Key Confirmation (PKC), read through vendor attributes.
+
+A PKC is a DER PKCS#7 SignedData holding the chain MIC -> HOC -> DAC -> PKC, where the PKC is the
+certificate of the key itself (Luna's ``cmu getpkc`` writes the same bytes). Luna's
+``cryptoki_v2.h`` names the attributes: CKA_PKC_TCTRUST (RSA keys, "TC-Trust Center" format),
+CKA_PKC_CITS (RSA keys, "Chrysalis-ITS" format), CKA_PKC_ECC (EC keys), and CKA_OUID, the
+object id DPoD's tools address objects by. The read runs on the token thread, through
+:meth:`AsyncToken.call` and ``Pkcs11Token.read_vendor_attribute``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tui_csr.attestation.base import (
+    AttestationError,
+    AttestationResult,
+    AttestationUnsupportedError,
+    check_same_key,
+    order_chain,
+    summarize_cert,
+)
+from tui_csr.errors import InputError, TokenError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from tui_csr.core.models import Request
+    from tui_csr.hsm.worker import AsyncToken
+
+CKA_VENDOR_DEFINED = 0x80000000
+CKA_PKC_TCTRUST = CKA_VENDOR_DEFINED | 0x0003
+CKA_PKC_CITS = CKA_VENDOR_DEFINED | 0x0004
+CKA_OUID = CKA_VENDOR_DEFINED | 0x0005
+CKA_PKC_ECC = CKA_VENDOR_DEFINED | 0x0007
+
+#: Which attributes may hold the PKC, per key type, in the order they are tried.
+PKC_ATTRIBUTES: dict[str, tuple[int, ...]] = {
+    "RSA": (CKA_PKC_TCTRUST, CKA_PKC_CITS),
+    "EC": (CKA_PKC_ECC,),
+}
+#: ``cmu getpkc`` is given the private key's handle; the public object is a fallback.
+OBJECT_CLASSES = ("private", "public")
+#: Role names from the key's own certificate upwards.
+ROLES = ("PKC", "DAC", "HOC", "MIC", "root")
+
+
+class LunaProvider:
+    """Key attestation from a Thales Luna HSM or a DPoD Luna Cloud HSM partition."""
+
+    name = "luna"
+    needs_token = True
+
+    async def attest(self, request: Request, token: AsyncToken | None) -> AttestationResult:
+        """Read the PKC of ``request``'s key, parse it and check it certifies the CSR's key."""
+        from tui_csr.core.keyspec import KEY_SPECS
+
+        if token is None:
+            raise TokenError("No token is open.", field="token")
+        if request.token_label and token.label and request.token_label != token.label:
+            raise InputError(f"Request '{request.label}' lives on token '{request.token_label}', "
+                             f"not on '{token.label}'; open that token to fetch its attestation.",
+                             field="token")
+        key_id = bytes.fromhex(request.key_id)
+        key_type = KEY_SPECS[request.key_spec].key_type.value
+        der = await _read_pkc(token, key_id, PKC_ATTRIBUTES[key_type])
+        if der is None:
+            raise AttestationUnsupportedError(
+                f"Token '{token.label}' does not support key attestation (no Public Key "
+                "Confirmation attribute).", code="CKR_ATTRIBUTE_TYPE_INVALID")
+        certs = parse_pkcs7_certificates(der)
+        chain = order_chain(certs)
+        spki = check_same_key(chain[-1], request, "The Public Key Confirmation certificate")
+        ouid = await _read_ouid(token, key_id)
+        roles = {id(c): ROLES[i] if i < len(ROLES) else "CA"
+                 for i, c in enumerate(reversed(chain))}
+        return AttestationResult(
+            provider=self.name, format="pkcs7-der", data=der,
+            chain=[summarize_cert(c, roles[id(c)]) for c in chain],
+            attested_spki_der=spki, request_id=request.id, key_label=request.label,
+            description="Thales Luna Public Key Confirmation (PKCS#7)", object_id=ouid)
+
+
+async def _read_pkc(token: AsyncToken, key_id: bytes, attributes: tuple[int, ...]) -> bytes | None:
+    for attr in attributes:
+        for object_class in OBJECT_CLASSES:
+            data = await token.call("read_vendor_attribute", key_id, attr, object_class)
+            if data:
+                return bytes(data)
+    return None
+
+
+async def _read_ouid(token: AsyncToken, key_id: bytes) -> str | None:
+    # Only an identifier for the summary: a token without it is no reason to fail.
+    try:
+        raw = await token.call("read_vendor_attribute", key_id, CKA_OUID, "private")
+    except TokenError:
+        return None
+    return bytes(raw).hex() if raw else None
+
+
+def parse_pkcs7_certificates(der: bytes) -> list[x509.Certificate]:
+    """The X.509 certificates of a DER (or PEM) PKCS#7 SignedData; AttestationError if it is
+    not one."""
+    from asn1crypto import cms, pem
+    from cryptography import x509
+
+    if pem.detect(der):
+        try:
+            _kind, _headers, der = pem.unarmor(der)
+        except ValueError as exc:
+            raise AttestationError(f"The Public Key Confirmation is damaged PEM ({exc}).") from exc
+    try:
+        info = cms.ContentInfo.load(der, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise AttestationError("The Public Key Confirmation is a PKCS#7 "
+                                   f"{info['content_type'].native}, not SignedData.")
+        choices = info["content"]["certificates"]
+        raw = [c.chosen.dump() for c in choices if c.name == "certificate"] if choices else []
+        return [x509.load_der_x509_certificate(item) for item in raw]
+    except AttestationError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise AttestationError(
+            f"The Public Key Confirmation read from the token is not a PKCS#7 certificate "
+            f"chain ({exc}).") from exc

@@ -1,0 +1,447 @@
+"""``tui-csr generate --batch FILE``: many requests in one process and one token session.
+
+The file is JSON Lines (one object per line) or CSV with a header row; each request carries the
+same fields as the ``generate`` flags: ``key_spec``, ``hash``, ``pss``, ``dn`` or ``cn``/``o``/
+``ou``/``l``/``st``/``c``, ``email``/``dns``/``ip``/``uri`` (lists; in CSV one cell with ``;``
+between values), ``group``/``groups``, ``owner``, ``label``.
+
+All or nothing up front: every line is validated (the same checks as ``generate``, duplicate labels
+within the batch, then, once logged in, labels already on the token and key specs the token
+cannot make) before the first key exists. Then the requests are generated one after another; each
+one is stored as soon as it is made (a store write per request, so a failure midway keeps what
+was made), and the service destroys the key of a request whose CSR or store step failed, so
+nothing half-made remains.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tui_csr.errors import InputError, TuiCsrError
+
+if TYPE_CHECKING:
+    from tui_csr.core.models import Request
+    from tui_csr.service import CsrService, GenerateParams
+
+#: Canonical field names, each with the spellings accepted for it (case and -/_ ignored).
+_SCALARS = ("key_spec", "hash", "dn", "owner", "label")
+_SUBJECT = {"cn": "CN", "o": "O", "ou": "OU", "l": "L", "st": "ST", "c": "C"}
+_SANS = ("email", "dns", "ip", "uri")
+_ALIASES = {"keyspec": "key_spec", "groups": "group"}
+KNOWN_FIELDS = (*_SCALARS, "pss", *_SUBJECT, *_SANS, "group")
+
+
+@dataclass(frozen=True)
+class BatchLine:
+    """One request of the batch and the line of the file it came from (1-based)."""
+
+    number: int
+    params: GenerateParams
+
+    @property
+    def explicit_label(self) -> str | None:
+        """The label the line asks for, if it names one."""
+        label = (self.params.label or "").strip()
+        return label or None
+
+
+Problem = tuple[int, str]
+"""(line number, one-sentence message)."""
+
+
+class BatchRefused(InputError):
+    """Some lines are invalid: nothing was generated (exit status 2)."""
+
+    def __init__(self, problems: Sequence[Problem], total: int) -> None:
+        lines = len({n for n, _ in problems})
+        super().__init__(f"The batch was refused: {lines} of {total} "
+                         f"{'request' if total == 1 else 'requests'} "
+                         f"{'is' if lines == 1 else 'are'} invalid; nothing was generated.",
+                         field="batch")
+        self.problems = list(problems)
+
+
+class BatchStopped(TuiCsrError):
+    """Generation failed midway (exit status 1): ``made`` are stored, the failing line is not."""
+
+    def __init__(self, line: BatchLine, cause: BaseException, made: Sequence[Request],
+                 total: int, last_line: int) -> None:
+        rest = (f"line {line.number}" if line.number == last_line
+                else f"lines {line.number}-{last_line}")
+        kept = ("nothing was generated" if not made else
+                f"{len(made)} of {total} requests were generated and stored (tui-csr list)")
+        super().__init__(f"The batch stopped at line {line.number}: {kept}; nothing of line "
+                         f"{line.number} remains on the token and {rest} were not generated.",
+                         field="batch")
+        self.line = line
+        self.cause = cause
+        self.made = list(made)
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+def read_batch(path: str, stdin: TextIO | None = None) -> list[BatchLine]:
+    """Parse the batch file (``-`` for standard input). Raises :class:`BatchRefused` listing
+    every line that cannot be read, or InputError when the file itself cannot be."""
+    try:
+        if path == "-":
+            text = (stdin or sys.stdin).read()
+        else:
+            text = Path(path).expanduser().read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Batch file {path} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start}).", field="batch") from exc
+    except OSError as exc:
+        raise InputError(f"Batch file {path} cannot be read: {exc.strerror or exc}.",
+                         field="batch") from exc
+    lines, problems = parse_batch(text, batch_format(path, text))
+    if problems:
+        raise BatchRefused(problems, max(len(lines) + len({n for n, _ in problems}), 1))
+    if not lines:
+        raise InputError(f"Batch file {path} holds no requests.", field="batch")
+    return lines
+
+
+def batch_format(path: str, text: str) -> str:
+    """``"jsonl"`` or ``"csv"``: by the file name's extension, else by the first character."""
+    suffix = Path(path).suffix.lower()
+    if suffix in {".jsonl", ".ndjson", ".json"}:
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    return "jsonl" if text.lstrip().startswith("{") else "csv"
+
+
+def parse_batch(text: str, fmt: str) -> tuple[list[BatchLine], list[Problem]]:
+    """The requests of ``text`` and the problems of the lines that could not be read."""
+    return _parse_jsonl(text) if fmt == "jsonl" else _parse_csv(text)
+
+
+def _parse_jsonl(text: str) -> tuple[list[BatchLine], list[Problem]]:
+    lines: list[BatchLine] = []
+    problems: list[Problem] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})."))
+            continue
+        if not isinstance(doc, dict):
+            problems.append((number, "each line must be one JSON object, e.g. "
+                                     '{"key_spec": "P-256", "cn": "www.example.com", '
+                                     '"group": "Web"}.'))
+            continue
+        try:
+            lines.append(BatchLine(number, _params(doc.items(), split_lists=False)))
+        except InputError as exc:
+            problems.append((number, str(exc)))
+    return lines, problems
+
+
+def _parse_csv(text: str) -> tuple[list[BatchLine], list[Problem]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    lines: list[BatchLine] = []
+    problems: list[Problem] = []
+    start = 1
+    try:
+        for row in reader:
+            number, start = start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            if header is None:
+                header = row
+                unknown = [c for c in header if _canonical(c) is None]
+                if unknown:
+                    problems.append((number, f"unknown column {_quote_list(unknown)}; the "
+                                             f"columns are: {', '.join(KNOWN_FIELDS)}."))
+                    return [], problems
+                continue
+            if len(row) > len(header):
+                problems.append((number, f"{len(row)} cells but the header has {len(header)} "
+                                         "columns."))
+                continue
+            try:
+                lines.append(BatchLine(number, _params(zip(header, row, strict=False),
+                                                       split_lists=True)))
+            except InputError as exc:
+                problems.append((number, str(exc)))
+    except csv.Error as exc:
+        problems.append((start, f"not valid CSV ({exc})."))
+    return lines, problems
+
+
+def _canonical(name: str) -> str | None:
+    key = name.strip().lower().replace("-", "_")
+    key = _ALIASES.get(key, key)
+    return key if key in KNOWN_FIELDS else None
+
+
+def _quote_list(names: Iterable[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def _params(items: Iterable[tuple[str, Any]], *, split_lists: bool) -> GenerateParams:
+    """GenerateParams from one line's (field, value) pairs; InputError names a bad field."""
+    from tui_csr.service import GenerateParams
+
+    values: dict[str, Any] = {}
+    for name, value in items:
+        key = _canonical(str(name))
+        if key is None:
+            raise InputError(f"unknown field '{name}'; the fields are: "
+                             f"{', '.join(KNOWN_FIELDS)}.", field="batch")
+        if key in values:
+            raise InputError(f"field '{key}' is given twice.", field=key)
+        values[key] = value
+    fields = {attr: _text(values[k], k) for k, attr in _SUBJECT.items()
+              if _text(values.get(k), k)}
+    sans = [(kind, v) for kind in _SANS for v in _list(values.get(kind), kind, split_lists)]
+    return GenerateParams(
+        key_spec=_text(values.get("key_spec"), "key_spec") or "",
+        hash=_text(values.get("hash"), "hash"),
+        pss=_bool(values.get("pss")),
+        dn=_text(values.get("dn"), "dn"),
+        fields=fields, sans=sans,
+        groups=_list(values.get("group"), "group", split_lists),
+        owner=_text(values.get("owner"), "owner"),
+        label=_text(values.get("label"), "label"))
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"field '{name}' must be text, not {type(value).__name__}.", field=name)
+    return value.strip() or None
+
+
+def _list(value: Any, name: str, split: bool) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        parts = value.split(";") if split else [value]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        parts = value
+    else:
+        raise InputError(f"field '{name}' must be text or a list of text.", field=name)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _bool(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"", "0", "false", "no", "n"}:
+        return False
+    if text in {"1", "true", "yes", "y"}:
+        return True
+    raise InputError(f"field 'pss' must be true or false, not '{value}'.", field="pss")
+
+
+# -- validating -------------------------------------------------------------------------------
+
+def validate_batch(service: CsrService, lines: Sequence[BatchLine]) -> list[Problem]:
+    """Every check that needs no token, for every line; returns the problems (none: valid)."""
+    problems: list[Problem] = []
+    first_use: dict[str, int] = {}
+    for line in lines:
+        if not line.params.key_spec:
+            problems.append((line.number, "key_spec is required (e.g. RSA3072 or P-256)."))
+            continue
+        try:
+            service.validate(line.params)
+        except InputError as exc:
+            problems.append((line.number, str(exc)))
+            continue
+        label = line.explicit_label
+        if label is not None:
+            if label in first_use:
+                problems.append((line.number, f"label '{label}' is also used on line "
+                                              f"{first_use[label]}."))
+            else:
+                first_use[label] = line.number
+    return problems
+
+
+async def check_on_token(service: CsrService, lines: Sequence[BatchLine]) -> list[Problem]:
+    """The checks that need the (logged-in) token: explicit labels already used by a key on it,
+    and key specs it cannot make. Cheap (object searches, the mechanism list): no key is made."""
+    from tui_csr.core.keyspec import parse_key_spec
+
+    token = service.token
+    if token is None:
+        raise TuiCsrError("No token is open.", field="token")
+    problems: list[Problem] = []
+    reasons: dict[str, str | None] = {}
+    for line in lines:
+        spec = parse_key_spec(line.params.key_spec)
+        if spec.name not in reasons:
+            reasons[spec.name] = await token.supports(spec)
+        if reasons[spec.name]:
+            problems.append((line.number, str(reasons[spec.name])))
+            continue
+        label = line.explicit_label
+        if label is not None and await token.label_in_use(label):
+            problems.append((line.number, f"Key label '{label}' is already used on token "
+                                          f"'{token.label}'."))
+    return problems
+
+
+# -- generating -------------------------------------------------------------------------------
+
+async def run_batch(service: CsrService, lines: Sequence[BatchLine],
+                    on_made: Callable[[BatchLine, Request], None] | None = None,
+                    on_start: Callable[[int, BatchLine], None] | None = None) -> list[Request]:
+    """Generate every line in order on the service's logged-in token.
+
+    ``on_start(index, line)`` runs before each line, ``on_made(line, request)`` after each
+    request is stored. Raises :class:`BatchStopped` on the first failure (what was made stays
+    stored; the service has destroyed the failing line's key); an interruption (Ctrl-C) also
+    stops after cleaning up the current line and is re-raised as it came.
+    """
+    reserved = {label for line in lines if (label := line.explicit_label) is not None}
+    made: list[Request] = []
+    for index, line in enumerate(lines):
+        if on_start is not None:
+            on_start(index, line)
+        try:
+            params = line.params
+            if line.explicit_label is None:
+                params = replace(params, label=await _default_label(service, params, reserved))
+            request = await service.generate(params)
+        except Exception as exc:
+            raise BatchStopped(line, exc, made, len(lines), lines[-1].number) from exc
+        made.append(request)
+        reserved.add(request.label)
+        if on_made is not None:
+            on_made(line, request)
+    return made
+
+
+async def _default_label(service: CsrService, params: GenerateParams, reserved: set[str]) -> str:
+    """The default label (CN and date) made unique in the store, on the token and against the
+    labels other lines of the batch ask for, so a later line never finds its label taken."""
+    import asyncio
+
+    from tui_csr.service import default_label
+
+    v = await asyncio.to_thread(service.validate, params)
+    base = default_label(v.dn, service.today())
+    token = service.token
+    label, n = base, 2
+    while (label in reserved
+           or await asyncio.to_thread(service.store.find_request_by_label, label) is not None
+           or (token is not None and await token.label_in_use(label))):
+        label, n = f"{base}-{n}", n + 1
+    return label
+
+
+# -- the command ------------------------------------------------------------------------------
+
+class ProgressBar:
+    """A one-line progress bar on a terminal's stderr: ``[#####-----]  12/50  line 14: ...``."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total = total
+        self.stream = stream
+        self.started = time.monotonic()
+
+    def show(self, done: int, text: str) -> None:
+        """Redraw the bar with ``done`` of ``total`` finished and ``text`` beside it."""
+        width = shutil.get_terminal_size((80, 24)).columns
+        bar_width = max(10, min(30, width // 4))
+        filled = bar_width * done // max(self.total, 1)
+        counter = f"{done}/{self.total}"
+        head = f"[{'#' * filled}{'-' * (bar_width - filled)}] {counter:>{2 * len(str(self.total)) + 1}}  "
+        room = max(width - len(head) - 1, 0)
+        self.stream.write("\r" + head + text[:room] + "\x1b[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Remove the bar from the terminal."""
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+
+async def generate_command(args: Any, settings: Any) -> int:
+    """``tui-csr generate --batch FILE``: read, validate all, log in once, generate all."""
+    from tui_csr.cli import _login, _service, request_json
+
+    _refuse_single_request_flags(args)
+    try:
+        lines = read_batch(args.batch)
+        service = await _service(settings, token=False)
+        _refuse_if(validate_batch(service, lines), len(lines))
+        await _login(service)
+        _refuse_if(await check_on_token(service, lines), len(lines))
+    except BatchRefused as refused:
+        for number, message in sorted(refused.problems):
+            print(f"error: line {number}: {message}", file=sys.stderr)
+        raise
+
+    bar = ProgressBar(len(lines), sys.stderr) if sys.stderr.isatty() else None
+
+    def started(index: int, line: BatchLine) -> None:
+        if bar is not None:
+            p = line.params
+            what = p.label or p.fields.get("CN") or p.dn or ""
+            bar.show(index, f"line {line.number}: {p.key_spec} {what}")
+
+    def made(line: BatchLine, req: Request) -> None:
+        if bar is not None:
+            bar.clear()
+        if args.json:
+            print(json.dumps(request_json(req), ensure_ascii=False), flush=True)
+        else:
+            print(f"{req.id[:8]}  {req.label}  {req.key_spec}  {req.subject}", flush=True)
+
+    begin = time.perf_counter()
+    try:
+        reqs = await run_batch(service, lines, on_made=made, on_start=started)
+    except BatchStopped as stop:
+        if bar is not None:
+            bar.clear()
+        print(f"error: line {stop.line.number}: {stop.cause}", file=sys.stderr)
+        raise
+    except BaseException:
+        if bar is not None:
+            bar.clear()
+        raise
+    if bar is not None:
+        bar.clear()
+    took = time.perf_counter() - begin
+    print(f"generated {len(reqs)} {'request' if len(reqs) == 1 else 'requests'} in "
+          f"{took:.1f} s ({took / len(reqs) * 1000:.0f} ms each)", file=sys.stderr)
+    return 0
+
+
+def _refuse_if(problems: Sequence[Problem], total: int) -> None:
+    if problems:
+        raise BatchRefused(problems, total)
+
+
+#: Flags of a single request; with --batch every request comes from the file.
+_SINGLE_FLAGS = ("key_spec", "hash", "dn", "cn", "o", "ou", "l", "st", "c", "owner", "label",
+                 "out")
+
+
+def _refuse_single_request_flags(args: Any) -> None:
+    given = [f"--{name.replace('_', '-')}" for name in _SINGLE_FLAGS
+             if getattr(args, name, None)]
+    given += [f"--{name}" for name in ("pss", "der", "force", *_SANS, "group")
+              if getattr(args, name, None)]
+    if given:
+        raise InputError(f"--batch takes every request from the file; drop {', '.join(given)} "
+                         "(put the fields in each line instead).", field="batch")

@@ -1,0 +1,378 @@
+"""A request's Actions menu (``a``) and the controller that carries out the chosen action.
+
+:func:`open_actions` is the one entry point: it opens :class:`ActionsMenu` for a request and
+hands the choice to :class:`RequestActions`, which opens the action's dialog, awaits the service
+in a worker owned by the app (so closing a screen never cancels a deletion half-way), reports
+refusals in the dialog or an :class:`ErrorDialog`, and calls ``on_change`` after anything that
+changed the store so the caller can reload its tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.dom import DOMNode
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from tui_csr.core.models import Request, Status
+from tui_csr.errors import TuiCsrError
+from tui_csr.ui.clipboard import copy_pem
+from tui_csr.ui.dialogs.delete import DeleteDialog
+from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
+from tui_csr.ui.dialogs.error import ErrorDialog, error_dialog_for
+from tui_csr.ui.dialogs.import_cert import ImportCertDialog
+from tui_csr.ui.dialogs.save import SaveDialog, safe_file_name, write_atomic
+
+if TYPE_CHECKING:
+    from tui_csr.lifecycle import ImportResult
+    from tui_csr.service import CsrService
+
+#: Said when the service offers no key attestation at all (or not yet).
+NO_ATTESTATION = "This token does not support key attestation"
+
+#: (action id, menu text) in menu order.
+ACTIONS: tuple[tuple[str, str], ...] = (
+    ("view", "View CSR"),
+    ("copy", "Copy CSR to the clipboard"),
+    ("download", "Download CSR (PEM / DER)…"),
+    ("attestation", "Download key attestation…"),
+    ("edit", "Edit groups and owner…"),
+    ("import", "Import certificate…"),
+    ("delete", "Delete request (destroys the key)…"),
+)
+
+OnChange = Callable[[], None]
+
+
+async def attestation_problem(service: CsrService) -> str | None:
+    """None when the service can fetch a key attestation; else the reason it cannot.
+
+    Works before the attestation methods exist (then: :data:`NO_ATTESTATION`) and with either a
+    plain or an async ``attestation_available``.
+    """
+    available = getattr(service, "attestation_available", None)
+    if available is None or getattr(service, "attestation", None) is None:
+        return NO_ATTESTATION
+    try:
+        reason = available()
+        if inspect.isawaitable(reason):
+            reason = await reason
+    except TuiCsrError as exc:
+        return str(exc)
+    return str(reason) if reason else None
+
+
+class ActionsMenu(ModalScreen[str | None]):
+    """The actions for ``request``; dismisses with an action id of :data:`ACTIONS` or None.
+
+    ``attestation`` is None when key attestation works, else the reason shown beside the
+    disabled entry. Import is disabled for a request that already has its certificate.
+    """
+
+    DEFAULT_CSS = """
+    ActionsMenu { align: center middle; }
+    ActionsMenu > Vertical {
+        width: 64; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    ActionsMenu #title { text-style: bold; }
+    ActionsMenu #subject { color: $text-muted; margin-bottom: 1; }
+    ActionsMenu OptionList { height: auto; max-height: 12; }
+    ActionsMenu .reason { color: $text-muted; height: auto; margin-top: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", tooltip="Close the menu", id="actions.close"),
+        Binding("j", "down", "Down", show=False, tooltip="Next action", id="actions.down"),
+        Binding("k", "up", "Up", show=False, tooltip="Previous action", id="actions.up"),
+    ]
+
+    def __init__(self, request: Request, *, attestation: str | None = NO_ATTESTATION) -> None:
+        super().__init__()
+        self.request = request
+        self.attestation = attestation
+
+    def disabled_reason(self, action: str) -> str | None:
+        """Why ``action`` is not offered for this request (None: it is)."""
+        if action == "attestation":
+            return self.attestation
+        if action == "import" and self.request.status is Status.ISSUED:
+            return "This request already has its certificate."
+        return None
+
+    def compose(self) -> ComposeResult:
+        r = self.request
+        options = [Option(text, id=action, disabled=self.disabled_reason(action) is not None)
+                   for action, text in ACTIONS]
+        with Vertical():
+            yield Label(f"Actions: {r.label}", id="title", markup=False)
+            yield Static(r.subject, id="subject", markup=False)
+            yield OptionList(*options, id="actions", markup=False)
+            for action, text in ACTIONS:
+                reason = self.disabled_reason(action)
+                if reason:
+                    end = "" if reason.endswith(".") else "."
+                    yield Static(f"{text.rstrip('…')}: {reason}{end}", classes="reason",
+                                 markup=False)
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option_id)
+
+    def action_down(self) -> None:
+        """Highlight the next action."""
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_up(self) -> None:
+        """Highlight the previous action."""
+        self.query_one(OptionList).action_cursor_up()
+
+    def action_close(self) -> None:
+        """Close without doing anything."""
+        self.dismiss(None)
+
+
+def attestation_files(result: object, path: Path) -> list[tuple[Path, bytes]]:
+    """Every file to write for an attestation ``result`` saved as ``path``: its own ``files``
+    (e.g. a Fortanix chain beside the main file) or, for plain bytes, just ``path``."""
+    files = getattr(result, "files", None)
+    if callable(files):
+        return list(files(path))
+    if isinstance(result, bytes | bytearray):
+        return [(path, bytes(result))]
+    raise TypeError(f"cannot save an attestation of type {type(result).__name__}")
+
+
+class AttestationSaveDialog(SaveDialog):
+    """Save a fetched key attestation (bytes, or a result with ``files()``), with the save
+    dialog's rules: a file name in a folder that exists, and a confirmation before overwriting
+    the main file; any extra file that already exists is refused, never replaced."""
+
+    DEFAULT_CSS = """
+    AttestationSaveDialog #summary { color: $text-muted; height: auto; max-height: 8; }
+    """
+
+    def __init__(self, request: Request, result: object, *,
+                 directory: Path | None = None) -> None:
+        super().__init__(request, directory=directory)
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        summary = getattr(self.result, "summary_lines", None)
+        suffix = str(getattr(self.result, "default_suffix", ".p7b"))
+        with Vertical():
+            yield Label(f"Save the key attestation of '{self.request.label}'", id="title",
+                        markup=False)
+            if callable(summary):
+                yield Static("\n".join(summary()), id="summary", markup=False)
+            yield Label("File (a relative name is saved in the folder below):")
+            yield Input(safe_file_name(f"{self.request.label}-attestation", suffix), id="path")
+            yield Static(f"Folder: {self.directory}", id="folder", markup=False)
+            yield Static("", id="problem", classes="-empty", markup=False)
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save", id="save", variant="primary")
+
+    @work(exclusive=True, exit_on_error=False, group="save")
+    async def _write(self, path: Path) -> None:
+        try:
+            files = attestation_files(self.result, path)
+            clash = [p for p, _ in files[1:] if p.exists()]
+            if clash:
+                self.show_problem(f"{clash[0]} already exists; choose another name.")
+                return
+            for target, data in files:
+                await asyncio.to_thread(write_atomic, target, data)
+        except OSError as exc:
+            self.show_problem(f"{path} cannot be written: {exc.strerror or exc}.")
+            return
+        self.dismiss(path)
+
+
+class RequestActions:
+    """Carries out one action for one request on ``app``.
+
+    Service calls run in app-owned workers (``exit_on_error=False``); each worker catches its
+    own failure and shows it in an :class:`ErrorDialog`, so it never reaches the app's loop as
+    an unhandled error and never depends on which screen started it.
+    """
+
+    def __init__(self, app: App, service: CsrService, request: Request,
+                 on_change: OnChange | None = None, *, save_directory: Path | None = None
+                 ) -> None:
+        self.app = app
+        self.service = service
+        self.request = request
+        self.on_change = on_change or (lambda: None)
+        self.save_directory = save_directory
+
+    def run(self, action: str | None) -> None:
+        """Start ``action`` (an id from :data:`ACTIONS`; None does nothing)."""
+        handlers: dict[str, Callable[[], None]] = {
+            "view": self.view, "copy": self.copy, "download": self.download,
+            "attestation": self.attestation, "edit": self.edit,
+            "import": self.import_certificate, "delete": self.delete,
+        }
+        handler = handlers.get(action or "")
+        if handler is not None:
+            handler()
+
+    def _start(self, work: Coroutine[Any, Any, None], title: str) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
+                self.app.push_screen(error_dialog_for(exc, title))
+
+        self.app.run_worker(guarded(), group="request-actions", exit_on_error=False)
+
+    def _changed(self) -> None:
+        self.on_change()
+
+    # -- the actions --------------------------------------------------------------------------
+    def view(self) -> None:
+        """Open the decoded view (unless it is already showing this request)."""
+        from tui_csr.ui.screens.view_csr import ViewCsrScreen
+
+        screen = self.app.screen
+        if isinstance(screen, ViewCsrScreen) and screen.request.id == self.request.id:
+            return
+        self.app.push_screen(ViewCsrScreen(self.service, self.request, on_change=self.on_change,
+                                           save_directory=self.save_directory))
+
+    def copy(self) -> None:
+        """Copy the PEM to the clipboard (OSC 52; also kept in ``app.clipboard``)."""
+        copy_pem(self.app, self.request.csr_pem)
+        self.app.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
+                        "arrives, your terminal ignores OSC 52: use Download instead.",
+                        title="Copied")
+
+    def download(self) -> None:
+        """Save the CSR as PEM or DER (the save dialog asks before overwriting)."""
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.app.notify(f"Saved {path}", title="CSR saved")
+
+        self.app.push_screen(SaveDialog(self.request, directory=self.save_directory), saved)
+
+    def attestation(self) -> None:
+        """Fetch the key attestation, then ask where to save it."""
+        self._start(self._attestation(), "The key attestation cannot be downloaded")
+
+    async def _attestation(self) -> None:
+        reason = await attestation_problem(self.service)
+        if reason:
+            self.app.notify(f"{reason}.", title="No key attestation", severity="warning")
+            return
+        self.app.notify(f"Fetching the key attestation of '{self.request.label}'…")
+        result = await self.service.attestation(self.request.id)  # type: ignore[attr-defined]
+
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.app.notify(f"Saved {path}", title="Key attestation saved")
+
+        self.app.push_screen(AttestationSaveDialog(self.request, result,
+                                                   directory=self.save_directory), saved)
+
+    def edit(self) -> None:
+        """Change the groups and owner (the dialog applies it, so refusals show there)."""
+        self._start(self._edit(), "The groups cannot be changed")
+
+    async def _edit(self) -> None:
+        groups = [g.name for g in await self.service.list_groups()]
+
+        async def apply(chosen: list[str], owner: str | None) -> None:
+            self.request = await self.service.set_groups(self.request.id, chosen, owner,
+                                                         change_owner=True)
+
+        def done(result: tuple[list[str], str | None] | None) -> None:
+            if result is None:
+                return
+            chosen, owner = result
+            self.app.notify(f"'{self.request.label}' is now in {', '.join(chosen)}; owner "
+                            f"{owner or 'none'}.", title="Groups changed")
+            self._changed()
+
+        self.app.push_screen(EditGroupsDialog(self.request, groups, apply=apply), done)
+
+    def import_certificate(self) -> None:
+        """Import the CA's certificate; a refusal stays in the dialog."""
+        async def attempt(data: bytes) -> ImportResult:
+            return await self.service.import_certificate(self.request.id, data)
+
+        def done(result: ImportResult | None) -> None:
+            if result is None:
+                return
+            self.request = result.request
+            for warning in result.warnings:
+                self.app.notify(warning, title="Imported with a warning", severity="warning")
+            cert = result.certificate
+            self.app.notify(f"Certificate serial {cert.serial} from {cert.issuer} is on the "
+                            f"token with the key of '{result.request.label}'; the request moved "
+                            "to the Certificates tab.", title="Certificate imported")
+            self._changed()
+
+        self.app.push_screen(ImportCertDialog(self.request, attempt,
+                                              directory=self.save_directory), done)
+
+    def delete(self) -> None:
+        """Confirm (the label typed), then destroy the key pair and the record."""
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self._start(self._delete(), "The request was not deleted")
+
+        self.app.push_screen(DeleteDialog(self.request), confirmed)
+
+    async def _delete(self) -> None:
+        from tui_csr.ui.screens.view_csr import ViewCsrScreen
+
+        request = self.request
+        try:
+            await self.service.delete_request(request.id)
+        except TuiCsrError as exc:
+            self.app.push_screen(ErrorDialog.from_error(exc, f"'{request.label}' was not "
+                                                             "deleted"))
+            return
+        # The decoded view of a request that no longer exists has nothing left to show.
+        screen = self.app.screen
+        if isinstance(screen, ViewCsrScreen) and screen.request.id == request.id:
+            screen.dismiss(None)
+        self.app.notify(f"The key pair of '{request.label}' was destroyed on token "
+                        f"'{request.token_label}' and the request removed.",
+                        title="Request deleted")
+        self._changed()
+
+
+def open_actions(host: App | DOMNode, service: CsrService, request: Request,
+                 on_change: OnChange | None = None, *, save_directory: Path | None = None
+                 ) -> None:
+    """Open the Actions menu for ``request`` and carry out what the user picks.
+
+    ``host`` is the app or any widget or screen on it; ``on_change`` is called (on the event
+    loop) after an action changed the store: edit, import, delete.
+    """
+    app = host if isinstance(host, App) else host.app
+
+    async def show() -> None:
+        reason = await attestation_problem(service)
+        controller = RequestActions(app, service, request, on_change,
+                                    save_directory=save_directory)
+        app.push_screen(ActionsMenu(request, attestation=reason), controller.run)
+
+    app.run_worker(show(), group="request-actions", exit_on_error=False)

@@ -1,0 +1,126 @@
+"""Create a certificate group, or rename one (administrators only; the service checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from tui_csr.core.models import Group
+from tui_csr.errors import TuiCsrError
+from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+
+#: Saves ``(name, policy, description)`` (e.g. ``service.add_group``); raises TuiCsrError to
+#: refuse, and the dialog shows the sentence under the name.
+SubmitGroup = Callable[[str, str, str], Awaitable[object]]
+
+
+class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
+    """Name, policy and description of a group; dismisses with the name saved, or None.
+
+    Given ``group`` the dialog renames it: the fields start with its values and only the name
+    can change (policy and description are shown read-only).
+    """
+
+    DEFAULT_CSS = """
+    GroupFormDialog { align: center middle; }
+    GroupFormDialog > Vertical {
+        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
+        border: thick $primary; background: $surface;
+    }
+    GroupFormDialog #title { text-style: bold; margin-bottom: 1; }
+    GroupFormDialog #note { color: $text-muted; height: auto; }
+    GroupFormDialog #problem { color: $text-error; height: auto; }
+    GroupFormDialog #problem.-empty { display: none; }
+    GroupFormDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
+    GroupFormDialog Button { margin-left: 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", tooltip="Close without saving",
+                id="group_form.cancel"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save the group", id="group_form.save"),
+    ]
+
+    error_title = "The group cannot be saved"
+
+    def __init__(self, submit: SubmitGroup, *, group: Group | None = None) -> None:
+        super().__init__()
+        self._submit = submit
+        self.group = group
+
+    @property
+    def renaming(self) -> bool:
+        """Whether the dialog renames an existing group (else it creates one)."""
+        return self.group is not None
+
+    def compose(self) -> ComposeResult:
+        g = self.group
+        title = f"Rename group '{g.name}'" if g else "Create a certificate group"
+        with Vertical():
+            yield Label(title, id="title", markup=False)
+            yield Label("Name:")
+            yield Input(g.name if g else "", placeholder="e.g. Web servers", id="name")
+            yield Static("", id="problem", classes="-empty", markup=False)
+            yield Label("Policy (certificates in the group fall under it):")
+            yield Input(g.policy if g else "", placeholder="e.g. web-tls-2026", id="policy",
+                        disabled=g is not None)
+            yield Label("Description:")
+            yield Input(g.description if g else "", id="description", disabled=g is not None)
+            if g is not None:
+                yield Static("Renaming changes the name in every request of the group; the "
+                             "policy and description stay as they are.", id="note")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Rename" if g else "Create", id="save", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def show_problem(self, text: str | None) -> None:
+        """Show ``text`` under the name (None clears it)."""
+        problem = self.query_one("#problem", Static)
+        problem.update(text or "")
+        problem.set_class(not text, "-empty")
+
+    def value(self, field: str) -> str:
+        """The stripped text of ``name``, ``policy`` or ``description``."""
+        return self.query_one(f"#{field}", Input).value.strip()
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        """Check the name is there, then save through ``submit``."""
+        name = self.value("name")
+        if not name:
+            self.show_problem("Give the group a name.")
+            self.query_one("#name", Input).focus()
+            return
+        if self.group is not None and name == self.group.name:
+            self.dismiss(None)  # nothing to rename
+            return
+        self.show_problem(None)
+        self._save(name, self.value("policy"), self.value("description"))
+
+    @work(exclusive=True, exit_on_error=False, group="group-form")
+    async def _save(self, name: str, policy: str, description: str) -> None:
+        button = self.query_one("#save", Button)
+        button.disabled = True
+        try:
+            await self._submit(name, policy, description)
+        except TuiCsrError as exc:
+            self.show_problem(str(exc))
+            return
+        finally:
+            button.disabled = False
+        self.dismiss(name)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        """Close without saving."""
+        self.dismiss(None)

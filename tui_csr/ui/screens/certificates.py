@@ -1,0 +1,198 @@
+"""The Certificates tab: requests whose certificate was imported, with what the certificate says.
+
+:class:`CertificatesView` goes in a ``TabPane`` of the main screen; like the Requests view it
+has ``reload()``. Enter opens View CSR, ``a`` the request's Actions menu; after an action changed
+something the view reloads itself and posts :class:`CertificatesView.Changed` (bubbling), so the
+main screen can reload its other tabs too.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+from textual.worker import Worker
+
+from tui_csr.core.models import Request
+from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+
+if TYPE_CHECKING:
+    from tui_csr.lifecycle import CertSummary
+    from tui_csr.service import CsrService
+
+#: (column key, header, widest cell) of the table, in display order. Subject and issuer show
+#: their CN (View CSR shows everything), so the table fits 100 columns in the common case.
+COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("subject", "Subject CN", 28), ("issuer", "Issuer CN", 24), ("serial", "Serial", 16),
+    ("not_before", "Not before", 10), ("not_after", "Not after", 18),
+    ("groups", "Groups", 16), ("owner", "Owner", 12),
+)
+
+EMPTY_TEXT = "No issued certificates yet: import one from a request's Actions (a)."
+WAITING_TEXT = "Reading the certificates…"
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def common_name(rfc4514: str) -> str:
+    """The CN of an RFC 4514 name (the whole name when it has none)."""
+    for part in re.split(r"(?<!\\),", rfc4514):  # commas not escaped with a backslash
+        key, _, value = part.partition("=")
+        if key.strip().upper() == "CN" and value:
+            return re.sub(r"\\(.)", r"\1", value)
+    return rfc4514
+
+
+def certificate_cells(request: Request, cert: CertSummary,
+                      now: datetime | None = None) -> tuple[str, ...]:
+    """The row for one certificate (dates local; an expired one says so)."""
+    now = now or datetime.now(UTC)
+    not_after = f"{cert.not_after.astimezone():%Y-%m-%d}"
+    if cert.not_after < now:
+        not_after += " expired"
+    values = (common_name(cert.subject), common_name(cert.issuer), cert.serial,
+              f"{cert.not_before.astimezone():%Y-%m-%d}", not_after,
+              ", ".join(request.groups), request.owner or "")
+    return tuple(clip(v, width) for v, (_, _, width) in zip(values, COLUMNS, strict=True))
+
+
+class CertificatesTable(DataTable):
+    """The certificates table, with vim keys on top of the arrows."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="Next certificate",
+                id="certificates.down"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="Previous certificate",
+                id="certificates.up"),
+    ]
+
+
+class CertificatesView(ReportsWorkerErrors, Vertical):
+    """Issued requests: subject, issuer, serial, validity, groups and owner."""
+
+    DEFAULT_CSS = """
+    CertificatesView { height: 1fr; }
+    CertificatesView CertificatesTable { height: 1fr; }
+    CertificatesView #certificates-empty { height: 1fr; padding: 1 2; color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("a", "actions", "Actions", tooltip="Actions for the selected certificate's "
+                "request", id="certificates.actions"),
+    ]
+
+    error_title = "The certificates cannot be loaded"
+
+    class Loaded(Message):
+        """The issued requests and their certificates were read."""
+
+        def __init__(self, rows: list[tuple[Request, CertSummary]]) -> None:
+            super().__init__()
+            self.rows = rows
+
+    class Changed(Message):
+        """An action on a certificate's request changed the store."""
+
+    def __init__(self, service: CsrService, *, save_directory: Path | None = None,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.service = service
+        self.rows: list[tuple[Request, CertSummary]] | None = None  # None until loaded
+        self._save_directory = save_directory
+
+    def compose(self) -> ComposeResult:
+        yield CertificatesTable(id="certificates-table", cursor_type="row", zebra_stripes=True)
+        yield Static(WAITING_TEXT, id="certificates-empty", markup=False)
+
+    def on_mount(self) -> None:
+        self.show_rows()
+
+    @property
+    def table(self) -> CertificatesTable:
+        """The table widget."""
+        return self.query_one(CertificatesTable)
+
+    def reload(self) -> None:
+        """Read the certificates again (in a worker)."""
+        self.loading = True
+        self._load()
+
+    @work(exclusive=True, exit_on_error=False, group="certificates")
+    async def _load(self) -> None:
+        self.post_message(self.Loaded(await self.service.list_certificates()))
+
+    def worker_failed(self, worker: Worker) -> None:
+        """A failed load: stop the loading indicator (the app shows the error)."""
+        self.loading = False
+
+    @on(Loaded)
+    def _loaded(self, event: Loaded) -> None:
+        self.rows = event.rows
+        self.loading = False
+        self.show_rows()
+
+    def show_rows(self) -> None:
+        """Fill the table, or say why it is empty."""
+        table = self.table
+        keep = self.selected_request()
+        table.clear(columns=True)
+        for key, title, _ in COLUMNS:
+            table.add_column(title, key=key)
+        for request, cert in self.rows or []:
+            # Text, not str: DataTable reads a str as markup, and a subject may hold "[".
+            table.add_row(*map(Text, certificate_cells(request, cert)), key=request.id)
+        if keep is not None and any(r.id == keep.id for r, _ in self.rows or []):
+            table.move_cursor(row=table.get_row_index(keep.id))
+        empty = self.query_one("#certificates-empty", Static)
+        empty.update(WAITING_TEXT if self.rows is None else EMPTY_TEXT)
+        empty.display = not self.rows
+        table.display = bool(self.rows)
+
+    def selected_request(self) -> Request | None:
+        """The request under the cursor, if any."""
+        table = self.table
+        if table.row_count == 0 or not self.rows:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r, _ in self.rows if r.id == key), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Actions need a selected certificate (dimmed otherwise)."""
+        if action == "actions":
+            return True if self.rows else None
+        return True
+
+    def action_actions(self) -> None:
+        """Open the Actions menu of the selected certificate's request."""
+        from tui_csr.ui.dialogs.actions import open_actions
+
+        request = self.selected_request()
+        if request is not None:
+            open_actions(self, self.service, request, self._changed,
+                         save_directory=self._save_directory)
+
+    @on(DataTable.RowSelected)
+    def _row_chosen(self, event: DataTable.RowSelected) -> None:
+        from tui_csr.ui.screens.view_csr import ViewCsrScreen
+
+        event.stop()
+        request = next((r for r, _ in self.rows or [] if r.id == event.row_key.value), None)
+        if request is not None:
+            self.app.push_screen(ViewCsrScreen(self.service, request, on_change=self._changed,
+                                               save_directory=self._save_directory))
+
+    def _changed(self) -> None:
+        self.reload()
+        self.post_message(self.Changed())

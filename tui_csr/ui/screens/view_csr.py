@@ -1,0 +1,229 @@
+"""View CSR: what a request's CSR says, decoded and its signature verified again, plus the PEM.
+
+The record's own facts (label, token, groups, owner, created) show at once; the decoded CSR
+(key, signature algorithm, fingerprints, the signature check) arrives from a worker that calls
+``service.view_request``. ``c`` copies the PEM, ``s`` saves it, ``a`` opens the Actions menu.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Label, Static, TextArea
+
+from tui_csr.core.models import Request, Status
+from tui_csr.ui.clipboard import copy_pem
+from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+from tui_csr.ui.dialogs.save import SaveDialog
+
+if TYPE_CHECKING:
+    from tui_csr.core.csr import CsrSummary
+    from tui_csr.lifecycle import CertSummary
+    from tui_csr.service import CsrService
+    from tui_csr.ui.dialogs.actions import OnChange
+
+PENDING = "…"
+
+#: (fact id, caption) in display order.
+FACTS: tuple[tuple[str, str], ...] = (
+    ("subject", "Subject"), ("sans", "SANs"), ("key", "Key"), ("algorithm", "Signature alg."),
+    ("signature", "Signature"), ("csr_sha256", "SHA-256 (CSR)"),
+    ("spki_sha256", "SHA-256 (key)"), ("uri", "PKCS#11 URI"), ("token", "Token"),
+    ("groups", "Groups"), ("owner", "Owner"), ("created", "Created"), ("status", "Status"),
+)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """What the worker found: the CSR decoded, and the certificate once one is imported."""
+
+    request: Request
+    csr: CsrSummary
+    certificate: CertSummary | None
+
+
+def local_time(request: Request) -> str:
+    """When and by whom the request was made, in local time."""
+    when = request.created.astimezone()
+    return f"{when:%Y-%m-%d %H:%M} {when.tzname() or ''} by {request.created_by}".replace(
+        "  ", " ")
+
+
+def fingerprint_lines(fingerprint: str) -> str:
+    """A colon-separated SHA-256 as two lines of 16 bytes, so it never wraps mid-byte."""
+    parts = fingerprint.split(":")
+    if len(parts) <= 16:
+        return fingerprint
+    return ":".join(parts[:16]) + ":\n" + ":".join(parts[16:])
+
+
+def fact_values(request: Request, decoded: Decoded | None) -> dict[str, str]:
+    """Every fact of :data:`FACTS` as shown (CSR facts :data:`PENDING` until decoded)."""
+    csr = decoded.csr if decoded else None
+    sans = ", ".join(f"{kind}:{value}" for kind, value in (csr.sans if csr else request.sans))
+    token = request.token_label or "?"
+    if request.token_serial:
+        token += f" (serial {request.token_serial})"
+    status = request.status.value
+    if decoded and decoded.certificate is not None:
+        cert = decoded.certificate
+        status += (f": serial {cert.serial} from {cert.issuer}, valid "
+                   f"{cert.not_before:%Y-%m-%d} to {cert.not_after:%Y-%m-%d}")
+    if csr is None:
+        signature = PENDING
+    else:
+        signature = "valid" if csr.signature_valid else "INVALID"
+        signature += " (verified again just now)"
+    return {
+        "subject": csr.subject if csr else request.subject,
+        "sans": sans or "none",
+        "key": csr.key if csr else PENDING,
+        "algorithm": csr.signature if csr else PENDING,
+        "signature": signature,
+        "csr_sha256": fingerprint_lines(csr.csr_sha256) if csr else PENDING,
+        "spki_sha256": fingerprint_lines(csr.spki_sha256) if csr else PENDING,
+        "uri": request.pkcs11_uri,
+        "token": token,
+        "groups": ", ".join(request.groups) or "none",
+        "owner": request.owner or "none",
+        "created": local_time(request),
+        "status": status,
+    }
+
+
+class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
+    """The decoded view of one request's CSR, with the PEM in a read-only, selectable area."""
+
+    DEFAULT_CSS = """
+    ViewCsrScreen #facts { height: auto; max-height: 60%; padding: 0 1; }
+    ViewCsrScreen #title { text-style: bold; }
+    ViewCsrScreen .row { height: auto; }
+    ViewCsrScreen .caption { width: 16; color: $text-muted; }
+    ViewCsrScreen .value { width: 1fr; }
+    ViewCsrScreen .-valid { color: $text-success; text-style: bold; }
+    ViewCsrScreen .-invalid { color: $text-error; text-style: bold; }
+    ViewCsrScreen TextArea { height: 1fr; min-height: 4; margin: 0 1; }
+    """
+
+    HELP_TITLE = "View CSR"
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy PEM", tooltip="Copy the CSR to the terminal's clipboard",
+                id="view_csr.copy"),
+        Binding("s", "save", "Save…", tooltip="Write the CSR to a PEM or DER file",
+                id="view_csr.save"),
+        Binding("a", "actions", "Actions", tooltip="Open the request's Actions menu",
+                id="view_csr.actions"),
+        Binding("escape", "back", "Back", tooltip="Back to the list", id="view_csr.back"),
+        Binding("q", "back", "Back", show=False, tooltip="Back to the list",
+                id="view_csr.q"),
+    ]
+
+    error_title = "The CSR cannot be shown"
+
+    class Loaded(Message):
+        """The CSR was decoded and its signature checked."""
+
+        def __init__(self, decoded: Decoded) -> None:
+            super().__init__()
+            self.decoded = decoded
+
+    def __init__(self, service: CsrService, request: Request, *,
+                 on_change: OnChange | None = None, save_directory: Path | None = None) -> None:
+        super().__init__()
+        self.service = service
+        self.request = request
+        self.decoded: Decoded | None = None
+        self._on_change = on_change
+        self._save_directory = save_directory
+
+    def compose(self) -> ComposeResult:
+        values = fact_values(self.request, None)
+        yield Header()
+        with VerticalScroll(id="facts"):
+            yield Label(f"{self.request.label}", id="title", markup=False)
+            for key, caption in FACTS:
+                with Horizontal(classes="row"):
+                    yield Static(caption, classes="caption", markup=False)
+                    yield Static(values[key], id=f"fact-{key}", classes="value", markup=False)
+        yield TextArea(self.request.csr_pem, read_only=True, show_cursor=False,
+                       soft_wrap=False, id="pem")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Decode the CSR again (in a worker)."""
+        self._load()
+
+    @work(exclusive=True, exit_on_error=False, group="view-csr")
+    async def _load(self) -> None:
+        from tui_csr.lifecycle import parse_certificate, summarize_certificate
+
+        view = await self.service.view_request(self.request.id)
+        pem = view.request.certificate_pem
+        cert = summarize_certificate(parse_certificate(pem)) if pem else None
+        self.post_message(self.Loaded(Decoded(view.request, view.csr, cert)))
+
+    @on(Loaded)
+    def _loaded(self, event: Loaded) -> None:
+        self.decoded = event.decoded
+        self.request = event.decoded.request
+        self.show()
+
+    def show(self) -> None:
+        """Put the latest facts on screen."""
+        for key, value in fact_values(self.request, self.decoded).items():
+            self.query_one(f"#fact-{key}", Static).update(value)
+        signature = self.query_one("#fact-signature", Static)
+        valid = self.decoded.csr.signature_valid if self.decoded else None
+        signature.set_class(valid is True, "-valid")
+        signature.set_class(valid is False, "-invalid")
+        self.query_one("#title", Label).update(
+            f"{self.request.label}" + (" (issued)" if self.request.status is Status.ISSUED
+                                       else ""))
+        area = self.query_one("#pem", TextArea)
+        if area.text != self.request.csr_pem:
+            area.load_text(self.request.csr_pem)
+
+    # -- keys ---------------------------------------------------------------------------------
+    def action_copy(self) -> None:
+        """Copy the PEM with OSC 52 (also through tmux)."""
+        copy_pem(self.app, self.request.csr_pem)
+        self.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
+                    "arrives, your terminal ignores OSC 52: press s to save it to a file.",
+                    title="Copied")
+
+    def action_save(self) -> None:
+        """Ask where to save the CSR (PEM or DER), then say where it went."""
+        def saved(path: Path | None) -> None:
+            if path is not None:
+                self.notify(f"Saved {path}", title="CSR saved")
+
+        self.app.push_screen(SaveDialog(self.request, directory=self._save_directory), saved)
+
+    def action_actions(self) -> None:
+        """Open the Actions menu for this request."""
+        from tui_csr.ui.dialogs.actions import open_actions
+
+        open_actions(self, self.service, self.request, self._changed,
+                     save_directory=self._save_directory)
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
+        if self in self.app.screen_stack:  # not after a deletion closed it
+            self.reload()
+
+    def action_back(self) -> None:
+        """Back to where we came from."""
+        self.dismiss(None)

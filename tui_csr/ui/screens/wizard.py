@@ -1,0 +1,341 @@
+"""The Generate CSR wizard: CryptoToken, Distinguished Name, SANs, Signum Configurations, Review.
+
+Each step is checked when the user leaves it (Next); the messages appear under the fields they
+are about and the step is marked in the list at the side. Apply runs
+:meth:`CsrService.generate <tui_csr.service.CsrService.generate>` in a worker while the UI stays
+live; a failure keeps every value, so the user can fix it and apply again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from tui_csr.core.models import Request
+from tui_csr.errors import TuiCsrError
+from tui_csr.service import CsrService, GenerateParams
+from tui_csr.ui.dialogs.confirm import ConfirmDialog
+from tui_csr.ui.wizard.common import Errors, WizardStep
+from tui_csr.ui.wizard.dn_step import DistinguishedNameStep
+from tui_csr.ui.wizard.groups_step import GroupsStep
+from tui_csr.ui.wizard.review_step import ReviewStep
+from tui_csr.ui.wizard.san_step import SanStep
+from tui_csr.ui.wizard.step_list import StepList, StepState
+from tui_csr.ui.wizard.token_step import CryptoTokenStep
+
+_APPLY_GROUP = "wizard-apply"
+
+
+class GenerateWizard(Screen[Request | None]):
+    """Generate a CSR whose key pair is made on the token; dismisses with the new
+    :class:`~tui_csr.core.models.Request`, or None when cancelled."""
+
+    DEFAULT_CSS = """
+    GenerateWizard { layout: vertical; }
+    GenerateWizard #wizard-title {
+        height: 1; padding: 0 1; background: $primary; color: $text; text-style: bold;
+    }
+    GenerateWizard #wizard-body { height: 1fr; }
+    GenerateWizard #wizard-content { width: 1fr; height: 1fr; }
+    GenerateWizard #wizard-buttons {
+        height: auto; padding: 0 1; align-horizontal: right; background: $panel;
+        border-top: hkey $border-blurred;
+    }
+    GenerateWizard #wizard-buttons > Button { margin-left: 1; min-width: 10; }
+    GenerateWizard #apply { display: none; }
+    GenerateWizard.-review #apply { display: block; }
+    GenerateWizard.-review #next { display: none; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+n,alt+right", "next", "Next", tooltip="Check this step and go on",
+                id="wizard.next"),
+        Binding("ctrl+b,alt+left", "back", "Back", tooltip="Go to the previous step",
+                id="wizard.back"),
+        Binding("ctrl+g", "apply", "Apply", tooltip="Generate the key pair and sign the CSR",
+                id="wizard.apply"),
+        Binding("escape", "cancel", "Cancel", tooltip="Leave the wizard (asks first when "
+                "something was entered)", id="wizard.cancel"),
+        Binding("plus,ctrl+o", "san_add", "Add SAN", tooltip="Add a SAN entry",
+                id="wizard.san_add"),
+        Binding("minus,ctrl+t", "san_delete", "Delete SAN", tooltip="Delete the focused SAN "
+                "entry", id="wizard.san_delete"),
+        Binding("ctrl+r", "san_refresh", "Empty 1st SAN", tooltip="Empty the first SAN entry",
+                id="wizard.san_refresh"),
+    ]
+
+    @dataclass
+    class StepChecked(Message):
+        """A step was checked on the way from ``source`` to ``target``."""
+
+        source: int
+        target: int
+        errors: Errors
+        label: str | None = None
+
+    @dataclass
+    class LabelSuggested(Message):
+        """The default key label for the subject typed so far."""
+
+        label: str
+
+    @dataclass
+    class ApplyProgress(Message):
+        """What Apply is doing now (from the service's progress callback)."""
+
+        text: str
+
+    def __init__(self, service: CsrService) -> None:
+        super().__init__()
+        self.service = service
+        self.token_step = CryptoTokenStep(service, id="step-token")
+        self.dn_step = DistinguishedNameStep(service, id="step-dn")
+        self.san_step = SanStep(service, id="step-san")
+        self.groups_step = GroupsStep(service, id="step-groups")
+        self.review_step = ReviewStep(service, id="step-review")
+        self.steps: list[WizardStep] = [self.token_step, self.dn_step, self.san_step,
+                                        self.groups_step, self.review_step]
+        self.states = [StepState.TODO for _ in self.steps]
+        self.current = 0
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="wizard-title", markup=False)
+        with Horizontal(id="wizard-body"):
+            yield StepList([step.TITLE for step in self.steps], id="step-list")
+            with ContentSwitcher(initial=self.steps[0].id, id="wizard-content"):
+                yield from self.steps
+        with Horizontal(id="wizard-buttons"):
+            yield Button("Back", id="back", tooltip="Previous step (ctrl+b)")
+            yield Button("Next", id="next", variant="primary", tooltip="Next step (ctrl+n)")
+            yield Button("Apply", id="apply", variant="success",
+                         tooltip="Generate the key pair and the CSR (ctrl+g)")
+            yield Button("Cancel", id="cancel", tooltip="Leave the wizard (escape)")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_step(0)
+
+    # -- moving between steps --------------------------------------------------------------------
+    @property
+    def step(self) -> WizardStep:
+        """The step on screen."""
+        return self.steps[self.current]
+
+    def _show_step(self, index: int) -> None:
+        self.current = index
+        step = self.steps[index]
+        self.query_one(ContentSwitcher).current = step.id
+        self.query_one(StepList).mark(self.states, index)
+        self.query_one("#wizard-title", Static).update(
+            f"Generate CSR  ·  step {index + 1} of {len(self.steps)}: {step.TITLE}")
+        self.set_class(step is self.review_step, "-review")
+        self.query_one("#back", Button).disabled = index == 0 or self.busy
+        if step is self.review_step:
+            self.review_step.show_summary([row for s in self.steps for row in s.summary()])
+        if step is self.token_step and self.token_step.wants_label():
+            self._suggest_label()
+        step.entered()
+        step.focus_first()
+        self.refresh_bindings()
+
+    def action_next(self) -> None:
+        """Check the current step; go to the next one when it has no errors."""
+        if not self.busy and self.current < len(self.steps) - 1:
+            self._check_and_go(self.current, self.current + 1)
+
+    def action_back(self) -> None:
+        """Go to the previous step (nothing is checked, nothing is lost)."""
+        if not self.busy and self.current > 0:
+            self._show_step(self.current - 1)
+
+    @work(exclusive=True, group="wizard-nav", exit_on_error=False)
+    async def _check_and_go(self, source: int, target: int) -> None:
+        errors = await self.steps[source].check()
+        label = None
+        if not errors and self.steps[target] is self.review_step and \
+                self.token_step.wants_label():
+            label = await self._free_label()
+        self.post_message(self.StepChecked(source, target, errors, label))
+
+    @on(StepChecked)
+    def _step_checked(self, event: StepChecked) -> None:
+        if event.source != self.current or self.busy:
+            return  # the user moved on meanwhile
+        step = self.steps[event.source]
+        step.show_errors(event.errors)
+        if event.errors:
+            self._mark(event.source, StepState.ERROR)
+            count = len(event.errors)
+            self.notify(f"{step.TITLE}: {count} problem{'s' if count > 1 else ''} to fix first.",
+                        severity="error", timeout=3)
+            step.focus_error()
+            return
+        if event.label:
+            self.token_step.set_suggested_label(event.label)
+        self.states[event.source] = StepState.DONE
+        self._show_step(event.target)
+
+    def _mark(self, index: int, state: StepState) -> None:
+        self.states[index] = state
+        self.query_one(StepList).mark(self.states, self.current)
+
+    async def _free_label(self) -> str | None:
+        """The default label for the subject so far, free in the store and on the token."""
+        dn = self.dn_step.current_dn()
+        if dn is None:
+            return None
+        base = await self.service.suggest_label(dn)
+        candidate = base
+        for n in range(2, 100):
+            if await self.service.label_problem(candidate) is None:
+                return candidate
+            candidate = f"{base}-{n}"
+        return base
+
+    @work(exclusive=True, group="wizard-label", exit_on_error=False)
+    async def _suggest_label(self) -> None:
+        label = await self._free_label()
+        if label:
+            self.post_message(self.LabelSuggested(label))
+
+    @on(LabelSuggested)
+    def _label_suggested(self, event: LabelSuggested) -> None:
+        if self.token_step.wants_label():
+            self.token_step.set_suggested_label(event.label)
+
+    # -- apply -----------------------------------------------------------------------------------
+    async def action_apply(self) -> None:
+        """Generate the key pair on the token and the CSR, in a worker."""
+        if self.busy or self.step is not self.review_step:
+            return
+        params = GenerateParams(key_spec="")
+        for step in self.steps:
+            step.contribute(params)
+        self.review_step.show_apply_error(None)
+        await self._set_busy(True, "Checking the request…")
+        self._generate(params)
+
+    @work(exclusive=True, group=_APPLY_GROUP, exit_on_error=False)
+    async def _generate(self, params: GenerateParams) -> Request:
+        return await self.service.generate(params, progress=self._progress)
+
+    def _progress(self, text: str) -> None:
+        self.post_message(self.ApplyProgress(f"{text}…"))
+
+    @on(ApplyProgress)
+    async def _show_progress(self, event: ApplyProgress) -> None:
+        if self.busy:
+            await self.review_step.set_busy(event.text)
+
+    async def _set_busy(self, busy: bool, text: str | None = None) -> None:
+        self.busy = busy
+        for button in self.query("#wizard-buttons Button").results(Button):
+            button.disabled = busy or (button.id == "back" and self.current == 0)
+        await self.review_step.set_busy(text if busy else None)
+        self.refresh_bindings()
+
+    @on(Worker.StateChanged)
+    async def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group == _APPLY_GROUP:
+            if event.state is WorkerState.SUCCESS:
+                await self._set_busy(False)
+                self.dismiss(worker.result)
+            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+                await self._set_busy(False)
+                self._apply_failed(worker.error)
+        elif event.state is WorkerState.ERROR:
+            # A load or check that failed unexpectedly: say so, never show a traceback.
+            self.notify(_describe(worker.error), title="Something went wrong", severity="error")
+
+    def _apply_failed(self, error: BaseException | None) -> None:
+        message = _describe(error)
+        field = error.field if isinstance(error, TuiCsrError) else None
+        where = ""
+        for index, step in enumerate(self.steps[:-1]):
+            if step.owns(field) and field is not None:
+                step.show_error(field, getattr(error, "message", message))
+                self._mark(index, StepState.ERROR)
+                where = f" Fix it on step {index + 1} ({step.TITLE}) and apply again."
+                break
+        self.review_step.show_apply_error(f"Apply failed: {message}{where}")
+        self.query_one("#apply", Button).focus()
+
+    # -- leaving ---------------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        """Leave; asks first when something was typed."""
+        if self.busy:
+            return
+        if not any(step.is_dirty() for step in self.steps):
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmDialog(
+            "Discard this CSR?", "What you entered in the wizard will be lost.",
+            confirm_label="Discard", cancel_label="Keep editing", danger=True), answered)
+
+    # -- SAN keys --------------------------------------------------------------------------------
+    async def action_san_add(self) -> None:
+        """Add a SAN entry."""
+        await self.san_step.add_entry()
+
+    async def action_san_delete(self) -> None:
+        """Delete the focused SAN entry."""
+        await self.san_step.delete_entry()
+
+    def action_san_refresh(self) -> None:
+        """Empty the first SAN entry."""
+        self.san_step.refresh_first()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys only where they make sense (the footer follows)."""
+        if action.startswith("san_"):
+            return not self.busy and self.step is self.san_step and self.san_step.supported
+        if action == "apply":
+            return (not self.busy) if self.step is self.review_step else False
+        if action == "next":
+            return False if self.step is self.review_step else (not self.busy or None)
+        if action == "back":
+            return None if self.busy or self.current == 0 else True
+        if action == "cancel":
+            return None if self.busy else True
+        return True
+
+    # -- buttons ---------------------------------------------------------------------------------
+    @on(Button.Pressed, "#next")
+    def _next_pressed(self) -> None:
+        self.action_next()
+
+    @on(Button.Pressed, "#back")
+    def _back_pressed(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#apply")
+    async def _apply_pressed(self) -> None:
+        await self.action_apply()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+
+def _describe(error: BaseException | None) -> str:
+    """One line for the user: the message and the CKR code for our errors, the type otherwise."""
+    if isinstance(error, TuiCsrError):
+        return str(error)
+    if error is None:
+        return "Cancelled."
+    return f"Unexpected error ({type(error).__name__}): {error}"
