@@ -8,15 +8,21 @@ other failure (``error:`` too, one sentence, no traceback). Imports are lazy so 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tui_csr import __version__
+from tui_csr._lazy import import_in_background as _preimport
+from tui_csr._lazy import lazy_import
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: --version and --help never need it (~30 ms)
+    asyncio = lazy_import("asyncio")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -287,6 +293,7 @@ async def _generate(args: argparse.Namespace, settings: Any) -> int:
                             label=args.label)
     service = await _service(settings, token=False)
     service.validate(params)  # all input errors before the token is even opened
+    _preimport("cryptography.x509")  # loads while the token works; the CSR check needs it
     await _login(service)
     progress = _progress_printer() if sys.stderr.isatty() and not args.json else None
     req = await service.generate(params, progress=progress)

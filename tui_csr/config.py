@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +137,8 @@ def load_settings(*, config: str | Path | None = None, module: str | None = None
 
 
 def _apply_file(settings: Settings, path: Path) -> None:
+    import tomllib  # only when a config file exists: every command starts without one faster
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

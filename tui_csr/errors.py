@@ -37,16 +37,17 @@ class TuiCsrError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        message = printable(message)
         super().__init__(message)
         self.message = message
         self.field = field
         self.code = code
 
     def __str__(self) -> str:
+        # What is printed (the CLI's error: line, dialogs) stays one printable line, whatever
+        # the message quotes (typed input, a token or key label someone else chose).
         if self.code:
-            return f"{self.message} ({self.code})"
-        return self.message
+            return printable(f"{self.message} ({self.code})")
+        return printable(self.message)
 
 
 class InputError(TuiCsrError):

@@ -103,6 +103,8 @@ class LifecycleMixin:
 
     def _token(self) -> AsyncToken: ...  # provided by CsrService
 
+    async def store_tag(self) -> str: ...  # provided by CsrService
+
     async def get_request(self, request_id: str) -> Request: ...  # provided by CsrService
 
     async def view_request(self, request_id: str) -> RequestView:
@@ -169,7 +171,11 @@ class LifecycleMixin:
         on_token = {k.key_id.hex() for k in keys if k.has_private}
         lost = [r for r in records if r.status is Status.PENDING
                 and r.token_label == token.label and r.key_id not in on_token]
-        stray = [k for k in keys if k.marked and k.key_id.hex() not in known]
+        tag = await self.store_tag()
+        # Only keys whose marker names this store: keys of other data folders sharing the
+        # token are theirs, not orphans of ours.
+        stray = [k for k in keys if k.marked and k.store_tag == tag
+                 and k.key_id.hex() not in known]
         return OrphanReport(stray, lost)
 
     async def destroy_orphan(self, key_id_hex: str) -> int:
@@ -180,7 +186,9 @@ class LifecycleMixin:
             raise InputError(f"Key {key_id.hex()} belongs to a request; delete the request "
                              "instead.", field="key_id")
         token = self._token()
-        if not any(k.key_id == key_id and k.marked for k in await token.list_keys()):
+        tag = await self.store_tag()
+        if not any(k.key_id == key_id and k.marked and k.store_tag == tag
+                   for k in await token.list_keys()):
             raise InputError(f"Key {key_id.hex()} is not a tui-csr key on token "
                              f"'{token.label}'.", field="key_id")
         count = await token.destroy(key_id)
@@ -193,7 +201,9 @@ class LifecycleMixin:
         record it, so the key is a request again."""
         key_id = _key_id(key_id_hex)
         token = self._token()
-        match = [k for k in await token.list_keys() if k.key_id == key_id and k.marked]
+        tag = await self.store_tag()
+        match = [k for k in await token.list_keys()
+                 if k.key_id == key_id and k.marked and k.store_tag == tag]
         if not match or not match[0].has_private:
             raise InputError(f"Key {key_id.hex()} is not a tui-csr key pair on token "
                              f"'{token.label}'.", field="key_id")

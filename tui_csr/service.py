@@ -144,6 +144,7 @@ class CsrService(LifecycleMixin):
         self.token_info: TokenInfo | None = None
         #: Today's date for default labels; tests and snapshots replace it to stay stable.
         self.today: Callable[[], date] = date.today
+        self._store_tag: str | None = None
 
     @classmethod
     def create(cls, settings: Settings, user: str | None = None) -> CsrService:
@@ -273,7 +274,7 @@ class CsrService(LifecycleMixin):
             # another tool): take the next free suffix instead of refusing.
             v = await self._free_token_label(v)
         say(f"Generating {v.spec.display} key on token {token.label}")
-        pair = await token.generate_keypair(v.spec, v.label)
+        pair = await token.generate_keypair(v.spec, v.label, await self.store_tag())
         try:
             return await self._record(v, pair.key_id, pair.spki_der, "generate", say)
         except BaseException:
@@ -317,6 +318,12 @@ class CsrService(LifecycleMixin):
                            f"{v.label} {v.spec.name} {request.subject}")
         await asyncio.to_thread(self.store.add_request, request, audit)
         return request
+
+    async def store_tag(self) -> str:
+        """The store's id, written into each key's token marker (see :meth:`Store.identity`)."""
+        if self._store_tag is None:
+            self._store_tag = await asyncio.to_thread(self.store.identity)
+        return self._store_tag
 
     async def _free_token_label(self, v: ValidatedRequest) -> ValidatedRequest:
         from dataclasses import replace

@@ -97,14 +97,18 @@ async def test_orphans_found_adopted_and_destroyed(service: CsrService) -> None:
     from tui_csr.core.keyspec import parse_key_spec
 
     # A key made by tui-csr whose record never got written (e.g. the process was killed).
-    pair = await service.token.generate_keypair(parse_key_spec("P-384"), "orphan-a")
-    pair2 = await service.token.generate_keypair(parse_key_spec("P-256"), "orphan-b")
+    tag = await service.store_tag()
+    pair = await service.token.generate_keypair(parse_key_spec("P-384"), "orphan-a", tag)
+    pair2 = await service.token.generate_keypair(parse_key_spec("P-256"), "orphan-b", tag)
+    # A key of another data folder sharing the token is not ours to report.
+    foreign = await service.token.generate_keypair(parse_key_spec("P-256"), "foreign", "x" * 32)
     # A record whose key is gone.
     gone = await _make(service, cn="gone")
     await service.token.destroy(bytes.fromhex(gone.key_id))
     report = await service.scan_orphans()
     stray = {k.key_id for k in report.keys_without_record}
-    assert {pair.key_id, pair2.key_id} <= stray
+    assert stray == {pair.key_id, pair2.key_id}
+    assert foreign.key_id not in stray
     assert [r.id for r in report.records_without_key] == [gone.id]
     adopted = await service.adopt_orphan(pair.key_id.hex(), GenerateParams(
         key_spec="", fields={"CN": "adopted"}, groups=[GROUP]))
@@ -118,6 +122,9 @@ async def test_orphans_found_adopted_and_destroyed(service: CsrService) -> None:
     assert pair.key_id not in {k.key_id for k in report.keys_without_record}
     assert pair2.key_id not in {k.key_id for k in report.keys_without_record}
     await service.delete_request(adopted.id)
+    with pytest.raises(InputError, match="not a tui-csr key"):
+        await service.destroy_orphan(foreign.key_id.hex())
+    await service.token.destroy(foreign.key_id)
     # Deleting a record whose key is already gone is not an error.
     await service.delete_request(gone.id)
     assert await service.list_requests() == []

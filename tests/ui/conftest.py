@@ -77,6 +77,13 @@ class FakeToken:
     def supports(self, spec: KeySpec) -> str | None:
         return None
 
+    def list_keys(self) -> list:
+        """The keys of the sample records (ids 1..9): the start-up orphan scan finds nothing."""
+        from tui_csr.hsm.token import TokenKey
+
+        return [TokenKey(bytes.fromhex(f"{n:040x}"), f"k{n}", True,
+                         True, False) for n in range(1, 10)]
+
     def label_in_use(self, label: str) -> bool:
         return False
 

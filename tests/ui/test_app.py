@@ -25,6 +25,7 @@ from tui_csr.ui.screens.error_screen import FatalErrorScreen
 from tui_csr.ui.screens.help import HelpScreen
 from tui_csr.ui.screens.main import NO_GROUP_TEXT, NO_REQUEST_TEXT, MainScreen
 from tui_csr.ui.screens.result import ResultScreen
+from tui_csr.ui.screens.view_csr import ViewCsrScreen
 
 ROOT = Path(__file__).resolve().parents[2] / "tui_csr"
 SIZE = (100, 30)
@@ -241,7 +242,7 @@ async def test_sort_keys_and_header_click(tmp_path: Path) -> None:
         assert labels(app)[:2] == ["www-2026", "vpn-p384"]  # EC P-256, EC P-384, RSA...
 
 
-async def test_j_k_move_and_enter_opens_result(tmp_path: Path) -> None:
+async def test_j_k_move_and_enter_opens_view(tmp_path: Path) -> None:
     app = await _started(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -250,7 +251,8 @@ async def test_j_k_move_and_enter_opens_result(tmp_path: Path) -> None:
         assert table.cursor_row == 1
         await pilot.press("enter")
         await pilot.pause()
-        assert isinstance(app.screen, ResultScreen) and app.screen.request.label == "mail-pss"
+        # Enter opens View CSR (issue 4: the request's decoded view).
+        assert isinstance(app.screen, ViewCsrScreen) and app.screen.request.label == "mail-pss"
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
@@ -373,7 +375,7 @@ async def test_save_writes_pem_and_der(service, token, tmp_path, monkeypatch) ->
         await pilot.press("enter")
         await settle(pilot)
         pem_path = tmp_path / "ui_save_1.csr"
-        assert isinstance(app.screen, ResultScreen)
+        assert isinstance(app.screen, ViewCsrScreen)
         assert f"Saved {pem_path}" in notices(app)
         csr = x509.load_pem_x509_csr(pem_path.read_bytes())
         assert csr.is_signature_valid

@@ -58,7 +58,7 @@ ISSUED = (
             status=Status.ISSUED, issued=FIXED,
             certificate_pem=certificate("shop.example.com", 0x1A2B3C4D5E6F,
                                         datetime(2026, 1, 15, tzinfo=UTC),
-                                        datetime(2027, 1, 15, tzinfo=UTC))),
+                                        datetime(2036, 1, 15, tzinfo=UTC))),
     replace(make_request(12, "old-intranet", "intranet.example.org",
                          groups=("Internal",), hours=5),
             status=Status.ISSUED, issued=FIXED,

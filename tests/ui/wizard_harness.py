@@ -41,6 +41,8 @@ class WizardHarness(App[None]):
         self.service = service
         self.result: Request | None | object = _UNSET
         self.ticks: list[float] = []
+        #: ``(perf_counter, text)`` of every progress report Apply made.
+        self.progress: list[tuple[float, str]] = []
         self._tick = tick
 
     def on_mount(self) -> None:
@@ -54,6 +56,10 @@ class WizardHarness(App[None]):
 
     def _on_tick(self) -> None:
         self.ticks.append(time.perf_counter())
+
+    def on_generate_wizard_apply_progress(self, event: GenerateWizard.ApplyProgress) -> None:
+        """Progress reports bubble up from the wizard: note when each arrived."""
+        self.progress.append((time.perf_counter(), event.text))
 
     @property
     def dismissed(self) -> bool:

@@ -14,30 +14,82 @@ from dataclasses import dataclass
 
 from asn1crypto import algos, csr, keys, pem, x509
 
-from tui_csr.core.dn import DistinguishedName, to_asn1_name
+from tui_csr.core.dn import DistinguishedName
 from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
-from tui_csr.core.san import SanEntry, to_general_names
+from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError, TuiCsrError
+
+
+# asn1crypto re-encodes any structure whose DER header ends in 0x80 from its Python values, on
+# every dump: it takes a length of 128 + 256k for the indefinite form. That re-encoding is lossy
+# for SAN strings (URIs go through its normaliser, domains through IDNA 2003, which raises on
+# 'ß'), and when it hits the whole request the CSR carried other bytes than the token signed.
+# So the parts we build are encoded here, by hand, once; asn1crypto only parses them.
+_OID_DER = {
+    "CN": b"\x06\x03\x55\x04\x03", "O": b"\x06\x03\x55\x04\x0a",
+    "OU": b"\x06\x03\x55\x04\x0b", "L": b"\x06\x03\x55\x04\x07",
+    "ST": b"\x06\x03\x55\x04\x08", "C": b"\x06\x03\x55\x04\x06",
+}
+_EXTENSION_REQUEST = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"  # 1.2.840.113549.1.9.14
+_SUBJECT_ALT_NAME = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17
+_SAN_TAGS = {"email": 0x81, "dns": 0x82, "uri": 0x86, "ip": 0x87}  # [1] [2] [6] [7] IMPLICIT
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    """One DER element: tag, definite length, content."""
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def _name_der(dn: DistinguishedName) -> bytes:
+    """The subject as ``to_asn1_name`` describes it: one attribute per RDN, C first, values
+    UTF8String except C (PrintableString)."""
+    rdns = b"".join(
+        _tlv(0x31, _tlv(0x30, _OID_DER[attr] + (
+            _tlv(0x13, value.encode("ascii")) if attr == "C"
+            else _tlv(0x0C, value.encode("utf-8")))))
+        for attr, value in reversed(dn.attrs))
+    return _tlv(0x30, rdns)
+
+
+def _san_extension_der(sans: Sequence[SanEntry]) -> bytes:
+    import ipaddress
+
+    names = b"".join(
+        _tlv(_SAN_TAGS[e.kind.value], ipaddress.ip_address(e.value).packed
+             if e.kind.value == "ip" else e.value.encode("ascii"))
+        for e in sans)
+    return _tlv(0x30, _SUBJECT_ALT_NAME + _tlv(0x04, _tlv(0x30, names)))
+
+
+class _ExactRequestInfo(csr.CertificationRequestInfo):
+    """A parsed CertificationRequestInfo whose ``dump()`` is exactly the bytes it came from."""
+
+    _exact: bytes = b""
+
+    def dump(self, force: bool = False) -> bytes:
+        return self._exact
 
 
 def build_tbs(dn: DistinguishedName, spki_der: bytes,
               sans: Sequence[SanEntry] = ()) -> csr.CertificationRequestInfo:
     """The CertificationRequestInfo: version 0, subject, SubjectPublicKeyInfo, and an
-    extensionRequest attribute holding the SAN extension when there are SANs."""
-    attributes = []
+    extensionRequest attribute holding the SAN extension when there are SANs.
+
+    Its ``dump()`` is the exact DER the token signs (see the note above ``_tlv``)."""
+    sans = validate_sans(sans)  # what goes into a CSR is checked again, whatever the caller did
+    keys.PublicKeyInfo.load(spki_der)  # raises on a malformed public key
+    attributes = b""
     if sans:
-        ext = x509.Extension({
-            "extn_id": "subject_alt_name", "critical": False,
-            "extn_value": to_general_names(sans),
-        })
-        attributes.append({"type": "extension_request",
-                           "values": [x509.Extensions([ext])]})
-    return csr.CertificationRequestInfo({
-        "version": "v1",
-        "subject": to_asn1_name(dn),
-        "subject_pk_info": keys.PublicKeyInfo.load(spki_der),
-        "attributes": attributes,
-    })
+        extensions = _tlv(0x30, _san_extension_der(sans))
+        attributes = _tlv(0x30, _EXTENSION_REQUEST + _tlv(0x31, extensions))
+    der = _tlv(0x30, b"\x02\x01\x00" + _name_der(dn) + spki_der + _tlv(0xA0, attributes))
+    tbs = _ExactRequestInfo.load(der)
+    tbs._exact = der
+    return tbs
 
 
 def signature_algorithm(spec: KeySpec, hash_alg: HashAlg,
@@ -62,12 +114,9 @@ def signature_algorithm(spec: KeySpec, hash_alg: HashAlg,
 
 def assemble(tbs: csr.CertificationRequestInfo, sig_alg: algos.SignedDigestAlgorithm,
              signature: bytes) -> bytes:
-    """DER of the CertificationRequest."""
-    return csr.CertificationRequest({
-        "certification_request_info": tbs,
-        "signature_algorithm": sig_alg,
-        "signature": signature,
-    }).dump()
+    """DER of the CertificationRequest: exactly the signed bytes of ``tbs``, the algorithm and
+    the signature (encoded by hand, see the note above ``_tlv``)."""
+    return _tlv(0x30, tbs.dump() + sig_alg.dump() + _tlv(0x03, b"\x00" + signature))
 
 
 def verify(der: bytes) -> None:
@@ -180,6 +229,10 @@ def summarize(der: bytes) -> CsrSummary:
 def _general_name(gn: x509.GeneralName) -> tuple[str, str]:
     kind = {"rfc822_name": "email", "dns_name": "dns", "ip_address": "ip",
             "uniform_resource_identifier": "uri"}.get(gn.name, gn.name)
+    if kind in ("email", "dns", "uri"):
+        # The bytes as written: asn1crypto's .native decodes IDNA 2003 (raises on 'ß') and
+        # normalises URIs, so it would show something else than the CSR carries.
+        return kind, gn.chosen.contents.decode("ascii", "backslashreplace")
     return kind, str(gn.native)
 
 

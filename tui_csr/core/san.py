@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import idna
 from asn1crypto import x509
-from email_validator import EmailNotValidError, validate_email
 
 from tui_csr.errors import InputError
 
@@ -122,6 +121,10 @@ def _sentence_part(reason: str) -> str:
 
 
 def _parse_email(text: str) -> str:
+    # Imported here: email_validator compiles its grammar on import (~20 ms), which commands
+    # that never see an email SAN (list, show, --version) should not pay.
+    from email_validator import EmailNotValidError, validate_email
+
     local, at, _domain = text.rpartition("@")
     if at and not local.isascii():
         raise InputError(

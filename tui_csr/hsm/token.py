@@ -57,6 +57,7 @@ class TokenKey:
     has_private: bool
     has_public: bool
     marked: bool
+    store_tag: str | None = None  # the id of the store the marker names
 
 
 def pkcs11_uri(token_label: str, key_label: str, key_id: bytes, kind: str = "private",
@@ -368,7 +369,7 @@ class Pkcs11Token(_CertificateMixin):
         return any(True for _ in self._s().get_objects({Attribute.LABEL: label}))
 
     # -- keys ------------------------------------------------------------------------------------
-    def generate_keypair(self, spec: KeySpec, label: str) -> KeyPair:
+    def generate_keypair(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair:
         """Generate a non-extractable signing key pair; returns its CKA_ID and public key.
 
         The private template is explicit (real HSMs differ in their defaults), and the attributes
@@ -433,7 +434,7 @@ class Pkcs11Token(_CertificateMixin):
             except px.PKCS11Error:
                 key_id = temp_id  # tokens may refuse CKA_ID changes; the random id stays unique
                 pub[Attribute.ID] = temp_id
-            self._mark(key_id, label)
+            self._mark(key_id, tag or label)
             self._fresh = (key_id, priv)
             return KeyPair(key_id=key_id, label=label, spki_der=spki, attributes=attrs)
         except BaseException as exc:
@@ -443,13 +444,14 @@ class Pkcs11Token(_CertificateMixin):
                 raise token_error(exc, doing, self.token_label) from exc
             raise
 
-    def _mark(self, key_id: bytes, label: str) -> None:
-        """A private data object naming the key id: lets an orphan scan tell our keys from others'."""
+    def _mark(self, key_id: bytes, tag: str) -> None:
+        """A private data object naming the key id, labelled with the store's id (``tag``): lets
+        an orphan scan tell the keys of its own store from other stores' and other tools'."""
         from pkcs11 import Attribute, ObjectClass
 
         self._s().create_object({
             Attribute.CLASS: ObjectClass.DATA, Attribute.TOKEN: True, Attribute.PRIVATE: True,
-            Attribute.APPLICATION: MARKER_APPLICATION, Attribute.LABEL: label,
+            Attribute.APPLICATION: MARKER_APPLICATION, Attribute.LABEL: tag,
             Attribute.VALUE: key_id.hex().encode(),
         })
 
@@ -605,13 +607,16 @@ class Pkcs11Token(_CertificateMixin):
                     kid = bytes(obj[Attribute.ID] or b"")
                     entry = found.setdefault(kid, {"label": obj.label or "", "kinds": set()})
                     entry["kinds"].add(kind)
-            marked = {bytes.fromhex(bytes(o[Attribute.VALUE]).decode())
-                      for o in session.get_objects({Attribute.CLASS: ObjectClass.DATA,
-                                                    Attribute.APPLICATION: MARKER_APPLICATION})}
+            marked: dict[bytes, str] = {}
+            for o in session.get_objects({Attribute.CLASS: ObjectClass.DATA,
+                                          Attribute.APPLICATION: MARKER_APPLICATION}):
+                with contextlib.suppress(ValueError, UnicodeDecodeError):
+                    marked[bytes.fromhex(bytes(o[Attribute.VALUE]).decode())] = str(
+                        o[Attribute.LABEL] or "")
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing keys", self.token_label) from exc
         return [TokenKey(kid, e["label"], "private" in e["kinds"], "public" in e["kinds"],
-                         kid in marked) for kid, e in found.items()]
+                         kid in marked, marked.get(kid)) for kid, e in found.items()]
 
     def object_count(self) -> int:
         """How many objects the logged-in session sees (tests use it to prove nothing was left)."""

@@ -12,6 +12,7 @@ seen. TinyDB document ids are internal; a request is identified by its ``id`` fi
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ STORE_FILE_NAME = "tui-csr.json"
 MIN_ID_PREFIX = 4
 """Shortest id prefix :meth:`Store.get_request` accepts in place of a whole id."""
 
-_REQUESTS, _GROUPS, _AUDIT = "requests", "groups", "audit"
+_REQUESTS, _GROUPS, _AUDIT, _META = "requests", "groups", "audit", "meta"
 _Q = Query()
 
 
@@ -61,6 +62,7 @@ class _Tx:
         self.requests: Table = db.table(_REQUESTS, cache_size=0)
         self.groups: Table = db.table(_GROUPS, cache_size=0)
         self.audit: Table = db.table(_AUDIT, cache_size=0)
+        self.meta: Table = db.table(_META, cache_size=0)
         self.touched = False
 
     def raw(self, name: str) -> dict[str, dict[str, Any]]:
@@ -362,3 +364,22 @@ class Store:
         if limit is not None:
             docs = docs[: max(limit, 0)]
         return [AuditEntry.from_doc(doc) for doc in docs]
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def identity(self) -> str:
+        """This store's id (a UUID made on first use and kept in the ``meta`` table).
+
+        Keys carry it in their token marker, so an orphan scan claims only the keys made for
+        this store, not those of another data folder that shares the token."""
+        with self._reading() as tx:
+            for doc in tx.raw(_META).values():
+                if isinstance(doc.get("store_id"), str):
+                    return doc["store_id"]
+        with self._writing() as tx:
+            for doc in tx.raw(_META).values():  # another process may have made it meanwhile
+                if isinstance(doc.get("store_id"), str):
+                    return doc["store_id"]
+            store_id = uuid.uuid4().hex
+            tx.insert(tx.meta, {"store_id": store_id})
+            return store_id

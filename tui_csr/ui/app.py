@@ -219,9 +219,9 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
         self.main_screen.action_generate()
 
     def action_refresh(self) -> None:
-        """Read the requests again."""
+        """Read every tab again."""
         if self.main_screen.ready:
-            self.main_screen.requests.reload()
+            self.main_screen.reload_all()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's commands, minus those :class:`TuiCsrCommands` offers itself."""

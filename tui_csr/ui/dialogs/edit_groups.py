@@ -35,14 +35,13 @@ class EditGroupsDialog(ReportsWorkerErrors, ModalScreen[EditResult | None]):
     DEFAULT_CSS = """
     EditGroupsDialog { align: center middle; }
     EditGroupsDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
+        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 0 2;
         border: thick $primary; background: $surface;
     }
     EditGroupsDialog #title { text-style: bold; margin-bottom: 1; }
-    EditGroupsDialog SelectionList { height: auto; max-height: 10; }
+    EditGroupsDialog SelectionList { height: auto; max-height: 8; }
     EditGroupsDialog .problem { color: $text-error; height: auto; }
     EditGroupsDialog .problem.-empty { display: none; }
-    EditGroupsDialog #owner-label { margin-top: 1; }
     EditGroupsDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
     EditGroupsDialog Button { margin-left: 1; }
     """

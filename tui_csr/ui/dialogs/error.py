@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState
 
-from tui_csr.errors import TuiCsrError
+from tui_csr.errors import TuiCsrError, printable
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -41,8 +41,9 @@ class ErrorDialog(ModalScreen[None]):
 
     @classmethod
     def from_error(cls, error: TuiCsrError, title: str = "Something went wrong") -> ErrorDialog:
-        """The dialog for a :class:`TuiCsrError` (its message and CKR code)."""
-        return cls(title, error.message, error.code)
+        """The dialog for a :class:`TuiCsrError` (its message and CKR code); control characters
+        in the message (from a label someone chose) are shown as escapes, never sent raw."""
+        return cls(title, printable(error.message), error.code)
 
     def compose(self) -> ComposeResult:
         with Vertical():

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
@@ -40,7 +40,7 @@ class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
     DEFAULT_CSS = """
     AdoptDialog { align: center middle; }
     AdoptDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
+        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 0 2;
         border: thick $primary; background: $surface;
     }
     AdoptDialog #title { text-style: bold; }
@@ -136,7 +136,7 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
 
     DEFAULT_CSS = """
     OrphansDialog { align: center middle; }
-    OrphansDialog > Vertical {
+    OrphansDialog > VerticalScroll {
         width: 92; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
         border: thick $warning; background: $surface;
     }
@@ -144,7 +144,7 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
     OrphansDialog .heading { text-style: bold; margin-top: 1; }
     OrphansDialog DataTable { height: auto; max-height: 8; }
     OrphansDialog .note { color: $text-muted; height: auto; }
-    OrphansDialog #lost { height: auto; max-height: 6; }
+    OrphansDialog #lost { height: auto; }
     OrphansDialog #key-buttons, OrphansDialog #buttons { height: auto; margin-top: 1; }
     OrphansDialog #buttons { align-horizontal: right; }
     OrphansDialog Button { margin-right: 1; }
@@ -171,7 +171,8 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         token = self.service.token.label if self.service.token is not None else "?"
-        with Vertical():
+        # Scrolls when the report is longer than the terminal (at 80x24 it usually is).
+        with VerticalScroll():
             yield Label(f"Token '{token}' and the request store disagree", id="title",
                         markup=False)
             yield Label("", id="keys-heading", classes="heading", markup=False)

@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
-from tui_csr.errors import TuiCsrError
+from tui_csr.errors import TuiCsrError, printable
 
 #: What to check next, by the field the error names.
 _HINTS = {
@@ -50,7 +50,7 @@ class FatalErrorScreen(Screen[None]):
         yield Header()
         with Vertical():
             yield Label(self._title, id="title")
-            yield Static(self.error.message, id="message", markup=False)
+            yield Static(printable(self.error.message), id="message", markup=False)
             if self.error.code:
                 yield Static(self.error.code, id="code", markup=False)
             hint = _HINTS.get(self.error.field or "", "")

@@ -28,10 +28,16 @@ from textual.widgets import (
 from textual.worker import Worker
 
 from tui_csr.core.models import Group, Request
+from tui_csr.ui.dialogs.actions import open_actions
 from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors
+from tui_csr.ui.dialogs.orphans import OrphansDialog
+from tui_csr.ui.screens.certificates import CertificatesView
+from tui_csr.ui.screens.groups import GroupsView
 from tui_csr.ui.screens.result import ResultScreen, describe_key
+from tui_csr.ui.screens.view_csr import ViewCsrScreen
 
 if TYPE_CHECKING:
+    from tui_csr.lifecycle import OrphanReport
     from tui_csr.service import CsrService
 
 #: (column key, header) of the Requests table, in display order.
@@ -84,7 +90,7 @@ class RequestsTable(DataTable):
     """The Requests table, with vim keys on top of the arrows."""
 
     BINDINGS = [
-        Binding("enter", "select_cursor", "Open", tooltip="Show the request's CSR (copy, save)",
+        Binding("enter", "select_cursor", "Open", tooltip="View the request's CSR (decoded, copy, save)",
                 id="requests.open"),
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next request",
                 id="requests.down"),
@@ -287,7 +293,17 @@ class MainScreen(Screen[None]):
         Binding("g", "generate", "Generate CSR", tooltip="Generate a key pair and CSR on the "
                 "token", id="main.generate"),
         Binding("r", "refresh", "Refresh", tooltip="Read the list again", id="main.refresh"),
+        Binding("a", "actions", "Actions", tooltip="View, copy, download, groups, import, "
+                "delete",
+                id="main.actions"),
     ]
+
+    class OrphansFound(Message):
+        """The start-up scan found keys without a record or records without a key."""
+
+        def __init__(self, report: OrphanReport) -> None:
+            super().__init__()
+            self.report = report
 
     def __init__(self, service: CsrService) -> None:
         super().__init__()
@@ -301,6 +317,9 @@ class MainScreen(Screen[None]):
             # One TabPane per tab; each holds a view with reload() (see action_refresh).
             yield TabPane("Requests", RequestsView(self.service, id="requests"),
                           id="requests-tab")
+            yield TabPane("Certificates", CertificatesView(self.service, id="certificates"),
+                          id="certificates-tab")
+            yield TabPane("Groups", GroupsView(self.service, id="groups"), id="groups-tab")
         yield Footer(compact=True)
 
     @property
@@ -312,13 +331,54 @@ class MainScreen(Screen[None]):
         """Called by the app once logged in: load the lists, enable the actions."""
         self.ready = True
         self.refresh_bindings()
-        self.requests.reload()
+        self.reload_all()
         self.requests.table.focus()
+        self._scan_orphans()
+
+    def reload_all(self) -> None:
+        """Reload every tab (after a change that may move a request between them)."""
+        for view in self.query("RequestsView, CertificatesView, GroupsView"):
+            view.reload()  # type: ignore[attr-defined]
+
+    @work(exclusive=True, exit_on_error=False, group="orphans")
+    async def _scan_orphans(self) -> None:
+        """Report keys on the token without a record, and records whose key is gone."""
+        try:
+            report = await self.service.scan_orphans()
+        except Exception as exc:  # noqa: BLE001 - a failed scan must not stop the app
+            self.notify(f"The orphan scan failed: {exc}", severity="warning")
+            return
+        if not report.empty:
+            self.post_message(self.OrphansFound(report))
+
+    @on(OrphansFound)
+    def _orphans_found(self, event: OrphansFound) -> None:
+        self.app.push_screen(OrphansDialog(self.service, event.report, self.reload_all))
+
+    def action_actions(self) -> None:
+        """The Actions menu of the selected request."""
+        request = self.requests.selected_request()
+        if request is None:
+            self.notify("Select a request first.", severity="warning")
+            return
+        open_actions(self, self.service, request, self.reload_all)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self) -> None:
+        self.refresh_bindings()  # Actions applies to the Requests tab only
+
+    @on(CertificatesView.Changed)
+    @on(GroupsView.Changed)
+    def _tab_changed(self) -> None:
+        self.requests.reload()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Generate and refresh wait for the login (shown dimmed until then)."""
         if action in {"generate", "refresh"}:
             return True if self.ready else None
+        if action == "actions":
+            on_requests = self.query_one(TabbedContent).active == "requests-tab"
+            return (True if self.ready else None) if on_requests else False
         return True
 
     def action_refresh(self) -> None:
@@ -358,4 +418,5 @@ class MainScreen(Screen[None]):
 
     @on(RequestsView.Opened)
     def _open(self, event: RequestsView.Opened) -> None:
-        self.app.push_screen(ResultScreen(event.request))
+        self.app.push_screen(ViewCsrScreen(self.service, event.request,
+                                           on_change=self.reload_all))

@@ -50,10 +50,16 @@ class GenerateWizard(Screen[Request | None]):
         border-top: hkey $border-blurred;
     }
     GenerateWizard #wizard-buttons > Button { margin-left: 1; min-width: 10; }
+    GenerateWizard #wizard-status {
+        width: 1fr; height: 3; content-align: left middle; color: $text-error;
+    }
+    GenerateWizard.-narrow StepList { width: 20; }
     GenerateWizard #apply { display: none; }
     GenerateWizard.-review #apply { display: block; }
     GenerateWizard.-review #next { display: none; }
     """
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (90, "-wide")]
 
     BINDINGS = [
         Binding("ctrl+n,alt+right", "next", "Next", tooltip="Check this step and go on",
@@ -114,6 +120,7 @@ class GenerateWizard(Screen[Request | None]):
             with ContentSwitcher(initial=self.steps[0].id, id="wizard-content"):
                 yield from self.steps
         with Horizontal(id="wizard-buttons"):
+            yield Static("", id="wizard-status", markup=False)
             yield Button("Back", id="back", tooltip="Previous step (ctrl+b)")
             yield Button("Next", id="next", variant="primary", tooltip="Next step (ctrl+n)")
             yield Button("Apply", id="apply", variant="success",
@@ -138,6 +145,7 @@ class GenerateWizard(Screen[Request | None]):
         self.query_one("#wizard-title", Static).update(
             f"Generate CSR  ·  step {index + 1} of {len(self.steps)}: {step.TITLE}")
         self.set_class(step is self.review_step, "-review")
+        self.query_one("#wizard-status", Static).update("")
         self.query_one("#back", Button).disabled = index == 0 or self.busy
         if step is self.review_step:
             self.review_step.show_summary([row for s in self.steps for row in s.summary()])
@@ -175,8 +183,8 @@ class GenerateWizard(Screen[Request | None]):
         if event.errors:
             self._mark(event.source, StepState.ERROR)
             count = len(event.errors)
-            self.notify(f"{step.TITLE}: {count} problem{'s' if count > 1 else ''} to fix first.",
-                        severity="error", timeout=3)
+            self.query_one("#wizard-status", Static).update(
+                f"{count} problem{'s' if count > 1 else ''} to fix: see under the fields.")
             step.focus_error()
             return
         if event.label:

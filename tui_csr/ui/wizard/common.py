@@ -44,6 +44,8 @@ class FieldError(Static):
 
     def show(self, message: str | None) -> None:
         """Show ``message`` (None or '' clears the line)."""
+        if (message or "") == self._message:
+            return  # checked on every keystroke: no repaint when nothing changed
         self._message = message or ""
         self.update(self._message)
         self.set_class(bool(self._message), "-shown")

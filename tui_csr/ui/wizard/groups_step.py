@@ -32,7 +32,7 @@ class GroupsStep(WizardStep):
     GroupsStep #groups-title { color: $text-muted; }
     GroupsStep #no-groups { display: none; height: auto; margin-bottom: 1; }
     GroupsStep.-empty #no-groups { display: block; }
-    GroupsStep.-empty #groups { display: none; }
+    GroupsStep.-empty #groups, GroupsStep.-empty #groups-title { display: none; }
     GroupsStep #no-groups-text { color: $text-warning; }
     GroupsStep #create-group { height: auto; margin-top: 1; border-left: outer $primary;
                                 padding-left: 1; }
@@ -58,7 +58,7 @@ class GroupsStep(WizardStep):
         yield from self.heading()
         yield Static("Certificate groups (at least one; space toggles):", id="groups-title")
         yield SelectionList[str](id="groups")
-        yield FieldError(id="group-error")
+        yield FieldError(id="group-error", wide=True)
         with Vertical(id="no-groups"):
             yield Static(NO_GROUPS, id="no-groups-text", markup=False)
             if self.service.is_admin:
@@ -156,8 +156,9 @@ class GroupsStep(WizardStep):
         """At least one group; an owner, when given, must be a plausible user name."""
         errors: Errors = {}
         if not self.query_one("#groups", SelectionList).option_count:
-            errors["group"] = ("No certificate group exists yet; an administrator must create "
-                               "one first.")
+            errors["group"] = ("There is no group to choose: create one below." if
+                               self.service.is_admin else "There is no group to choose: ask an "
+                               "administrator to create one.")
         elif not self.groups:
             errors["group"] = "Choose at least one certificate group."
         try:

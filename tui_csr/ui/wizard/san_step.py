@@ -160,13 +160,17 @@ class SanStep(WizardStep):
         rows = self.rows
         if len(rows) < 2:
             self.notify("The only entry cannot be deleted; empty it or use Refresh.",
-                        severity="warning")
+                        severity="warning", timeout=3)
             return False
         row = self._focused_row() or rows[-1]
         index = rows.index(row)
+        focused = self.screen.focused
+        had_focus = focused is not None and row in focused.ancestors_with_self
         await row.remove()
         rest = self.rows
-        rest[min(index, len(rest) - 1)].query_one(Input).focus()
+        if had_focus:
+            # Typing goes on in the neighbour; pressed from a button, the focus stays there.
+            rest[min(index, len(rest) - 1)].query_one(Input).focus()
         self._recheck()
         return True
 

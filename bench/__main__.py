@@ -1,0 +1,138 @@
+"""``make bench`` / ``python -m bench [FIGURE...]``: every figure of issue 7 on throwaway SoftHSM
+tokens, a table of medians on stdout and in ``bench/RESULTS.md``.
+
+Figures (each a child process, see ``bench/common.py``): overhead, batch, single, tui, store,
+startup. Naming some runs only those (and still rewrites RESULTS.md with what ran).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.common import ROOT, Row
+from bench.report import render_markdown, render_table
+
+FIGURES = {
+    "overhead": "bench.fig_overhead",
+    "batch": "bench.fig_batch",
+    "single": "bench.fig_single",
+    "tui": "bench.fig_tui",
+    "store": "bench.fig_store",
+    "startup": "bench.fig_startup",
+}
+NAMES = {"overhead": "1", "batch": "2", "single": "3", "tui": "4", "store": "5", "startup": "6"}
+RESULTS = ROOT / "bench" / "RESULTS.md"
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    def first(cmd: list[str]) -> str:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+        return (out.strip().splitlines() or ["?"])[0]
+
+    cpu = "?"
+    with open("/proc/cpuinfo", encoding="utf-8") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    pretty = "?"
+    if os.path.exists("/etc/os-release"):
+        for line in Path("/etc/os-release").read_text(encoding="utf-8").splitlines():
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip('"')
+    debian = Path("/etc/debian_version").read_text(encoding="utf-8").strip() \
+        if os.path.exists("/etc/debian_version") else "?"
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "os": f"{pretty} ({debian})",
+        "python": platform.python_version(),
+        "softhsm": first(["softhsm2-util", "--version"]),
+        "openssl": first(["openssl", "version"]),
+        "gnutls": first(["p11tool", "--version"]),
+        "load_start": _load(),
+    }
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    text = f"{one:.2f} (1 min), {five:.2f} (5 min)"
+    pressure = Path("/proc/pressure/cpu")
+    if pressure.exists():
+        some = pressure.read_text(encoding="utf-8").splitlines()[0]
+        text += f"; CPU pressure {some.split()[1].replace('avg10=', '')} % (10 s)"
+    return text
+
+
+def run_figure(module: str, workdir: Path) -> list[Row]:
+    """Run one figure's child process; its rows, or one row saying why it failed."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, str(workdir)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=420, check=False)
+    except subprocess.TimeoutExpired:
+        return [Row(NAMES[_key(module)], f"{module}: timed out", 0, "", "-", False,
+                    note="the figure did not finish in 7 minutes")]
+    took = time.monotonic() - start
+    for line in proc.stderr.splitlines():
+        if line.startswith(("note:", "warning:", "bench:")):
+            print(f"  {line}", file=sys.stderr)
+    try:
+        rows = [Row(**d) for d in json.loads(proc.stdout.strip().splitlines()[-1])]
+    except (IndexError, ValueError, TypeError):
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return [Row(NAMES[_key(module)], f"{module}: failed", 0, "", "-", False,
+                    note=" / ".join(tail)[-400:])]
+    print(f"  {module}: {took:.0f} s", file=sys.stderr)
+    return rows
+
+
+def _key(module: str) -> str:
+    return next(k for k, v in FIGURES.items() if v == module)
+
+
+def main(argv: list[str]) -> int:
+    chosen = argv or list(FIGURES)
+    unknown = [name for name in chosen if name not in FIGURES]
+    if unknown:
+        print(f"error: unknown figure {', '.join(unknown)}; choose from {', '.join(FIGURES)}",
+              file=sys.stderr)
+        return 2
+    began = time.monotonic()
+    subprocess.run(["bash", str(ROOT / "bench" / "setup-peers.sh")], check=False)
+    info = machine()
+    print(f"tui-csr bench on {info['cpu']} x{info['cpus']}, {info['os']}, Python "
+          f"{info['python']}; load {info['load_start']}", file=sys.stderr)
+    workdir = Path(tempfile.mkdtemp(prefix="tui-csr-bench-"))
+    rows: list[Row] = []
+    try:
+        for name in chosen:
+            print(f"figure {NAMES[name]}: {name}…", file=sys.stderr)
+            rows += run_figure(FIGURES[name], workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    info["load_end"] = _load()
+    info["duration"] = f"{time.monotonic() - began:.0f} s"
+    print(render_table(rows))
+    RESULTS.write_text(render_markdown(rows, info), encoding="utf-8")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} ({info['duration']})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

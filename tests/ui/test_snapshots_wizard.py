@@ -1,0 +1,178 @@
+"""Snapshots of the Generate CSR wizard, one class per feature, on the session's SoftHSM token.
+
+Deterministic: a fixed date for default labels, fixed inputs, CNs no other test uses (so the
+suggested label never needs a '-2'), and never the loading indicator (it exists only while Apply
+runs).
+"""
+
+from __future__ import annotations
+
+import pytest
+from textual.pilot import Pilot
+
+from tests.ui import wizard_harness as harness
+from tests.ui.wizard_harness import (
+    GROUP,
+    TODAY,
+    WizardHarness,
+    next_step,
+    settle,
+    to_review,
+    type_into,
+)
+from tui_csr.service import CsrService, GenerateParams
+
+service = harness.service
+data_dir = harness.data_dir
+
+SIZE = (100, 30)
+SMALL = (80, 24)
+DN = "CN=snap-dn.example.org,O=Example Corp,OU=PKI Team,L=Berlin,ST=Berlin,C=DE"
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(service: CsrService) -> None:
+    """Default labels use a fixed date."""
+    service.today = lambda: TODAY
+
+
+async def dn_filled(pilot: Pilot) -> None:
+    """The DN step with the DN typed as one string, the cursor back at its start."""
+    await settle(pilot)
+    await next_step(pilot)
+    await pilot.press(*DN)
+    await pilot.press("home")
+    await settle(pilot)
+
+
+class TestCryptoTokenStep:
+    """Step 1."""
+
+    def test_initial(self, snap_compare, service: CsrService) -> None:
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=settle)
+
+    def test_ecdsa_with_label_error(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await pilot.press("right", "enter")  # ECDSA: padding is not used
+            await type_into(pilot, "#label", "  ")
+            await type_into(pilot, "#label", "x" * 65)
+            await next_step(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+
+class TestDistinguishedNameStep:
+    """Step 2: the DN string and the six fields."""
+
+    def test_filled(self, snap_compare, service: CsrService) -> None:
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=dn_filled)
+
+    def test_filled_80x24(self, snap_compare, service: CsrService) -> None:
+        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=dn_filled)
+
+    def test_malformed_80x24(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=Example Certificate, O-ABC Corp, C=US")
+            await next_step(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
+
+    def test_country_list_80x24(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await type_into(pilot, "#f-cn", "snap-country.example.org")
+            await type_into(pilot, "#f-c", "united")
+            await pilot.press("down")
+
+        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
+
+
+class TestSanStep:
+    """Step 3."""
+
+    def test_two_entries_one_invalid(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=snap-san.example.org")
+            await next_step(pilot)
+            await pilot.press(*"pki+admin@example.org", "ctrl+o", *"www..example.org")
+            await pilot.press("shift+tab", "enter", "down", "enter")  # type: DNS
+            await settle(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+    def test_not_supported(self, snap_compare, service: CsrService) -> None:
+        service.settings.san_supported = False
+
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=snap-nosan.example.org")
+            await next_step(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+
+class TestSignumConfigurationsStep:
+    """Step 4: groups and owner."""
+
+    def test_groups(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=snap-groups.example.org")
+            await next_step(pilot)
+            await next_step(pilot)
+            await pilot.press("space", "tab", *"alice")
+            await settle(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+    def test_no_groups_admin(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await service.remove_group(GROUP)  # the step reads the groups when it is entered
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=snap-nogroups.example.org")
+            await next_step(pilot)
+            await next_step(pilot)
+            await next_step(pilot)  # refused: no group
+            await type_into(pilot, "#new-group", "Web servers")
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+
+class TestReviewAndApply:
+    """The review, and Apply failing."""
+
+    def test_review(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await to_review(pilot, "CN=snap-review.example.org,O=Example Corp,C=DE",
+                            sans=("ops@example.org", "pki@example.org"), owner="alice")
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+    def test_apply_error(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await to_review(pilot, "CN=snap-apply.example.org,O=Example Corp")
+            label = pilot.app.wizard.review_step.value_of("Key label")
+            # The label is taken meanwhile, e.g. by a colleague.
+            await service.generate(GenerateParams("P-256", dn="CN=colleague.example.org",
+                                                  groups=[GROUP], label=label))
+            await pilot.press("ctrl+g")
+            await settle(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+
+    def test_cancel_asks(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await dn_filled(pilot)
+            await pilot.press("escape")
+            await settle(pilot)
+
+        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
