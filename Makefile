@@ -23,7 +23,7 @@ bench: deps
 
 ## screenshots: the real app on a throwaway token, an SVG (and PNG) of each screen
 screenshots: deps
-	$(BIN)/python -m tui_csr.ui.screenshots screenshots
+	$(BIN)/python scripts/screenshots.py screenshots
 
 lint: deps
 	$(BIN)/ruff check tui_csr tests bench

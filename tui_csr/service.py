@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
-from tui_csr.attestation import AttestationResult
 from tui_csr.config import Settings, current_user
 from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
 from tui_csr.core.dn import DistinguishedName, parse_dn
@@ -35,6 +35,9 @@ from tui_csr.hsm.token import TokenInfo, TokenKey, pkcs11_uri
 from tui_csr.hsm.worker import AsyncToken
 from tui_csr.lifecycle import LifecycleMixin
 from tui_csr.store.repo import Store
+
+if TYPE_CHECKING:  # attestation loads only when used: every command would pay ~15 ms for it
+    from tui_csr.attestation import AttestationResult
 
 #: Labels: printable, no control characters; the token and the URI both carry them.
 _LABEL_MAX = 64

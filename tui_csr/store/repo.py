@@ -64,6 +64,9 @@ class _Tx:
         self.audit: Table = db.table(_AUDIT, cache_size=0)
         self.meta: Table = db.table(_META, cache_size=0)
         self.touched = False
+        #: (table, document id) of every document this operation changed: a large store
+        #: saves just these (see tui_csr.store.journal).
+        self.changes: list[tuple[str, str]] = []
 
     def raw(self, name: str) -> dict[str, dict[str, Any]]:
         """Table ``name`` as stored, ``{doc id: document}``: for scans on hot paths, where a
@@ -83,7 +86,9 @@ class _Tx:
         if self.buffer.data is None:
             self.buffer.data = {}
         docs = self.buffer.data.setdefault(table.name, {})
-        docs[str(max(map(int, docs), default=0) + 1)] = dict(doc)
+        doc_id = str(max(map(int, docs), default=0) + 1)
+        docs[doc_id] = dict(doc)
+        self.changes.append((table.name, doc_id))
         self.buffer.dirty = True
 
     def update(
@@ -91,10 +96,12 @@ class _Tx:
     ) -> None:
         self.touched = True
         table.update(fields, doc_ids=doc_ids)  # type: ignore[arg-type]
+        self.changes += [(table.name, str(i)) for i in doc_ids]
 
     def remove(self, table: Table, doc_ids: list[int]) -> None:
         self.touched = True
         table.remove(doc_ids=doc_ids)
+        self.changes += [(table.name, str(i)) for i in doc_ids]
 
     def log(self, audit: AuditEntry | None) -> None:
         if audit is not None:
@@ -169,7 +176,7 @@ class Store:
                 yield tx
                 if tx.buffer.dirty and tx.buffer.data is not None:
                     self._storage.remove_stale_temp_files()
-                    self._storage.write(tx.buffer.data)
+                    self._storage.commit(tx.buffer.data, tx.changes)
             except BaseException:
                 # The buffer shares its dicts with the storage's cache: never let a half-done
                 # change survive in memory when it did not reach the file.

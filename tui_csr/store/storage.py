@@ -5,6 +5,10 @@ the store, so a reader (or a process killed mid-write) only ever sees a whole ol
 The previous file is kept as ``<name>.bak``. A file that cannot be parsed is never overwritten: the
 user gets a :class:`~tui_csr.errors.StoreError` that names it and the backup.
 
+Once the file is large (1 MB and more), a write appends its changed documents to a journal beside
+it instead of rewriting it whole, and folds the journal in now and then: see
+:mod:`tui_csr.store.journal`.
+
 This class does no locking; :mod:`tui_csr.store.lock` serialises processes around it.
 """
 
@@ -19,7 +23,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from tui_csr.errors import StoreError
-from tui_csr.store import codec
+from tui_csr.store import codec, journal
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
@@ -51,8 +55,12 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.backup_path = self.path.with_name(self.path.name + ".bak")
+        self.journal_path = journal.journal_path_for(self.path)
         self._cache_key: _Key | None = None
         self._cache: Data | None = None
+        # How much of the journal the cache holds: its inode and the offset after the last line.
+        self._journal_ino: int | None = None
+        self._journal_offset = 0
         folder = self.path.parent
         if not folder.exists():
             try:
@@ -72,12 +80,47 @@ class AtomicJSONStorage(Storage):
             st = os.stat(self.path)
         except FileNotFoundError:
             self.invalidate()
+            if self.journal_path.exists():
+                raise self._corrupt(f"it is missing while its journal {self.journal_path} "
+                                    "exists") from None
             return None
         except OSError as exc:
             raise self._io_error("read", exc) from exc
         if self._cache is not None and self._cache_key == _stat_key(st):
-            return self._cache
+            return self._catch_up()
         return self._load()
+
+    def _catch_up(self) -> Data:
+        """The cache, with the journal lines other processes appended since it was read."""
+        assert self._cache is not None
+        try:
+            st = os.stat(self.journal_path)
+        except FileNotFoundError:
+            return self._cache if self._journal_ino is None else self._load()
+        except OSError as exc:
+            raise self._io_error("read", exc) from exc
+        if self._journal_ino not in (None, st.st_ino) or st.st_size < self._journal_offset:
+            return self._load()  # not the journal we read: start again from the file
+        if st.st_size == self._journal_offset:
+            return self._cache
+        self._replay(self._cache, self._journal_offset)
+        return self._cache
+
+    def _replay(self, data: Data, offset: int) -> None:
+        try:
+            lines, end, ino, size = journal.read_from(self.journal_path, offset)
+        except journal.JournalError as exc:
+            self.invalidate()
+            raise StoreError(
+                f"The store's journal {self.journal_path} is unreadable: {exc}. It was left "
+                f"untouched; move it aside to go back to {self.path} as last saved whole."
+            ) from exc
+        except OSError as exc:
+            self.invalidate()
+            raise self._io_error("read", exc) from exc
+        journal.apply(data, lines)
+        self._journal_ino = ino if size is not None else None
+        self._journal_offset = end
 
     def _load(self) -> Data:
         """Parse the file from disk (holding one open descriptor, so stat and bytes agree)."""
@@ -88,6 +131,8 @@ class AtomicJSONStorage(Storage):
         except OSError as exc:
             raise self._io_error("read", exc) from exc
         data = self._parse(raw)
+        self._journal_ino, self._journal_offset = None, 0
+        self._replay(data, 0)
         self._cache, self._cache_key = data, key
         return data
 
@@ -134,6 +179,11 @@ class AtomicJSONStorage(Storage):
                 raise
             _fsync_dir(folder)
             key = _stat_key(os.stat(self.path))
+            # The new file holds everything the journal held (replaying it again would change
+            # nothing, so a crash before this unlink is harmless).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.journal_path)
+            self._journal_ino, self._journal_offset = None, 0
         except StoreError:
             self.invalidate()
             raise
@@ -144,6 +194,34 @@ class AtomicJSONStorage(Storage):
             self.invalidate()
             raise
         self._cache, self._cache_key = data, key
+
+    def commit(self, data: Data, changes: list[tuple[str, str]] | None = None) -> None:
+        """Save ``data``, whose documents ``changes`` (table, document id) are all that changed
+        since it was read: appended to the journal when the store file is large (see
+        :mod:`tui_csr.store.journal`), else (and when the journal is due to be folded in) by
+        :meth:`write`."""
+        size = self._cache_key[2] if self._cache_key is not None else 0
+        if (changes is None or self._cache is not data or size < journal.MIN_STORE_BYTES
+                or journal.should_fold(size, self._journal_offset)):
+            self.write(data)
+            return
+        ops = [[table, doc_id, data.get(table, {}).get(doc_id)] for table, doc_id in changes]
+        try:
+            self._check_current_is_good()
+            ino, offset = journal.append(self.journal_path, ops, self._journal_offset)
+        except StoreError:
+            self.invalidate()
+            raise
+        except (TypeError, ValueError) as exc:
+            self.invalidate()
+            raise StoreError(f"The store {self.path} was not written: {exc}.") from exc
+        except OSError as exc:
+            self.invalidate()
+            raise self._io_error("write", exc) from exc
+        except BaseException:
+            self.invalidate()
+            raise
+        self._journal_ino, self._journal_offset = ino, offset
 
     def _check_current_is_good(self) -> None:
         """Refuse to replace a file we have not parsed successfully (it may be corrupt)."""
@@ -198,6 +276,7 @@ class AtomicJSONStorage(Storage):
         """Forget the cached data, so the next read parses the file again."""
         self._cache = None
         self._cache_key = None
+        self._journal_ino, self._journal_offset = None, 0
 
     def close(self) -> None:
         """Drop the cache (there are no open handles between calls)."""

@@ -216,7 +216,13 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         empty = self.query_one("#empty", Static)
         empty.update(self.empty_text())
         empty.display = not rows
+        was_hidden = not table.display
         table.display = bool(rows)
+        # An empty tab hides the table, so focus went elsewhere (the Generate button): when rows
+        # appear, give it back to the table so enter opens a request, not the wizard.
+        focused = self.screen.focused if self.is_attached else None
+        if rows and was_hidden and (focused is None or focused.id == "generate"):
+            table.focus()
         if not rows and table.has_focus:  # a hidden table must not keep the keys
             self.query_one("#generate", Button).focus()
 
@@ -334,6 +340,13 @@ class MainScreen(Screen[None]):
         self.reload_all()
         self.requests.table.focus()
         self._scan_orphans()
+
+    def on_screen_resume(self) -> None:
+        """Back from a dialog or the wizard: the table, not the Generate button, takes enter."""
+        table = self.requests.table
+        if self.ready and table.display and (self.focused is None
+                                             or self.focused.id == "generate"):
+            table.focus()
 
     def reload_all(self) -> None:
         """Reload every tab (after a change that may move a request between them)."""
