@@ -13,7 +13,7 @@ from collections.abc import Callable
 from bench import peers
 from bench.common import GROUP, Row, Token, emit, new_token, run, tui_csr_cmd, workdir_from_argv
 
-ROUNDS = {"P-256": 7, "RSA2048": 5}
+ROUNDS = {"P-256": 9, "RSA2048": 9}
 LIMIT = 2.0
 
 

@@ -87,8 +87,9 @@ async def _apply_by_keyboard(pilot, n: int) -> bool:
     return True
 
 
-async def _one_run(pilot, n: int) -> tuple[float, float, str]:
-    """(worst gap s, generation wall s, how it was driven)."""
+async def _one_run(pilot, n: int) -> tuple[float, float, float, float, str]:
+    """(worst gap s while the token generates the key, worst gap s idle for as long, worst gap
+    s from apply until the result shows, that wall time s, how it was driven)."""
     from tui_csr.service import GenerateParams
 
     app = pilot.app
@@ -97,14 +98,15 @@ async def _one_run(pilot, n: int) -> tuple[float, float, str]:
     if not by_keys:
         await _to_main(pilot)
     gc.collect()  # start from a settled heap, as an app that has been idle
-    lags: list[float] = []
+    lags: list[tuple[float, float, float]] = []  # (asleep at, woke at, how late)
     stop = asyncio.Event()
 
     async def probe() -> None:
         while not stop.is_set():
             start = time.perf_counter()
             await asyncio.sleep(SLEEP)
-            lags.append(time.perf_counter() - start - SLEEP)
+            end = time.perf_counter()
+            lags.append((start, end, end - start - SLEEP))
 
     task = asyncio.create_task(probe())
     await asyncio.sleep(0.05)
@@ -122,7 +124,19 @@ async def _one_run(pilot, n: int) -> tuple[float, float, str]:
     stop.set()
     await task
     await _settle(pilot)
-    return max(lags), took, "wizard by keyboard" if by_keys else "app worker"
+    # While the key is generated: the probe intervals that overlap the token's keygen call.
+    kg_start, kg_end = app.keygen_window[-1]
+    busy = max(lag for a, b, lag in lags if b >= kg_start and a <= kg_end)
+    whole = max(lag for _, _, lag in lags)
+    # The same probe for as long again with the app idle: what the machine alone costs.
+    lags.clear()
+    stop.clear()
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(took)
+    stop.set()
+    await task
+    idle = max(lag for _, _, lag in lags)
+    return busy, idle, whole, took, "wizard by keyboard" if by_keys else "app worker"
 
 
 async def main() -> None:
@@ -132,23 +146,46 @@ async def main() -> None:
     token = new_token(workdir_from_argv(), "tui")
     service = CsrService.create(token.settings())
     app = TuiCsrApp(service, pin=PIN)
-    gaps, walls, how = [], [], set()
+    app.keygen_window = []
+    gaps, idle, wholes, walls, how = [], [], [], [], set()
     async with app.run_test(size=(120, 40)) as pilot:
         await _wait_ready(pilot)
+        _time_keygen(service, app.keygen_window)
         for n in range(RUNS):
-            gap, wall, driven = await _one_run(pilot, n)
+            gap, idle_gap, whole, wall, driven = await _one_run(pilot, n)
             gaps.append(gap)
+            idle.append(idle_gap)
+            wholes.append(whole)
             walls.append(wall)
             how.add(driven)
     made = len(service.store.list_requests())
     if made != RUNS:
         print(f"warning: {made} requests stored, expected {RUNS}", file=sys.stderr)
+    idle_ms = statistics.median(idle) * 1000
     emit([Row("4", "TUI responsiveness: worst event-loop gap during RSA-4096 keygen",
               round(statistics.median(gaps) * 1000, 2), "ms", f"<= {LIMIT_MS:g} ms",
-              statistics.median(gaps) * 1000 <= LIMIT_MS, runs=RUNS,
-              note=(f"median of each run's worst gap; worst of all {max(gaps) * 1000:.1f} ms; "
-                    f"keygen+CSR took {statistics.median(walls):.2f} s; driven by "
+              statistics.median(gaps) * 1000 <= LIMIT_MS, round(idle_ms, 2),
+              "same app idle, as long", round(statistics.median(gaps) * 1000 / idle_ms, 3)
+              if idle_ms else None, RUNS,
+              note=(f"median of each run's worst gap while the token generated the key; "
+                    f"worst of all {max(gaps) * 1000:.1f} ms; from apply until the result "
+                    f"screen shows ({statistics.median(walls):.2f} s), worst gap "
+                    f"{statistics.median(wholes) * 1000:.1f} ms; driven by "
                     f"{', '.join(sorted(how))}"))])
+
+
+def _time_keygen(service, window: list[tuple[float, float]]) -> None:
+    """Record when the token thread is inside generate_keypair (wraps the synchronous token)."""
+    sync_token = service.token._token
+    original = sync_token.generate_keypair
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            window.append((start, time.perf_counter()))
+    sync_token.generate_keypair = timed
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ other failure (``error:`` too, one sentence, no traceback). Imports are lazy so 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -21,8 +20,10 @@ from tui_csr._lazy import lazy_import
 
 if TYPE_CHECKING:
     import asyncio
-else:  # imported on first use: --version and --help never need it (~30 ms)
+    import json
+else:  # imported on first use: --version and --help never need them (asyncio ~30 ms)
     asyncio = lazy_import("asyncio")
+    json = lazy_import("json")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,6 +33,15 @@ class _Parser(argparse.ArgumentParser):
         from tui_csr.errors import printable
 
         self.exit(2, f"error: {printable(message)}\n")
+
+
+class _RefusePin(argparse.Action):
+    """``--pin``: refused, and the value is not repeated in the message."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.error("a PIN is never a command-line argument (every user of this host can read "
+                     "process arguments); use TUI_CSR_PIN, --pin-file FILE or the prompt")
 
 
 def _common(p: argparse.ArgumentParser, top: bool) -> None:
@@ -48,6 +58,10 @@ def _common(p: argparse.ArgumentParser, top: bool) -> None:
                    help="TOML config (or TUI_CSR_CONFIG; default XDG config dir)")
     g.add_argument("--pin-file", default=d, metavar="FILE",
                    help="read the user PIN from FILE (or TUI_CSR_PIN; else a prompt)")
+    # Never an option, but named, so that `--pin 1234` is refused without echoing the PIN
+    # (argparse would otherwise take it as an abbreviation of --pin-file and quote it back).
+    g.add_argument("--pin", nargs="?", action=_RefusePin, default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,9 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``tui-csr``; returns the exit status."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # The one answer that needs no parser: building it (every sub-command) costs ~10 ms.
+        print(f"tui-csr {__version__}")
+        return 0
     from tui_csr.errors import TuiCsrError
 
-    args = build_parser().parse_args(argv)
+    args = _literal_double_dash(build_parser().parse_args(argv))
     try:
         return _dispatch(args)
     except TuiCsrError as exc:
@@ -188,6 +206,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TUI_CSR_DEBUG"):
             raise
         return 1
+
+
+#: Options that may be repeated (argparse ``append``): their value is a list of strings.
+_REPEATABLE = frozenset({"email", "dns", "ip", "uri", "group"})
+
+
+def _literal_double_dash(args: argparse.Namespace) -> argparse.Namespace:
+    """Python 3.11's argparse turns the value of ``--cn=--`` into ``[]`` (it strips a ``--``
+    even from an attached value): give the user's literal ``--`` back, so it is checked like
+    any other value instead of crashing later on a list."""
+    for dest, value in vars(args).items():
+        if not isinstance(value, list):
+            continue
+        if dest in _REPEATABLE:
+            setattr(args, dest, ["--" if item == [] else item for item in value])
+        elif value == []:
+            setattr(args, dest, "--")
+    return args
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
@@ -239,10 +275,39 @@ def _check_out(path: str, force: bool) -> Path:
 
 
 def _write_out(path: str, data: bytes, force: bool) -> Path:
+    import contextlib
+    import tempfile
+
+    from tui_csr.errors import InputError
+
     target = _check_out(path, force)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    # A random temp name made with O_EXCL: in a shared folder (/tmp) a predictable one would let
+    # another user plant a symlink there and have us write through it into one of our files.
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file: a CSR is not secret
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if force:
+            os.replace(tmp, target)
+        else:
+            try:
+                # link() never replaces: a file that appeared since the check is kept.
+                os.link(tmp, target)
+            except FileExistsError:
+                raise InputError(f"{target} already exists; use --force to overwrite it.",
+                                 field="out") from None
+            except OSError:  # no hard links on this file system
+                if target.exists() or target.is_symlink():
+                    raise InputError(f"{target} already exists; use --force to overwrite it.",
+                                     field="out") from None
+                os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
     return target.resolve()
 
 

@@ -7,7 +7,7 @@ the accepting and the refusing paths get many examples.
 
 from __future__ import annotations
 
-import ipaddress
+import unicodedata
 
 from cryptography import x509 as cx509
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -216,13 +216,20 @@ FIELD_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def unsafe_characters(text: str) -> list[str]:
+    """Characters a terminal would act on or that break the line: controls, line and
+    paragraph separators, bidi overrides, lone surrogates."""
+    return [ch for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")
+            or "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069"]
+
+
 def check_refusal(exc: InputError) -> None:
     """A refusal is one sentence that names the field it is about."""
     assert exc.field in FIELD_WORDS, (exc.field, exc.message)
     text = exc.message
     shown = str(exc)  # what the CLI prints after "error: " and the dialogs show
     assert text and shown and len(shown.splitlines()) == 1, shown
-    assert all(ch.isprintable() or ch == " " for ch in shown.replace("\xa0", " ")), shown
+    assert not unsafe_characters(shown), shown
     shown.encode("utf-8")  # no lone surrogate: it can be printed and logged
     words = text.casefold().replace("'", " ").replace(",", " ").replace(".", " ").split()
     joined = " ".join(words)

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.integration.conftest import GROUP
-from tests.reliability.strategies import check_refusal, csr_subject_and_sans
+from tests.reliability.strategies import check_refusal, csr_subject_and_sans, unsafe_characters
 from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, summarize
 from tui_csr.core.dn import DistinguishedName
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme
@@ -37,6 +37,7 @@ def _software_csr(dn: DistinguishedName, sans) -> bytes:
     return assemble(tbs, signature_algorithm(_P256, HashAlg.SHA256, Scheme.ECDSA), signature)
 
 
+@pytest.mark.filterwarnings("ignore:Attribute's length must be")  # UTF-8 bytes, not characters
 @pytest.mark.parametrize("count", range(1, len(_SANS) + 1))
 def test_san_strings_survive_every_encoded_length(count: int) -> None:
     """Every CN length from 1 to 64 with growing SAN lists walks every nesting level of the
@@ -97,7 +98,7 @@ def test_error_messages_quote_input_as_one_printable_line(typed: str) -> None:
         parse_key_spec(typed)
     check_refusal(info.value)
     text = str(info.value)  # what the CLI prints and the dialogs show
-    assert all(ch.isprintable() or ch == " " for ch in text)
+    assert not unsafe_characters(text)
     assert text.encode("utf-8")  # no lone surrogate left: it can be printed and logged
     assert printable(typed) in text
 
@@ -121,3 +122,23 @@ def test_group_text_that_cannot_be_stored_is_an_input_error(what: str, value: st
 def test_label_refusal_names_the_character() -> None:
     with pytest.raises(InputError, match="U[+]00A0"):
         validate_label("a\xa0b")
+
+
+# -- argparse: the value of --flag=-- became a list ---------------------------------------------
+
+@pytest.mark.parametrize(("flags", "needle"), [
+    (["--cn=--", "--dns=--"], "error: DNS name '--' is not valid"),
+    (["--cn=x.example", "--group=--"], "error: Group '--' does not exist"),
+    (["--dn=--"], "error: DN component 1"),
+])
+def test_double_dash_value_is_checked_like_any_other(tmp_path, capsys, flags, needle) -> None:
+    from tui_csr import cli
+    from tui_csr.config import current_user
+    from tui_csr.core.models import Group
+    from tui_csr.store.repo import Store
+
+    Store.open(tmp_path).add_group(Group(GROUP, created_by=current_user()))
+    code = cli.main(["generate", "--key-spec=P-256", f"--data-dir={tmp_path}", "--group=Web",
+                     *flags])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(needle) and len(err.splitlines()) == 1, err

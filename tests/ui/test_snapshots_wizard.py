@@ -7,13 +7,11 @@ runs).
 
 from __future__ import annotations
 
-import pytest
 from textual.pilot import Pilot
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import (
     GROUP,
-    TODAY,
     WizardHarness,
     next_step,
     settle,
@@ -24,16 +22,11 @@ from tui_csr.service import CsrService, GenerateParams
 
 service = harness.service
 data_dir = harness.data_dir
+fixed_today = harness.fixed_today
 
 SIZE = (100, 30)
 SMALL = (80, 24)
 DN = "CN=snap-dn.example.org,O=Example Corp,OU=PKI Team,L=Berlin,ST=Berlin,C=DE"
-
-
-@pytest.fixture(autouse=True)
-def fixed_today(service: CsrService) -> None:
-    """Default labels use a fixed date."""
-    service.today = lambda: TODAY
 
 
 async def dn_filled(pilot: Pilot) -> None:

@@ -5,70 +5,35 @@ from __future__ import annotations
 import gc
 import time
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import SignatureAlgorithmOID
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import (
     GROUP,
-    TODAY,
     WizardHarness,
+    error_under,
+    load_csr,
     next_step,
+    open_step,
     settle,
+    subject_of,
     to_review,
     type_into,
+    value_of,
 )
 from tui_csr.errors import TokenError
 from tui_csr.service import CsrService, GenerateParams
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
-from tui_csr.ui.screens.wizard import GenerateWizard
-from tui_csr.ui.wizard import CountryPicker, FieldError, SanRow, StepState
+from tui_csr.ui.wizard import CountryPicker, SanRow, StepState
 from tui_csr.ui.wizard.san_step import SAN_UNSUPPORTED
 
 service = harness.service
 data_dir = harness.data_dir
+fixed_today = harness.fixed_today
 
 SIZE = (100, 30)
-
-
-def wizard_of(app: WizardHarness) -> GenerateWizard:
-    """The wizard screen of the harness."""
-    return app.wizard
-
-
-def error_under(app: WizardHarness, field: str) -> str:
-    """The message of the error line ``#<field>-error`` on the wizard."""
-    return app.wizard.query_one(f"#{field}-error", FieldError).message
-
-
-def value_of(app: WizardHarness, selector: str) -> str:
-    """The value of an Input on the wizard."""
-    from textual.widgets import Input
-
-    return app.wizard.query_one(selector, Input).value
-
-
-def load_csr(pem: str) -> x509.CertificateSigningRequest:
-    """Parse a CSR and check its signature."""
-    csr = x509.load_pem_x509_csr(pem.encode())
-    assert csr.is_signature_valid
-    return csr
-
-
-def subject_of(csr: x509.CertificateSigningRequest) -> dict[str, str]:
-    """The CSR subject as ``{short name: value}``."""
-    names = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
-             NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.LOCALITY_NAME: "L",
-             NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.COUNTRY_NAME: "C"}
-    return {names[a.oid]: str(a.value) for a in csr.subject}
-
-
-@pytest.fixture(autouse=True)
-def fixed_today(service: CsrService) -> None:
-    """Default labels use a fixed date."""
-    service.today = lambda: TODAY
 
 
 # -- the whole flow ------------------------------------------------------------------------------
@@ -76,7 +41,7 @@ async def test_whole_flow_rsa_by_keyboard(service: CsrService) -> None:
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         # 1. CryptoToken: focus starts on the key type (RSA); RSA 3072, SHA-384, PSS.
         assert app.focused is not None and app.focused.id == "key-type"
         assert wizard.query_one("#token-label").render().plain == service.token.label
@@ -167,7 +132,7 @@ async def test_whole_flow_ecdsa(service: CsrService) -> None:
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         await pilot.press("right", "enter")  # ECDSA
         assert wizard.has_class("-review") is False
         assert wizard.token_step.has_class("-ec")
@@ -204,15 +169,14 @@ async def test_malformed_dn_string(service: CsrService) -> None:
     before = await service.token.object_count()
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
+        await open_step(pilot, 1, "")
         await pilot.press(*"CN=Example Certificate, O-ABC Corp, C=US")
         assert "'O-ABC Corp' is not TYPE=value" in error_under(app, "dn")
         # The fields keep what the string last parsed to.
         assert value_of(app, "#f-cn") == "Example Certificate"
         assert value_of(app, "#f-o") == ""
         await next_step(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         assert wizard.current == 1 and wizard.states[1] is StepState.ERROR
         assert "'O-ABC Corp' is not TYPE=value" in error_under(app, "dn")
         # Fixing the string clears the error and Next goes on.
@@ -227,45 +191,34 @@ async def test_common_name_too_long(service: CsrService) -> None:
     before = await service.token.object_count()
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
+        await open_step(pilot, 1, "")
         await type_into(pilot, "#f-cn", "a" * 65)
         assert error_under(app, "cn") == "CN is 65 characters; the maximum is 64."
         await next_step(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         assert wizard.current == 1 and wizard.states[1] is StepState.ERROR
         assert error_under(app, "cn") == "CN is 65 characters; the maximum is 64."
         assert app.focused is not None and app.focused.id == "f-cn"
         await pilot.press("backspace")
         assert error_under(app, "cn") == ""
         assert value_of(app, "#dn") == "CN=" + "a" * 64
+        # And a CN is required at all.
+        await type_into(pilot, "#f-cn", "")
+        await next_step(pilot)
+        assert wizard.current == 1 and error_under(app, "cn") == "CN is required."
     assert await service.token.object_count() == before
-
-
-async def test_required_common_name(service: CsrService) -> None:
-    app = WizardHarness(service)
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await type_into(pilot, "#f-o", "Example Corp")
-        await next_step(pilot)
-        assert wizard_of(app).current == 1
-        assert error_under(app, "cn") == "CN is required."
 
 
 async def test_bad_email(service: CsrService) -> None:
     before = await service.token.object_count()
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=bad-email.example.com")
-        await next_step(pilot)
+        await open_step(pilot, 2, "CN=bad-email.example.com")
         await pilot.press(*"bad@@example.com")
-        row = wizard_of(app).san_step.rows[0]
+        row = app.wizard.san_step.rows[0]
         assert row.error.message.startswith("Email 'bad@@example.com' is not a valid address")
         await next_step(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         assert wizard.current == 2 and wizard.states[2] is StepState.ERROR
         assert row.error.message.startswith("Email 'bad@@example.com' is not a valid address")
         # ctrl+r empties the first entry: the way out; empty entries are ignored.
@@ -279,12 +232,9 @@ async def test_bad_email(service: CsrService) -> None:
 async def test_duplicate_san_is_flagged(service: CsrService) -> None:
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=dup.example.com")
-        await next_step(pilot)
+        await open_step(pilot, 2, "CN=dup.example.com")
         await pilot.press(*"a@example.com", "ctrl+o", *"a@EXAMPLE.com")
-        first, second = wizard_of(app).san_step.rows
+        first, second = app.wizard.san_step.rows
         assert first.error.message == ""
         assert second.error.message == "Email 'a@example.com' is listed twice."
 
@@ -293,12 +243,8 @@ async def test_no_group_chosen(service: CsrService) -> None:
     before = await service.token.object_count()
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=no-group.example.com")
-        await next_step(pilot)
-        await next_step(pilot)
-        wizard = wizard_of(app)
+        await open_step(pilot, 3, "CN=no-group.example.com")
+        wizard = app.wizard
         assert wizard.current == 3
         await next_step(pilot)
         assert wizard.current == 3 and wizard.states[3] is StepState.ERROR
@@ -316,7 +262,7 @@ async def test_label_in_use_is_refused_on_the_first_step(service: CsrService) ->
         await settle(pilot)
         await type_into(pilot, "#label", "taken-label")
         await next_step(pilot)
-        assert wizard_of(app).current == 0
+        assert app.wizard.current == 0
         assert error_under(app, "label") == "A request labelled 'taken-label' already exists."
 
 
@@ -330,7 +276,7 @@ async def test_default_label_filled_from_the_common_name(service: CsrService) ->
         await pilot.press(*"CN=label.example.com")
         await pilot.press("ctrl+b")
         await settle(pilot)
-        assert wizard_of(app).current == 0
+        assert app.wizard.current == 0
         assert value_of(app, "#label") == "label.example.com-2026-01-02"
         # Still the suggestion: a new CN gives a new one.
         await next_step(pilot)
@@ -353,7 +299,7 @@ async def test_unsupported_spec_is_disabled_with_its_reason(service: CsrService,
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         from textual.widgets import RadioButton, Static
 
         assert wizard.query_one("#spec-RSA2048", RadioButton).disabled
@@ -375,8 +321,7 @@ async def test_cancel_without_data_just_leaves(service: CsrService) -> None:
 async def test_cancel_with_data_asks_first(service: CsrService) -> None:
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
+        await open_step(pilot, 1, "")
         await pilot.press(*"CN=typed.example.com")
         await pilot.press("escape")
         await settle(pilot)
@@ -397,7 +342,7 @@ async def test_apply_failure_keeps_values_and_retry_works(service: CsrService) -
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot, "CN=collide.example.com,O=Example", sans=("ops@example.com",))
-        wizard = wizard_of(app)
+        wizard = app.wizard
         assert wizard.current == 4
         label = wizard.review_step.value_of("Key label")
         assert label == "collide.example.com-2026-01-02"
@@ -436,7 +381,7 @@ async def test_apply_failure_keeps_values_and_retry_works(service: CsrService) -
 
 
 async def test_token_failure_shows_message_and_code(service: CsrService, monkeypatch) -> None:
-    async def broken(spec, label):
+    async def broken(*_args: object) -> None:
         raise TokenError("The token has no room for another key.", field="token",
                          code="CKR_DEVICE_MEMORY")
 
@@ -446,7 +391,7 @@ async def test_token_failure_shows_message_and_code(service: CsrService, monkeyp
         await to_review(pilot, "CN=full.example.com")
         await pilot.press("ctrl+g")
         await settle(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         assert not app.dismissed and wizard.current == 4
         assert wizard.review_step.apply_error == (
             "Apply failed: The token has no room for another key. (CKR_DEVICE_MEMORY)")
@@ -458,28 +403,28 @@ async def test_loop_stays_responsive_while_generating_rsa_4096(service: CsrServi
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("tab", "right", "right", "enter")  # RSA 4096
-        assert wizard_of(app).token_step.key_spec == "RSA4096"
+        assert app.wizard.token_step.key_spec == "RSA4096"
         await next_step(pilot)
         await pilot.press(*"CN=responsive.example.com")
         await next_step(pilot)
         await next_step(pilot)
         await pilot.press("space")
         await next_step(pilot)
-        wizard = wizard_of(app)
+        wizard = app.wizard
         # A full collection of this long test process's heap can pause any Python program for
         # tens of ms; that is the interpreter, not the wizard, so keep it out of the window.
         gc.collect()
         gc.freeze()
         try:
             await pilot.press("ctrl+g")
-            assert wizard.busy
-            assert wizard.query_one("#apply").disabled and wizard.query_one("#back").disabled
             await app.workers.wait_for_complete()
             end = time.perf_counter()
         finally:
             gc.unfreeze()
         await settle(pilot)
         assert app.dismissed and app.result is not None
+        assert not wizard.busy
+    assert app.disabled_during_progress and all(app.disabled_during_progress)
     # The window: from the report that the key is being generated until Apply has finished.
     start = next(t for t, text in app.progress if text.startswith("Generating RSA 4096 key"))
     ticks = [t for t in app.ticks if start <= t <= end]
@@ -493,23 +438,24 @@ async def test_progress_is_shown_while_applying(service: CsrService) -> None:
     seen: list[tuple[str, bool, bool]] = []
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot, "CN=progress.example.com")
-        wizard = wizard_of(app)
+        wizard = app.wizard
         from textual.widgets import LoadingIndicator, Static
 
         progress = wizard.query_one("#apply-progress", Static)
+        spinner = wizard.query_one(LoadingIndicator)
+        assert not spinner.display or not wizard.review_step.busy
         original = progress.update
 
         def spy(content="") -> None:
             # What it says, whether the spinner shows, whether Apply is disabled meanwhile.
-            seen.append((str(content), bool(wizard.query(LoadingIndicator)),
+            seen.append((str(content), wizard.review_step.busy,
                          wizard.query_one("#apply").disabled))
             original(content)
 
         progress.update = spy  # type: ignore[method-assign]
         await pilot.press("ctrl+g")
         await settle(pilot)
-        assert app.dismissed
-        assert not wizard.query(LoadingIndicator)
+        assert app.dismissed and not wizard.busy
     label = service.token.label
     texts = [text for text, _, _ in seen]
     assert f"Generating RSA 2048 key on token {label}…" in texts
@@ -522,11 +468,8 @@ async def test_san_step_disabled_when_backend_has_no_sans(service: CsrService) -
     service.settings.san_supported = False
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=nosan.example.com")
-        await next_step(pilot)
-        wizard = wizard_of(app)
+        await open_step(pilot, 2, "CN=nosan.example.com")
+        wizard = app.wizard
         from textual.widgets import Static
 
         assert str(wizard.query_one("#san-disabled", Static).render()) == SAN_UNSUPPORTED
@@ -540,11 +483,8 @@ async def test_san_step_disabled_when_backend_has_no_sans(service: CsrService) -
 async def test_plus_and_minus_on_the_buttons(service: CsrService) -> None:
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=keys.example.com")
-        await next_step(pilot)
-        wizard = wizard_of(app)
+        await open_step(pilot, 2, "CN=keys.example.com")
+        wizard = app.wizard
         for _ in range(2):
             wizard.query_one("#san-add").focus()
             await pilot.press("plus")  # a new entry takes the focus: its value gets typing
@@ -568,12 +508,8 @@ async def test_no_groups_admin_creates_one(service: CsrService) -> None:
     await service.remove_group(GROUP)
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=groups.example.com")
-        await next_step(pilot)
-        await next_step(pilot)
-        wizard = wizard_of(app)
+        await open_step(pilot, 3, "CN=groups.example.com")
+        wizard = app.wizard
         assert wizard.groups_step.has_class("-empty")
         await next_step(pilot)
         assert wizard.current == 3
@@ -582,11 +518,10 @@ async def test_no_groups_admin_creates_one(service: CsrService) -> None:
         await pilot.press("tab", *"srv-policy", "enter")
         await settle(pilot)
         assert not wizard.groups_step.has_class("-empty")
-        assert wizard.groups_step.groups == ["Servers"]
+        assert wizard.groups_step.groups == ["Servers"]  # the new group, chosen
         await next_step(pilot)
         assert wizard.current == 4
-    assert [g.name for g in service.store.list_groups()] == ["Servers"]
-    assert service.store.list_groups()[0].policy == "srv-policy"
+    assert [(g.name, g.policy) for g in service.store.list_groups()] == [("Servers", "srv-policy")]
 
 
 async def test_no_groups_non_admin_is_told_to_ask(service: CsrService) -> None:
@@ -594,15 +529,7 @@ async def test_no_groups_non_admin_is_told_to_ask(service: CsrService) -> None:
     service.settings.admins = ["somebody-else"]
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await next_step(pilot)
-        await pilot.press(*"CN=groups.example.com")
-        await next_step(pilot)
-        await next_step(pilot)
-        wizard = wizard_of(app)
-        assert wizard.groups_step.has_class("-empty")
-        assert not wizard.query("#create-group")
-        await next_step(pilot)
-        assert wizard.current == 3
+        await open_step(pilot, 4, "CN=groups.example.com")  # Next refused on step 4
+        assert app.wizard.current == 3 and not app.wizard.query("#create-group")
         assert error_under(app, "group") == ("There is no group to choose: ask an administrator "
                                              "to create one.")

@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from datetime import date
 
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -18,6 +21,7 @@ from tests.integration import conftest as integration
 from tui_csr.core.models import Request
 from tui_csr.service import CsrService
 from tui_csr.ui.screens.wizard import GenerateWizard
+from tui_csr.ui.wizard import FieldError
 
 #: The fixtures the wizard tests use (a data folder holding group "Web", a logged-in service on
 #: the session's SoftHSM token); test modules bind them to module names to use them.
@@ -27,6 +31,12 @@ GROUP = integration.GROUP
 
 #: Snapshots and default labels use this date.
 TODAY = date(2026, 1, 2)
+
+
+@pytest.fixture(autouse=True)
+def fixed_today(service: CsrService) -> None:
+    """Default labels use a fixed date (autouse in the modules that bind it to a name)."""
+    service.today = lambda: TODAY
 
 _UNSET = object()
 
@@ -43,6 +53,8 @@ class WizardHarness(App[None]):
         self.ticks: list[float] = []
         #: ``(perf_counter, text)`` of every progress report Apply made.
         self.progress: list[tuple[float, str]] = []
+        #: For each report: were the wizard's buttons (all of them) disabled meanwhile?
+        self.disabled_during_progress: list[bool] = []
         self._tick = tick
 
     def on_mount(self) -> None:
@@ -60,6 +72,8 @@ class WizardHarness(App[None]):
     def on_generate_wizard_apply_progress(self, event: GenerateWizard.ApplyProgress) -> None:
         """Progress reports bubble up from the wizard: note when each arrived."""
         self.progress.append((time.perf_counter(), event.text))
+        buttons = self.wizard.query("#wizard-buttons Button")
+        self.disabled_during_progress.append(all(b.disabled for b in buttons))
 
     @property
     def dismissed(self) -> bool:
@@ -109,3 +123,40 @@ async def to_review(pilot: Pilot, dn: str, *, sans: tuple[str, ...] = (),
     if owner:
         await type_into(pilot, "#owner", owner)
     await next_step(pilot)
+
+
+async def open_step(pilot: Pilot, index: int, dn: str) -> None:
+    """From the first step to step ``index`` (0-based) with defaults and ``dn`` typed; group
+    "Web" is chosen on the way past step 4."""
+    await settle(pilot)
+    for step in range(index):
+        if step == 1:
+            await pilot.press(*dn)
+        if step == 3:
+            await pilot.press("space")
+        await next_step(pilot)
+
+
+def error_under(app: WizardHarness, field: str) -> str:
+    """The message of the error line ``#<field>-error`` on the wizard ('' when none)."""
+    return app.wizard.query_one(f"#{field}-error", FieldError).message
+
+
+def value_of(app: WizardHarness, selector: str) -> str:
+    """The value of an Input on the wizard."""
+    return app.wizard.query_one(selector, Input).value
+
+
+def load_csr(pem: str) -> x509.CertificateSigningRequest:
+    """Parse a CSR and check its self-signature with cryptography."""
+    csr = x509.load_pem_x509_csr(pem.encode())
+    assert csr.is_signature_valid
+    return csr
+
+
+def subject_of(csr: x509.CertificateSigningRequest) -> dict[str, str]:
+    """The CSR subject as ``{short name: value}``."""
+    names = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
+             NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.LOCALITY_NAME: "L",
+             NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.COUNTRY_NAME: "C"}
+    return {names[a.oid]: str(a.value) for a in csr.subject}

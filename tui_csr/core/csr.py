@@ -19,7 +19,6 @@ from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
 from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError, TuiCsrError
 
-
 # asn1crypto re-encodes any structure whose DER header ends in 0x80 from its Python values, on
 # every dump: it takes a length of 128 + 256k for the indefinite form. That re-encoding is lossy
 # for SAN strings (URIs go through its normaliser, domains through IDNA 2003, which raises on

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import UTC, datetime
 
 
@@ -72,24 +72,34 @@ class Request:
     def from_doc(cls, doc: dict) -> Request:
         """Parse a stored document (unknown keys are ignored, for forward compatibility).
 
-        On the hot path of every list (10,000 calls for a large store): the field names and
-        the status lookup are computed once, and Python 3.11's ``fromisoformat`` reads the
-        ``Z`` suffix itself.
+        On the hot path of every list (10,000 calls for a large store), so: one C-level copy
+        of the document, the field set and status lookup computed once, Python 3.11's
+        ``fromisoformat`` reading the ``Z`` suffix itself, and no ``__init__`` call (it would
+        only assign the same fields again).
         """
-        names = _REQUEST_FIELDS
-        data = {k: v for k, v in doc.items() if k in names}
-        data["sans"] = [tuple(s) for s in data.get("sans", ())]
+        data = dict(doc)
+        if data.keys() != _REQUEST_FIELDS:  # an older or newer layout
+            for key in data.keys() - _REQUEST_FIELDS:
+                del data[key]
+            for key in _REQUEST_FIELDS - data.keys():
+                if key not in _REQUEST_DEFAULTS:
+                    raise TypeError(f"stored request lacks the field {key!r}")
+                data[key] = _REQUEST_DEFAULTS[key]
+        data["sans"] = [tuple(s) for s in data["sans"]]
         data["created"] = datetime.fromisoformat(data["created"])
-        issued = data.get("issued")
+        issued = data["issued"]
         data["issued"] = datetime.fromisoformat(issued) if issued else None
-        status = data.get("status", "pending")
+        status = data["status"]
         data["status"] = _STATUSES.get(status) or Status(status)
-        data["groups"] = list(data.get("groups", ()))
-        data["subject_fields"] = dict(data.get("subject_fields", {}))
-        return cls(**data)
+        data["groups"] = list(data["groups"])
+        data["subject_fields"] = dict(data["subject_fields"])
+        request = object.__new__(cls)
+        request.__dict__ = data
+        return request
 
 
 _REQUEST_FIELDS = frozenset(Request.__dataclass_fields__)
+_REQUEST_DEFAULTS = {f.name: f.default for f in fields(Request) if f.default is not MISSING}
 _STATUSES = {s.value: s for s in Status}
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
 from tui_csr.errors import ConfigError, TokenError
-from tui_csr.hsm.errors import token_error
+from tui_csr.hsm.errors import ckr_name, token_error
 
 #: CKA_APPLICATION of the data object that marks a key pair as made by tui-csr (orphan scans).
 MARKER_APPLICATION = "tui-csr"
@@ -233,9 +233,11 @@ class Pkcs11Token(_CertificateMixin):
         try:
             self._lib = pkcs11.lib(path)
         except (px.PKCS11Error, OSError, RuntimeError) as exc:
-            raise ConfigError(
-                f"{path} is not a PKCS#11 module that can be loaded ({exc}).".replace("..", "."),
-                field="module") from exc
+            # The loader's text repeats the path ("OS exception while loading P: P: why").
+            why = str(exc).replace(f"OS exception while loading {path}: ", "").replace(
+                f"{path}: ", "").strip().rstrip(".") or type(exc).__name__
+            raise ConfigError(f"{path} is not a PKCS#11 module that can be loaded ({why}).",
+                              field="module") from exc
         try:
             tokens = list(self._lib.get_tokens())
         except px.PKCS11Error as exc:
@@ -328,6 +330,19 @@ class Pkcs11Token(_CertificateMixin):
                              code="CKR_USER_NOT_LOGGED_IN")
         return self._session
 
+    def _ensure_present(self, doing: str) -> None:
+        """Raise a TokenError when the token no longer answers. A search on a token that was
+        removed (SoftHSM: its folder deleted) finds nothing instead of failing, and that
+        "nothing" must not be taken for "the key is already gone"."""
+        from pkcs11 import exceptions as px
+
+        try:
+            self._token.slot.get_token()
+        except px.PKCS11Error as exc:
+            raise TokenError(f"While {doing} on token '{self.token_label}': the token is no "
+                             "longer there (removed or disconnected).", field="token",
+                             code=ckr_name(exc)) from exc
+
     # -- capabilities --------------------------------------------------------------------------
     def mechanisms(self) -> set[Any]:
         """The slot's mechanism list (cached)."""
@@ -395,7 +410,7 @@ class Pkcs11Token(_CertificateMixin):
             Attribute.UNWRAP: False, Attribute.DERIVE: False, Attribute.LABEL: label,
             Attribute.ID: temp_id,
         }
-        doing = f"generating a {spec.display} key"
+        doing = f"generating {'an' if spec.key_type is KeyType.EC else 'a'} {spec.display} key"
         try:
             if spec.key_type is KeyType.RSA:
                 public_template[Attribute.PUBLIC_EXPONENT] = b"\x01\x00\x01"
@@ -413,6 +428,7 @@ class Pkcs11Token(_CertificateMixin):
                     private_template=private_template)
         except px.PKCS11Error as exc:
             self._destroy_by_id(temp_id)
+            self._ensure_present(doing)
             raise token_error(exc, doing, self.token_label) from exc
 
         try:
@@ -483,6 +499,7 @@ class Pkcs11Token(_CertificateMixin):
                 keys = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY,
                                                  Attribute.ID: key_id}))
                 if len(keys) != 1:
+                    self._ensure_present("signing the CSR")
                     raise TokenError(
                         f"The private key {key_id.hex()} is not on token '{self.token_label}'.",
                         field="token", code="CKR_OBJECT_HANDLE_INVALID")
@@ -510,6 +527,7 @@ class Pkcs11Token(_CertificateMixin):
                 return priv.sign(data, mechanism=combined)
             return priv.sign(_digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS)
         except px.PKCS11Error as exc:
+            self._ensure_present("signing the CSR")
             raise token_error(exc, "signing the CSR", self.token_label) from exc
 
     def destroy(self, key_id: bytes) -> int:
@@ -528,6 +546,8 @@ class Pkcs11Token(_CertificateMixin):
             marks = list(session.get_objects({Attribute.CLASS: ObjectClass.DATA,
                                               Attribute.APPLICATION: MARKER_APPLICATION,
                                               Attribute.VALUE: key_id.hex().encode()}))
+            if not objs and not marks:
+                self._ensure_present(f"destroying key {key_id.hex()}")
             for obj in objs + marks:
                 obj.destroy()
             return len(objs)
@@ -615,6 +635,7 @@ class Pkcs11Token(_CertificateMixin):
                         o[Attribute.LABEL] or "")
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing keys", self.token_label) from exc
+        self._ensure_present("listing keys")  # an empty list from a vanished token is no answer
         return [TokenKey(kid, e["label"], "private" in e["kinds"], "public" in e["kinds"],
                          kid in marked, marked.get(kid)) for kid, e in found.items()]
 

@@ -17,14 +17,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
+from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme
 from tui_csr.core.models import AuditEntry, Group, Request, Status
-from tui_csr.errors import InputError, NotFoundError
+from tui_csr.errors import InputError, NotFoundError, StoreError
 from tui_csr.store import codec
 from tui_csr.store.lock import store_lock
 from tui_csr.store.storage import AtomicJSONStorage
@@ -130,6 +131,25 @@ class _Tx:
         )
 
 
+_Model = TypeVar("_Model", Request, Group, AuditEntry)
+
+
+def _check_request(req: Request) -> None:
+    """Raise ValueError when a parsed request holds values the program cannot use."""
+    for name in ("id", "label", "key_id", "csr_pem", "token_label", "subject"):
+        if not isinstance(getattr(req, name), str):
+            raise ValueError(f"its {name} is not text")
+    if req.key_spec not in KEY_SPECS:
+        raise ValueError(f"its key spec '{req.key_spec}' is not known")
+    HashAlg(req.hash)
+    Scheme(req.scheme)
+    bytes.fromhex(req.key_id)
+    if not all(isinstance(g, str) for g in req.groups):
+        raise ValueError("its groups are not a list of names")
+    if not all(len(s) == 2 and all(isinstance(p, str) for p in s) for s in req.sans):
+        raise ValueError("its SANs are not (type, value) pairs")
+
+
 def _fold(name: object) -> str:
     return name.strip().casefold() if isinstance(name, str) else ""
 
@@ -160,6 +180,25 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    def _parse(self, cls: type[_Model], doc: Mapping[str, Any]) -> _Model:
+        """``cls.from_doc(doc)``, where a damaged or hand-edited record is a StoreError naming
+        the file and the record, never a KeyError from deep inside."""
+        try:
+            model = cls.from_doc(doc)  # type: ignore[attr-defined]
+            if isinstance(model, Request):
+                _check_request(model)
+            return model
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            what = {Request: "request", Group: "group", AuditEntry: "audit"}.get(cls, "a")
+            name = doc.get("label") or doc.get("name") if isinstance(doc, Mapping) else None
+            reason = f"the field {exc} is missing" if isinstance(exc, KeyError) else str(exc)
+            backup = self.path.with_name(self.path.name + ".bak")
+            raise StoreError(
+                f"The store {self.path} has a damaged {what} record"
+                f"{f' ({name})' if isinstance(name, str) else ''}: {reason.rstrip('.')}. It was "
+                f"left untouched; correct the record, or restore {backup} if it is good."
+            ) from exc
 
     # -- sessions ---------------------------------------------------------------------------
 
@@ -215,20 +254,20 @@ class Store:
                 doc = matches[0] if matches else None
             if doc is None:
                 raise NotFoundError(f"No request has the id '{req_id}'.", field="id")
-            return Request.from_doc(doc)
+            return self._parse(Request, doc)
 
     def find_request_by_label(self, label: str) -> Request | None:
         """The request whose key label is exactly ``label``, if any."""
         with self._reading() as tx:
             docs = tx.find(_REQUESTS, lambda d: d.get("label") == label)
-            return Request.from_doc(docs[0]) if docs else None
+            return self._parse(Request, docs[0]) if docs else None
 
     def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:
         """Requests with this status (``None``: all), newest first."""
         want = None if status is None else Status(status).value
         with self._reading() as tx, codec.gc_paused():
             # Raw documents, no TinyDB copies: from_doc copies what it keeps.
-            rows = [(Request.from_doc(doc), int(key)) for key, doc in tx.raw(_REQUESTS).items()
+            rows = [(self._parse(Request, doc), int(key)) for key, doc in tx.raw(_REQUESTS).items()
                     if want is None or doc.get("status") == want]
         rows.sort(key=lambda row: (row[0].created, row[1]), reverse=True)
         return [req for req, _ in rows]
@@ -253,7 +292,7 @@ class Store:
             doc = tx.request_doc(req_id)
             if doc is None:
                 raise NotFoundError(f"No request has the id '{req_id}'.", field="id")
-            removed = Request.from_doc(doc)
+            removed = self._parse(Request, doc)
             tx.remove(tx.requests, [doc.doc_id])
             tx.log(audit)
             return removed
@@ -289,12 +328,12 @@ class Store:
             doc = tx.group_doc(name)
             if doc is None:
                 raise NotFoundError(f"There is no group '{name}'.", field="group")
-            return Group.from_doc(doc)
+            return self._parse(Group, doc)
 
     def list_groups(self) -> list[Group]:
         """All groups, sorted by name (ignoring case)."""
         with self._reading() as tx:
-            groups = [Group.from_doc(doc) for doc in tx.group_docs()]
+            groups = [self._parse(Group, doc) for doc in tx.group_docs()]
         return sorted(groups, key=lambda g: (g.name.casefold(), g.name))
 
     def rename_group(self, old: str, new: str, audit: AuditEntry | None = None) -> Group:
@@ -324,7 +363,7 @@ class Store:
                 tx.update(tx.requests, rewrite, holders)
             tx.update(tx.groups, {"name": new}, [doc.doc_id])
             tx.log(audit)
-            return Group.from_doc({**doc, "name": new})
+            return self._parse(Group, {**doc, "name": new})
 
     def remove_group(self, name: str, audit: AuditEntry | None = None) -> None:
         """Delete a group; refused while any request still names it."""
@@ -370,7 +409,7 @@ class Store:
         docs.sort(key=lambda doc: (_parse_time(doc.get("at")), doc.doc_id), reverse=True)
         if limit is not None:
             docs = docs[: max(limit, 0)]
-        return [AuditEntry.from_doc(doc) for doc in docs]
+        return [self._parse(AuditEntry, doc) for doc in docs]
 
     # -- identity ---------------------------------------------------------------------------
 

@@ -137,7 +137,7 @@ class AtomicJSONStorage(Storage):
         return data
 
     def _parse(self, raw: bytes) -> Data:
-        if not raw.strip():
+        if not raw or raw.isspace():  # not raw.strip(): that would copy a 20 MB file
             raise self._corrupt(f"it is empty ({len(raw)} bytes), probably truncated")
         try:
             data = codec.loads(raw)

@@ -21,7 +21,12 @@ from textual.screen import Screen
 
 from tui_csr.errors import TokenError, TuiCsrError
 from tui_csr.pin import pin_from_environment
-from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors, error_dialog_for
+from tui_csr.ui.dialogs.error import (
+    ErrorDialog,
+    ErrorReported,
+    ReportsWorkerErrors,
+    error_dialog_for,
+)
 from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
 from tui_csr.ui.screens.help import HelpScreen
@@ -203,7 +208,12 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
     def _error_reported(self, event: ErrorReported) -> None:
         """The one place failures become dialogs."""
         event.stop()
-        self.push_screen(error_dialog_for(event.error, event.title))
+        dialog = error_dialog_for(event.error, event.title)
+        # Several views failing for one reason (e.g. a damaged store, read by every tab) show
+        # it once instead of a stack of identical dialogs to close one by one.
+        shown = [(s._message, s._code) for s in self.screen_stack if isinstance(s, ErrorDialog)]
+        if (dialog._message, dialog._code) not in shown:
+            self.push_screen(dialog)
 
     def action_help(self) -> None:
         """Show the keys of the screen that is active."""

@@ -23,7 +23,7 @@ from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
 from tui_csr.service import CsrService, GenerateParams
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
-from tui_csr.ui.wizard.common import Errors, WizardStep
+from tui_csr.ui.wizard.common import Errors, WizardStep, WorkFailed
 from tui_csr.ui.wizard.dn_step import DistinguishedNameStep
 from tui_csr.ui.wizard.groups_step import GroupsStep
 from tui_csr.ui.wizard.review_step import ReviewStep
@@ -99,6 +99,13 @@ class GenerateWizard(Screen[Request | None]):
 
         text: str
 
+    @dataclass
+    class ApplyFinished(Message):
+        """Apply ended: with the new request, or with the error that stopped it."""
+
+        request: Request | None
+        error: Exception | None = None
+
     def __init__(self, service: CsrService) -> None:
         super().__init__()
         self.service = service
@@ -114,6 +121,7 @@ class GenerateWizard(Screen[Request | None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
+        """Title, step list, the steps, the buttons and the footer."""
         yield Static("", id="wizard-title", markup=False)
         with Horizontal(id="wizard-body"):
             yield StepList([step.TITLE for step in self.steps], id="step-list")
@@ -129,6 +137,7 @@ class GenerateWizard(Screen[Request | None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        """Start on the first step."""
         self._show_step(0)
 
     # -- moving between steps --------------------------------------------------------------------
@@ -167,11 +176,15 @@ class GenerateWizard(Screen[Request | None]):
 
     @work(exclusive=True, group="wizard-nav", exit_on_error=False)
     async def _check_and_go(self, source: int, target: int) -> None:
-        errors = await self.steps[source].check()
-        label = None
-        if not errors and self.steps[target] is self.review_step and \
-                self.token_step.wants_label():
-            label = await self._free_label()
+        try:
+            errors = await self.steps[source].check()
+            label = None
+            if not errors and self.steps[target] is self.review_step and \
+                    self.token_step.wants_label():
+                label = await self._free_label()
+        except Exception as exc:  # e.g. the token went away while checking the label
+            self.post_message(WorkFailed(f"Checking {self.steps[source].TITLE}", exc))
+            return
         self.post_message(self.StepChecked(source, target, errors, label))
 
     @on(StepChecked)
@@ -211,7 +224,11 @@ class GenerateWizard(Screen[Request | None]):
 
     @work(exclusive=True, group="wizard-label", exit_on_error=False)
     async def _suggest_label(self) -> None:
-        label = await self._free_label()
+        try:
+            label = await self._free_label()
+        except Exception as exc:
+            self.post_message(WorkFailed("Suggesting a key label", exc))
+            return
         if label:
             self.post_message(self.LabelSuggested(label))
 
@@ -221,7 +238,7 @@ class GenerateWizard(Screen[Request | None]):
             self.token_step.set_suggested_label(event.label)
 
     # -- apply -----------------------------------------------------------------------------------
-    async def action_apply(self) -> None:
+    def action_apply(self) -> None:
         """Generate the key pair on the token and the CSR, in a worker."""
         if self.busy or self.step is not self.review_step:
             return
@@ -229,43 +246,65 @@ class GenerateWizard(Screen[Request | None]):
         for step in self.steps:
             step.contribute(params)
         self.review_step.show_apply_error(None)
-        await self._set_busy(True, "Checking the request…")
+        self._set_busy(True, "Checking the request…")
         self._generate(params)
 
     @work(exclusive=True, group=_APPLY_GROUP, exit_on_error=False)
-    async def _generate(self, params: GenerateParams) -> Request:
-        return await self.service.generate(params, progress=self._progress)
+    async def _generate(self, params: GenerateParams) -> None:
+        try:
+            request = await self.service.generate(params, progress=self._progress)
+        except Exception as exc:  # every failure is shown on the review, never as a traceback
+            self.post_message(self.ApplyFinished(None, exc))
+            return
+        self.post_message(self.ApplyFinished(request))
 
     def _progress(self, text: str) -> None:
+        # Called by the service on the event loop, inside the worker: post, the handler shows it.
         self.post_message(self.ApplyProgress(f"{text}…"))
 
     @on(ApplyProgress)
-    async def _show_progress(self, event: ApplyProgress) -> None:
+    def _show_progress(self, event: ApplyProgress) -> None:
         if self.busy:
-            await self.review_step.set_busy(event.text)
+            self.review_step.set_busy(event.text)
 
-    async def _set_busy(self, busy: bool, text: str | None = None) -> None:
+    def _set_busy(self, busy: bool, text: str | None = None) -> None:
         self.busy = busy
         for button in self.query("#wizard-buttons Button").results(Button):
             button.disabled = busy or (button.id == "back" and self.current == 0)
-        await self.review_step.set_busy(text if busy else None)
+        self.review_step.set_busy(text if busy else None)
         self.refresh_bindings()
 
+    @on(ApplyFinished)
+    def _apply_finished(self, event: ApplyFinished) -> None:
+        self._set_busy(False)
+        if event.request is not None:
+            self.dismiss(event.request)
+        else:
+            self._apply_failed(event.error)
+
+    @on(WorkFailed)
+    def _work_failed(self, event: WorkFailed) -> None:
+        self.notify(f"{event.what} failed: {_describe(event.error)}", severity="error")
+
     @on(Worker.StateChanged)
-    async def _worker_changed(self, event: Worker.StateChanged) -> None:
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # The workers catch what they can; this is the net for the rest (and cancellation).
         worker = event.worker
-        if worker.group == _APPLY_GROUP:
-            if event.state is WorkerState.SUCCESS:
-                await self._set_busy(False)
-                self.dismiss(worker.result)
-            elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-                await self._set_busy(False)
-                self._apply_failed(worker.error)
+        if worker.group == _APPLY_GROUP and event.state is WorkerState.CANCELLED:
+            self._set_busy(False)
+            self._apply_failed(None)
         elif event.state is WorkerState.ERROR:
-            # A load or check that failed unexpectedly: say so, never show a traceback.
-            self.notify(_describe(worker.error), title="Something went wrong", severity="error")
+            if worker.group == _APPLY_GROUP:
+                self._set_busy(False)
+                self._apply_failed(worker.error if isinstance(worker.error, Exception) else None)
+            else:
+                self.notify(_describe(worker.error), title="Something went wrong",
+                            severity="error")
 
     def _apply_failed(self, error: BaseException | None) -> None:
+        if error is None:
+            self.review_step.show_apply_error("Apply was cancelled; nothing was stored.")
+            return
         message = _describe(error)
         field = error.field if isinstance(error, TuiCsrError) else None
         where = ""
@@ -332,8 +371,8 @@ class GenerateWizard(Screen[Request | None]):
         self.action_back()
 
     @on(Button.Pressed, "#apply")
-    async def _apply_pressed(self) -> None:
-        await self.action_apply()
+    def _apply_pressed(self) -> None:
+        self.action_apply()
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:

@@ -6,10 +6,12 @@ the wizard's workers and shows what they say under the field concerned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
@@ -17,6 +19,14 @@ from tui_csr.service import CsrService, GenerateParams
 
 #: ``{field: message}``: what a step's check found, keyed by the field the message belongs under.
 Errors = dict[str, str]
+
+
+@dataclass
+class WorkFailed(Message):
+    """A background load or check failed; the wizard tells the user (never with a traceback)."""
+
+    what: str
+    error: Exception
 
 
 class FieldError(Static):

@@ -37,18 +37,20 @@ def country_label(code: str) -> str:
 
 
 def match_countries(query: str) -> list[tuple[str, str]]:
-    """``(code, name)`` of the countries whose name contains ``query`` (or whose code it is);
-    names that start with it come first."""
+    """``(code, name)`` of the countries whose name contains ``query`` (or whose code it is):
+    the country with that code first, then names that start with it, then the others."""
     q = _fold(query.strip())
     if not q:
         return [(code, name) for code, name, _ in _country_index()]
-    starts, contains = [], []
+    exact, starts, contains = [], [], []
     for code, name, folded in _country_index():
-        if q == code.casefold() or folded.startswith(q) or f"{folded} ({code.casefold()})" == q:
+        if q == code.casefold() or f"{folded} ({code.casefold()})" == q:
+            exact.append((code, name))
+        elif folded.startswith(q):
             starts.append((code, name))
         elif q in folded:
             contains.append((code, name))
-    return starts + contains
+    return exact + starts + contains
 
 
 class CountryInput(Input):
@@ -116,6 +118,7 @@ class CountryPicker(Vertical):
         self.code: str | None = None
 
     def compose(self) -> ComposeResult:
+        """The text field and the (hidden) list of matches."""
         yield CountryInput(id=self._input_id, compact=True,
                            placeholder="type part of a name, Enter picks", select_on_focus=True)
         yield CountryList()

@@ -39,6 +39,7 @@ class DistinguishedNameStep(WizardStep):
         self.dn: DistinguishedName | None = None
 
     def compose(self) -> ComposeResult:
+        """The DN string, then the six fields."""
         yield from self.heading()
         yield FieldRow("Subject DN", Input(id="dn", compact=True,
                                            placeholder="CN=www.example.com,O=Example,C=US"),

@@ -14,7 +14,7 @@ from textual.widgets import Button, Input, SelectionList, Static
 from tui_csr.core.models import Group
 from tui_csr.errors import InputError, TuiCsrError
 from tui_csr.service import GenerateParams, validate_owner
-from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep
+from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 NO_GROUPS = ("No certificate group exists yet. Every request must belong to one, and only an "
              "administrator can create groups (tui-csr groups add NAME).")
@@ -55,6 +55,7 @@ class GroupsStep(WizardStep):
         message: str
 
     def compose(self) -> ComposeResult:
+        """The group list, the create-a-group form (administrators) and the owner."""
         yield from self.heading()
         yield Static("Certificate groups (at least one; space toggles):", id="groups-title")
         yield SelectionList[str](id="groups")
@@ -78,6 +79,7 @@ class GroupsStep(WizardStep):
             yield FieldError(id="owner-error")
 
     def on_mount(self) -> None:
+        """Read the groups."""
         self.reload()
 
     def entered(self) -> None:
@@ -87,7 +89,12 @@ class GroupsStep(WizardStep):
     @work(exclusive=True, group="groups", exit_on_error=False)
     async def reload(self, select: str | None = None) -> None:
         """Read the groups from the store (off the loop) and show them."""
-        self.post_message(self.GroupsLoaded(await self.service.list_groups(), select))
+        try:
+            groups = await self.service.list_groups()
+        except Exception as exc:  # shown by the wizard
+            self.post_message(WorkFailed("Reading the certificate groups", exc))
+            return
+        self.post_message(self.GroupsLoaded(groups, select))
 
     @on(GroupsLoaded)
     def _show_groups(self, event: GroupsLoaded) -> None:
@@ -134,8 +141,11 @@ class GroupsStep(WizardStep):
         except TuiCsrError as exc:
             self.post_message(self.CreateFailed(str(exc)))
             return
+        except Exception as exc:  # not one of ours: say what it is, still under the form
+            self.post_message(self.CreateFailed(f"Unexpected error ({type(exc).__name__}): {exc}"))
+            return
         self.notify(f"Group '{group.name}' created.")
-        self.post_message(self.GroupsLoaded(await self.service.list_groups(), group.name))
+        self.reload(group.name)
 
     @on(CreateFailed)
     def _create_failed(self, event: CreateFailed) -> None:

@@ -30,25 +30,29 @@ class ReviewStep(WizardStep):
     ReviewStep #summary > .key { color: $text-muted; text-style: bold; }
     ReviewStep #summary > .value { width: 100%; height: auto; }
     ReviewStep #apply-status { height: auto; margin-top: 1; display: none; }
-    ReviewStep.-busy #apply-status { display: block; }
     ReviewStep #apply-spinner { width: 6; height: 1; min-height: 1; }
     ReviewStep #apply-progress { width: 1fr; color: $text-accent; }
     ReviewStep #apply-error { margin-top: 1; border-left: outer $error; padding-left: 1; }
     ReviewStep #apply-hint { margin-top: 1; color: $text-muted; }
-    ReviewStep.-busy #apply-hint { display: none; }
     """
 
     def compose(self) -> ComposeResult:
+        """The summary, the progress line and the error line."""
         yield from self.heading()
         with Grid(id="summary"):
             for name in SUMMARY_ROWS:
                 yield Label(name, classes="key")
                 yield Static("-", id=_row_id(name), classes="value", markup=False)
         with Horizontal(id="apply-status"):
+            yield LoadingIndicator(id="apply-spinner")
             yield Static("", id="apply-progress", markup=False)
         yield FieldError(id="apply-error", wide=True)
         yield Static("Apply (ctrl+g) generates the key pair on the token and signs the CSR.",
                      id="apply-hint", markup=False)
+
+    def on_mount(self) -> None:
+        """Idle, the spinner is hidden and does not animate (nor show up in snapshots)."""
+        self.query_one(LoadingIndicator).auto_refresh = None
 
     def show_summary(self, rows: list[tuple[str, str]]) -> None:
         """Fill the summary from ``(name, value)`` rows; names not given show '-'."""
@@ -60,20 +64,24 @@ class ReviewStep(WizardStep):
         """What the summary shows for row ``name`` (for tests and screen readers)."""
         return str(self.query_one(f"#{_row_id(name)}", Static).render())
 
-    async def set_busy(self, text: str | None) -> None:
-        """Show the spinner and ``text`` while Apply runs; None hides them."""
-        spinners = list(self.query(LoadingIndicator))
-        if text is None:
-            self.remove_class("-busy")
-            for spinner in spinners:
-                await spinner.remove()
-            return
-        self.add_class("-busy")
-        if not spinners:
-            # Mounted only while busy: an idle page has no animation (stable snapshots).
-            await self.query_one("#apply-status").mount(LoadingIndicator(id="apply-spinner"),
-                                                        before=0)
-        self.query_one("#apply-progress", Static).update(text)
+    def set_busy(self, text: str | None) -> None:
+        """Show the spinner and ``text`` while Apply runs; None hides them.
+
+        Only the widgets concerned change (no class on the step): restyling the whole step
+        would cost the event loop more while the token works.
+        """
+        busy = text is not None
+        spinner = self.query_one(LoadingIndicator)
+        spinner.auto_refresh = 1 / 16 if busy else None
+        self.query_one("#apply-status").display = busy
+        self.query_one("#apply-hint").display = not busy
+        if busy:
+            self.query_one("#apply-progress", Static).update(text)
+
+    @property
+    def busy(self) -> bool:
+        """Whether the spinner is showing."""
+        return bool(self.query_one("#apply-status").display)
 
     def show_apply_error(self, message: str | None) -> None:
         """Show why Apply failed (None clears it)."""

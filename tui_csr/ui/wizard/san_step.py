@@ -38,6 +38,7 @@ class SanRow(Vertical):
         self._kind, self._value = kind, value
 
     def compose(self) -> ComposeResult:
+        """The type and the value side by side, the error line under them."""
         with Horizontal():
             yield Select(_KINDS, value=self._kind, allow_blank=False, compact=True,
                          type_to_search=False, id=f"san-kind-{self.number}")
@@ -104,6 +105,7 @@ class SanStep(WizardStep):
     _last_row: SanRow | None = None
 
     def compose(self) -> ComposeResult:
+        """The entries, the buttons and the reason when SANs are off."""
         yield from self.heading()
         yield Static(SAN_UNSUPPORTED, id="san-disabled", markup=False)
         yield Static("Types: email, DNS, IP, URI. Empty entries are ignored. + or ctrl+o adds, "
@@ -120,6 +122,7 @@ class SanStep(WizardStep):
         yield FieldError(id="san-error", wide=True)
 
     def on_mount(self) -> None:
+        """Disable the entries when the backend takes no SANs."""
         if not self.supported:
             self.add_class("-unsupported")
             self.query_one("#san-list").disabled = True

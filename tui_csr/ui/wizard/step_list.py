@@ -67,6 +67,7 @@ class StepList(Vertical):
         self._titles = titles
 
     def compose(self) -> ComposeResult:
+        """One line per step."""
         for number, title in enumerate(self._titles, start=1):
             yield StepItem(number, title)
 

@@ -11,7 +11,7 @@ from textual.widgets import Input, RadioButton, RadioSet, Static
 
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, KeyType
 from tui_csr.service import GenerateParams
-from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep
+from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 _KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
 _PADDINGS = {"pad-pkcs1": False, "pad-pss": True}
@@ -50,6 +50,7 @@ class CryptoTokenStep(WizardStep):
         support: dict[str, str | None]
 
     def compose(self) -> ComposeResult:
+        """Token, key type and spec, hash, padding, label."""
         yield from self.heading()
         token = self.service.token.label if self.service.token is not None else "(no token)"
         yield FieldRow("Token", Static(token, id="token-label", markup=False))
@@ -82,13 +83,25 @@ class CryptoTokenStep(WizardStep):
 
     #: The label the wizard last suggested; a label equal to it is not "typed by the user".
     _auto_label = ""
+    #: The choices as first shown (after the token said which specs it can make).
+    _defaults: tuple[object, ...] = ()
 
     def on_mount(self) -> None:
+        """Ask the token which key specs it can make."""
+        self._defaults = self._choices()
         self._load_support()
+
+    def _choices(self) -> tuple[object, ...]:
+        return (self.key_type, self.key_spec, self.hash_name, self.pss)
 
     @work(exclusive=True, group="spec-support", exit_on_error=False)
     async def _load_support(self) -> None:
-        self.post_message(self.SupportLoaded(await self.service.spec_support()))
+        try:
+            support = await self.service.spec_support()
+        except Exception as exc:  # shown by the wizard; the specs stay selectable
+            self.post_message(WorkFailed("Reading the token's key types", exc))
+            return
+        self.post_message(self.SupportLoaded(support))
 
     @on(SupportLoaded)
     def _apply_support(self, event: SupportLoaded) -> None:
@@ -110,6 +123,7 @@ class CryptoTokenStep(WizardStep):
                     enabled[0].value = True
         self.query_one("#spec-note", Static).update("Unavailable: " + " ".join(notes)
                                                     if notes else "")
+        self._defaults = self._choices()
 
     @on(RadioSet.Changed, "#key-type")
     def _type_changed(self) -> None:
@@ -184,8 +198,7 @@ class CryptoTokenStep(WizardStep):
     def is_dirty(self) -> bool:
         """A typed label or any choice away from the defaults."""
         typed = bool(self.label) and self.label != self._auto_label
-        return typed or self.key_spec not in ("RSA2048", None) or self.hash_name != "SHA256" \
-            or self.pss
+        return typed or self._choices() != self._defaults
 
     def contribute(self, params: GenerateParams) -> None:
         """Key spec, hash, padding and label."""

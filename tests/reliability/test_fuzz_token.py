@@ -1,0 +1,77 @@
+"""Fuzzing generate on the real SoftHSM token (P-256, for speed): every input either yields a
+CSR whose subject and SANs, read back with ``cryptography``, are exactly the normalised values
+the core returned, or an InputError naming the field; and a refused input leaves the token's
+object count as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import event, given
+from hypothesis import strategies as st
+
+from tests.reliability.conftest import examples
+from tests.reliability.strategies import (
+    GROUPS,
+    check_refusal,
+    csr_subject_and_sans,
+    expected,
+    generate_params,
+)
+from tui_csr.config import current_user
+from tui_csr.core.models import Group
+from tui_csr.errors import InputError
+from tui_csr.service import CsrService, GenerateParams
+
+#: Examples that go all the way to the token (x RELIABILITY_FUZZ_SCALE).
+N_TOKEN = 60
+
+
+@pytest.fixture
+async def fuzz_service(service: CsrService) -> CsrService:
+    """The session token's service, over a store with the fuzzer's groups."""
+    for name in GROUPS:
+        if name != "Web":
+            service.store.add_group(Group(name, created_by=current_user()))
+    return service
+
+
+@pytest.mark.filterwarnings("ignore:Attribute's length must be")  # UTF-8 bytes, not characters
+@examples(N_TOKEN)
+@given(params=generate_params(spec_ok=True), everything=st.integers(0, 3))
+async def test_generate_on_token_is_exact_or_refused(fuzz_service: CsrService,
+                                                     params: GenerateParams, everything: int) -> None:
+    if everything < 3:
+        # Three times in four only the subject and the SANs are fuzzed, so most examples
+        # reach the token; the rest fuzz groups, owner and label as well.
+        params = replace(params, groups=["Web"], owner=None, label=None)
+    service = fuzz_service
+    token = service.token
+    before = await token.object_count()
+    try:
+        v = service.validate(params)
+    except InputError as exc:
+        v = None
+        refused = exc
+    try:
+        req = await service.generate(params)
+    except InputError as exc:
+        event(f"refused: {exc.field}")
+        check_refusal(exc)
+        # The same refusal as the check that runs before the token is touched...
+        assert v is None and str(exc) == str(refused)
+        # ...so nothing was made on the token.
+        assert await token.object_count() == before
+        return
+    event("generated")
+    assert v is not None
+    subject, sans = csr_subject_and_sans(req.csr_pem.encode())
+    assert (subject, sans) == expected(v)
+    assert req.subject_fields == v.dn.fields and req.sans == [e.as_pair() for e in v.sans]
+    assert tuple(req.groups) == v.groups and req.owner == v.owner
+    assert req.label.startswith(v.label)  # a default label may step around one on the token
+    assert await token.key_exists(bytes.fromhex(req.key_id))
+    await service.delete_request(req.id)
+    assert await token.object_count() == before
