@@ -132,6 +132,8 @@ def default_label(dn: DistinguishedName, today: date | None = None) -> str:
     """Default key label: the CN and the date, e.g. ``www.example.com-2026-11-27``."""
     cn = dn.fields.get("CN", "key")
     cn = "".join(ch if ch.isprintable() else "_" for ch in cn)[: _LABEL_MAX - 11]
+    # A CN may begin or end with an (escaped) space; a label may not (validate_label).
+    cn = cn.strip() or "key"
     return f"{cn}-{(today or date.today()).isoformat()}"
 
 

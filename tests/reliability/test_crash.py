@@ -166,3 +166,27 @@ async def test_killed_between_keygen_and_record_then_adopted(cli: Cli,
     assert key_id not in {k["key_id"] for k in orphans["keys_without_record"]}
     assert cli("delete", doc["id"], "--yes").code == 0
     assert not await service.token.key_exists(bytes.fromhex(key_id))
+
+
+# Killed inside key generation: the key pair exists (with its temporary id), nothing after it
+# ran. Regression: the marker was written last, so such a key was invisible to the orphan scan.
+_KILLED_INSIDE_KEYGEN = CLI_MAIN + """
+import os, signal
+from tui_csr.hsm import token
+def killed(spki):
+    os.kill(os.getpid(), signal.SIGKILL)
+token.key_id_for = killed
+main(["generate", "--key-spec", "P-256", "--cn", sys.argv[1], "--group", "Web",
+      "--label", sys.argv[1]])
+"""
+
+
+async def test_killed_inside_key_generation_is_still_found(cli: Cli, service: CsrService) -> None:
+    label = f"crash-keygen-{os.getpid()}"
+    run = run_python(_KILLED_INSIDE_KEYGEN, {**cli.env, "TUI_CSR_PIN": cli.token.pin}, label)
+    assert run.code == -signal.SIGKILL, run.err
+    orphans = json_out(cli("orphans", "list", "--json"))
+    mine = [k for k in orphans["keys_without_record"] if k["label"] == label]
+    assert len(mine) == 1, orphans
+    assert cli("orphans", "destroy", mine[0]["key_id"], "--yes").code == 0
+    assert [k for k in await service.token.list_keys() if k.label == label] == []

@@ -142,3 +142,18 @@ def test_double_dash_value_is_checked_like_any_other(tmp_path, capsys, flags, ne
                      *flags])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(needle) and len(err.splitlines()) == 1, err
+
+
+def test_default_label_of_a_cn_with_spaces_at_its_ends_is_a_valid_label() -> None:
+    """Regression (fuzzer): CN '\\ 0' (a leading escaped space) gave the label ' 0-<date>',
+    which validate_label itself would refuse."""
+    from datetime import date
+
+    from tui_csr.core.dn import parse_dn
+    from tui_csr.service import default_label
+
+    for text in (r"CN=\ 0", r"CN=x\ ", r"CN=\  \ "):
+        label = default_label(parse_dn(text), date(2026, 1, 2))
+        assert label == validate_label(label), label
+    assert default_label(parse_dn(r"CN=\ 0"), date(2026, 1, 2)) == "0-2026-01-02"
+    assert default_label(parse_dn(r"CN=\  \ "), date(2026, 1, 2)) == "key-2026-01-02"

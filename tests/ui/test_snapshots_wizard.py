@@ -7,6 +7,8 @@ runs).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from textual.pilot import Pilot
 
 from tests.ui import wizard_harness as harness
@@ -15,6 +17,7 @@ from tests.ui.wizard_harness import (
     WizardHarness,
     next_step,
     settle,
+    steady,
     to_review,
     type_into,
 )
@@ -27,6 +30,19 @@ fixed_today = harness.fixed_today
 SIZE = (100, 30)
 SMALL = (80, 24)
 DN = "CN=snap-dn.example.org,O=Example Corp,OU=PKI Team,L=Berlin,ST=Berlin,C=DE"
+
+
+Drive = Callable[[Pilot], Awaitable[None]]
+
+
+def shot(snap_compare, service: CsrService, drive: Drive, size: tuple[int, int] = SIZE) -> bool:
+    """Run the harness, ``drive`` it, steady the cursors and compare the screenshot."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await drive(pilot)
+        await steady(pilot)
+
+    return snap_compare(WizardHarness(service), terminal_size=size, run_before=run_before)
 
 
 async def dn_filled(pilot: Pilot) -> None:
@@ -42,7 +58,7 @@ class TestCryptoTokenStep:
     """Step 1."""
 
     def test_initial(self, snap_compare, service: CsrService) -> None:
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=settle)
+        assert shot(snap_compare, service, settle)
 
     def test_ecdsa_with_label_error(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -52,17 +68,17 @@ class TestCryptoTokenStep:
             await type_into(pilot, "#label", "x" * 65)
             await next_step(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
 
 class TestDistinguishedNameStep:
     """Step 2: the DN string and the six fields."""
 
     def test_filled(self, snap_compare, service: CsrService) -> None:
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=dn_filled)
+        assert shot(snap_compare, service, dn_filled)
 
     def test_filled_80x24(self, snap_compare, service: CsrService) -> None:
-        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=dn_filled)
+        assert shot(snap_compare, service, dn_filled, SMALL)
 
     def test_malformed_80x24(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -71,7 +87,7 @@ class TestDistinguishedNameStep:
             await pilot.press(*"CN=Example Certificate, O-ABC Corp, C=US")
             await next_step(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
+        assert shot(snap_compare, service, run_before, SMALL)
 
     def test_country_list_80x24(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -81,7 +97,7 @@ class TestDistinguishedNameStep:
             await type_into(pilot, "#f-c", "united")
             await pilot.press("down")
 
-        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
+        assert shot(snap_compare, service, run_before, SMALL)
 
 
 class TestSanStep:
@@ -97,7 +113,7 @@ class TestSanStep:
             await pilot.press("shift+tab", "enter", "down", "enter")  # type: DNS
             await settle(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
     def test_not_supported(self, snap_compare, service: CsrService) -> None:
         service.settings.san_supported = False
@@ -108,7 +124,7 @@ class TestSanStep:
             await pilot.press(*"CN=snap-nosan.example.org")
             await next_step(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
 
 class TestSignumConfigurationsStep:
@@ -124,7 +140,7 @@ class TestSignumConfigurationsStep:
             await pilot.press("space", "tab", *"alice")
             await settle(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
     def test_no_groups_admin(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -137,7 +153,7 @@ class TestSignumConfigurationsStep:
             await next_step(pilot)  # refused: no group
             await type_into(pilot, "#new-group", "Web servers")
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
 
 class TestReviewAndApply:
@@ -148,7 +164,7 @@ class TestReviewAndApply:
             await to_review(pilot, "CN=snap-review.example.org,O=Example Corp,C=DE",
                             sans=("ops@example.org", "pki@example.org"), owner="alice")
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
     def test_apply_error(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -160,7 +176,7 @@ class TestReviewAndApply:
             await pilot.press("ctrl+g")
             await settle(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SIZE, run_before=run_before)
+        assert shot(snap_compare, service, run_before)
 
     def test_cancel_asks(self, snap_compare, service: CsrService) -> None:
         async def run_before(pilot: Pilot) -> None:
@@ -168,4 +184,4 @@ class TestReviewAndApply:
             await pilot.press("escape")
             await settle(pilot)
 
-        assert snap_compare(WizardHarness(service), terminal_size=SMALL, run_before=run_before)
+        assert shot(snap_compare, service, run_before, SMALL)

@@ -89,6 +89,16 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def steady(pilot: Pilot) -> None:
+    """Settle, then stop every text cursor blinking (shown, steady) so a screenshot does not
+    depend on when in the blink cycle it is taken."""
+    await settle(pilot)
+    for screen in pilot.app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+    await pilot.pause()
+
+
 async def type_into(pilot: Pilot, selector: str, text: str) -> None:
     """Focus the input ``selector`` on the wizard, clear it and type ``text`` key by key."""
     app = pilot.app

@@ -12,13 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_store import make_request
+from tests.unit import test_store
 from tui_csr.core.models import AuditEntry, Group, Status, utcnow
 from tui_csr.errors import StoreError
 from tui_csr.store import journal
 from tui_csr.store.repo import STORE_FILE_NAME, Store
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_request(label: str, **changes: object):  # -> Request
+    """test_store's request, with a key spec the store's record checks accept."""
+    return test_store.make_request(label, **{"key_spec": "RSA3072", **changes})
 
 
 @pytest.fixture
@@ -151,7 +156,7 @@ def test_large_store_takes_the_journal_without_any_setting(tmp_path: Path) -> No
 WRITER = textwrap.dedent('''
     import sys, uuid
     sys.path.insert(0, sys.argv[3])
-    from tests.unit.test_store import make_request
+    from tests.unit.test_store_journal import make_request
     from tui_csr.store.repo import Store
     store = Store(sys.argv[1])
     for i in range(15):
@@ -179,7 +184,7 @@ def test_concurrent_writers_on_a_large_store(tmp_path: Path) -> None:
 LOOPER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[3])
-    from tests.unit.test_store import make_request
+    from tests.unit.test_store_journal import make_request
     from tui_csr.store.repo import Store
     store = Store(sys.argv[1])
     i = 0

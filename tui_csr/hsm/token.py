@@ -411,6 +411,14 @@ class Pkcs11Token(_CertificateMixin):
             Attribute.ID: temp_id,
         }
         doing = f"generating {'an' if spec.key_type is KeyType.EC else 'a'} {spec.display} key"
+        # The marker comes first: a process killed at any later point leaves a key pair that an
+        # orphan scan finds (a marker naming a key that never came is ignored by the scan).
+        try:
+            self._mark(temp_id, tag or label)
+        except px.PKCS11Error as exc:
+            self._ensure_present(doing)
+            raise token_error(exc, doing, self.token_label) from exc
+        key_id = temp_id
         try:
             if spec.key_type is KeyType.RSA:
                 public_template[Attribute.PUBLIC_EXPONENT] = b"\x01\x00\x01"
@@ -444,18 +452,23 @@ class Pkcs11Token(_CertificateMixin):
             if any(True for _ in session.get_objects({Attribute.ID: key_id})):
                 raise TokenError("A key with the same public key id already exists on token "
                                  f"'{self.token_label}'.", field="token")
+            self._mark(key_id, tag or label)  # before the ids change: see the first marker
             try:
                 pub[Attribute.ID] = key_id
                 priv[Attribute.ID] = key_id
             except px.PKCS11Error:
+                self._unmark(key_id)
                 key_id = temp_id  # tokens may refuse CKA_ID changes; the random id stays unique
                 pub[Attribute.ID] = temp_id
-            self._mark(key_id, tag or label)
+            if key_id != temp_id:
+                self._unmark(temp_id)
             self._fresh = (key_id, priv)
             return KeyPair(key_id=key_id, label=label, spki_der=spki, attributes=attrs)
         except BaseException as exc:
             # Whatever went wrong after generation, no half-made key pair stays on the token.
             self._destroy_quietly(pub, priv)
+            with contextlib.suppress(Exception):
+                self._unmark(temp_id, key_id)
             if isinstance(exc, px.PKCS11Error):
                 raise token_error(exc, doing, self.token_label) from exc
             raise
@@ -470,6 +483,16 @@ class Pkcs11Token(_CertificateMixin):
             Attribute.APPLICATION: MARKER_APPLICATION, Attribute.LABEL: tag,
             Attribute.VALUE: key_id.hex().encode(),
         })
+
+    def _unmark(self, *key_ids: bytes) -> None:
+        """Destroy the markers naming ``key_ids``."""
+        from pkcs11 import Attribute, ObjectClass
+
+        for key_id in dict.fromkeys(key_ids):
+            for obj in list(self._s().get_objects({
+                    Attribute.CLASS: ObjectClass.DATA, Attribute.APPLICATION: MARKER_APPLICATION,
+                    Attribute.VALUE: key_id.hex().encode()})):
+                obj.destroy()
 
     def _destroy_quietly(self, *objs: Any) -> None:
         for obj in objs:
