@@ -116,6 +116,7 @@ def main(argv: list[str]) -> int:
     began = time.monotonic()
     subprocess.run(["bash", str(ROOT / "bench" / "setup-peers.sh")], check=False)
     info = machine()
+    busy_at_start = os.getloadavg()[0] > (os.cpu_count() or 1)
     print(f"tui-csr bench on {info['cpu']} x{info['cpus']}, {info['os']}, Python "
           f"{info['python']}; load {info['load_start']}", file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="tui-csr-bench-"))
@@ -127,6 +128,8 @@ def main(argv: list[str]) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     info["load_end"] = _load()
+    if busy_at_start or os.getloadavg()[0] > (os.cpu_count() or 1):
+        info["busy"] = "yes"
     info["duration"] = f"{time.monotonic() - began:.0f} s"
     print(render_table(rows))
     RESULTS.write_text(render_markdown(rows, info), encoding="utf-8")

@@ -255,8 +255,11 @@ def request_json(req: Any) -> dict[str, Any]:
     from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme, signature_name
 
     doc = req.to_doc()
-    doc["signature"] = signature_name(KEY_SPECS[req.key_spec], HashAlg(req.hash),
-                                      Scheme(req.scheme))
+    try:
+        doc["signature"] = signature_name(KEY_SPECS[req.key_spec], HashAlg(req.hash),
+                                          Scheme(req.scheme))
+    except (KeyError, ValueError):  # a record edited by hand: show it, with what is known
+        doc["signature"] = None
     doc["sans"] = [{"type": k, "value": v} for k, v in req.sans]
     doc["token"] = req.token_label
     return doc
@@ -402,7 +405,8 @@ async def _list(args: argparse.Namespace, settings: Any) -> int:
     rows = [("ID", "LABEL", "SUBJECT CN", "KEY", "GROUPS", "OWNER", "CREATED")]
     for r in reqs:
         rows.append((r.id[:8], r.label, r.subject_fields.get("CN", ""),
-                     KEY_SPECS[r.key_spec].display, ",".join(r.groups), r.owner or "",
+                     KEY_SPECS[r.key_spec].display if r.key_spec in KEY_SPECS else r.key_spec,
+                     ",".join(r.groups), r.owner or "",
                      r.created.astimezone().strftime("%Y-%m-%d %H:%M")))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tui_csr.core.csr import CsrSummary, from_pem_or_der, summarize
 from tui_csr.core.models import AuditEntry, Request, Status, utcnow
 from tui_csr.errors import InputError
 
 if TYPE_CHECKING:
+    from tui_csr.core.csr import CsrSummary
     from tui_csr.hsm.token import TokenKey
     from tui_csr.hsm.worker import AsyncToken
     from tui_csr.service import GenerateParams
@@ -109,6 +109,8 @@ class LifecycleMixin:
 
     async def view_request(self, request_id: str) -> RequestView:
         """The record and its decoded CSR, the signature verified again."""
+        from tui_csr.core.csr import from_pem_or_der, summarize  # asn1crypto: only when used
+
         request = await self.get_request(request_id)
         return RequestView(request, summarize(from_pem_or_der(request.csr_pem)))
 
@@ -120,6 +122,8 @@ class LifecycleMixin:
         A store failure removes the certificate object again.
         """
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        from tui_csr.core.csr import from_pem_or_der, summarize
 
         request = await self.get_request(request_id)
         if request.status is not Status.PENDING:

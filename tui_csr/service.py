@@ -18,7 +18,6 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from tui_csr.config import Settings, current_user
-from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
 from tui_csr.core.dn import DistinguishedName, parse_dn
 from tui_csr.core.keyspec import (
     HashAlg,
@@ -302,6 +301,9 @@ class CsrService(LifecycleMixin):
     async def _record(self, v: ValidatedRequest, key_id: bytes, spki_der: bytes, action: str,
                       say: Progress) -> Request:
         """Sign the CSR for ``key_id`` on the token, verify it in software, store the record."""
+        # Imported here, not at the top: list, show and the TUI's start need no asn1crypto.
+        from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
+
         token = self._token()
         say(f"Signing the CSR on token {token.label}")
         tbs = build_tbs(v.dn, spki_der, v.sans)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,16 +61,21 @@ class Run:
         return errors[0]
 
 
+#: Child processes run at a lower priority: the stress tests start several at once, and the
+#: other xdist worker may be running a timing test (tests/integration/test_event_loop.py).
+NICE = ["nice", "-n", "10"] if shutil.which("nice") else []
+
+
 def run_python(code: str, env: dict[str, str], *args: str, timeout: float = 120) -> Run:
     """Run ``python -c code args`` with ``env``."""
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, text=True,
+    proc = subprocess.run([*NICE, sys.executable, "-c", code, *args], env=env, text=True,
                           capture_output=True, timeout=timeout, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> Run:
     """Run ``python -m tui_csr args`` with exactly ``env``."""
-    proc = subprocess.run([sys.executable, "-m", "tui_csr", *args], env=env, text=True,
+    proc = subprocess.run([*NICE, sys.executable, "-m", "tui_csr", *args], env=env, text=True,
                           capture_output=True, timeout=timeout, check=False)
     return Run(proc.returncode, proc.stdout, proc.stderr)
 

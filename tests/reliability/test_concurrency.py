@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from tests.integration.conftest import Cli
+from tests.reliability.conftest import NICE
 from tui_csr.service import CsrService
 from tui_csr.store.repo import Store
 
@@ -71,13 +72,13 @@ def _run(cli: Cli, prefix: str, tmp_path: Path) -> tuple[list, dict, float]:
     env = {**cli.env, "TUI_CSR_PIN": cli.token.pin}
     stop = tmp_path / "stop"
     reader_log = tmp_path / "reader.json"
-    reader = subprocess.Popen([sys.executable, "-c", _READER, str(cli.data_dir), str(stop),
+    reader = subprocess.Popen([*NICE, sys.executable, "-c", _READER, str(cli.data_dir), str(stop),
                                str(reader_log)], env=env, stderr=subprocess.PIPE, text=True)
     start = time.monotonic()
     writers = []
     for k in range(WRITERS):
         log = tmp_path / f"writer{k}.json"
-        proc = subprocess.Popen([sys.executable, "-c", _WRITER, f"{prefix}w{k}", str(GENERATES),
+        proc = subprocess.Popen([*NICE, sys.executable, "-c", _WRITER, f"{prefix}w{k}", str(GENERATES),
                                  str(log)], env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         writers.append((proc, log))

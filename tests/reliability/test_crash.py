@@ -5,6 +5,7 @@ the store write. The next start finds a readable store, loses no acknowledged wr
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from pathlib import Path
 from cryptography import x509
 
 from tests.integration.conftest import GROUP, Cli
-from tests.reliability.conftest import CLI_MAIN, json_out, run_python
+from tests.reliability.conftest import CLI_MAIN, NICE, json_out, run_python
 from tui_csr.core.models import Request
 from tui_csr.service import CsrService
 from tui_csr.store.repo import Store
@@ -68,7 +69,8 @@ def test_kill_9_during_store_writes_loses_no_acknowledged_write(tmp_path: Path) 
     start = PREFILL + 1
     mid_write = 0
     for delay in KILL_DELAYS:
-        proc = subprocess.Popen([sys.executable, "-c", _STORE_WRITER, str(data), str(start)],
+        proc = subprocess.Popen([*NICE, sys.executable, "-c", _STORE_WRITER, str(data),
+                                 str(start)],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         acked = [proc.stdout.readline()]  # wait for the first acknowledged write
         assert acked[0].strip(), proc.stderr.read()
@@ -190,3 +192,28 @@ async def test_killed_inside_key_generation_is_still_found(cli: Cli, service: Cs
     assert len(mine) == 1, orphans
     assert cli("orphans", "destroy", mine[0]["key_id"], "--yes").code == 0
     assert [k for k in await service.token.list_keys() if k.label == label] == []
+
+
+async def test_next_tui_start_offers_the_orphan(cli: Cli, token) -> None:
+    """The TUI's next start finds the same key and offers to adopt or destroy it."""
+    from textual.widgets import DataTable
+
+    from tests.integration.conftest import make_settings
+    from tests.reliability.test_ui_faults import settle
+    from tui_csr.ui.app import TuiCsrApp
+    from tui_csr.ui.dialogs.orphans import OrphansDialog
+
+    label = f"crash-tui-{os.getpid()}"
+    key_id = await asyncio.to_thread(_crash_after_keygen, cli, label)
+    app = TuiCsrApp(CsrService.create(make_settings(token, cli.data_dir)), pin=token.pin)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OrphansDialog) and app.is_running
+        table = app.screen.query_one("#keys", DataTable)
+        rows = [" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+        assert any(label in row for row in rows), rows
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, OrphansDialog)
+    r = await asyncio.to_thread(cli, "orphans", "destroy", key_id, "--yes")
+    assert r.code == 0, r.err

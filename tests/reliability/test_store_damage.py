@@ -60,7 +60,7 @@ FILE_DAMAGE: dict[str, tuple[Callable[[bytes], bytes], str]] = {
 RECORD_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "lacks a field": _record_without("created"),
     "has a bad date": _record_with("created", "yesterday"),
-    "has a bad key spec": _record_with("key_spec", "RSA512"),
+    "has a key id that is not hex": _record_with("key_id", "not-hex"),
     "has groups that are not names": _record_with("groups", [1, 2]),
 }
 
@@ -136,3 +136,14 @@ def test_damaged_store_without_backup_says_so(cli: Cli, tmp_path: Path) -> None:
     assert f"{store}.bak" in line
     assert store.read_bytes().endswith(b'"requests": {"1": ')
     assert sorted(p.name for p in data.iterdir()) == ["tui-csr.json", "tui-csr.json.lock"]
+
+
+def test_record_with_an_unknown_key_spec_still_lists(cli: Cli) -> None:
+    """A hand-edited key spec is shown as it is (no KeyError from the table or the JSON)."""
+    _store_with_a_request(cli.data_dir)
+    store = cli.data_dir / "tui-csr.json"
+    store.write_bytes(_record_with("key_spec", "RSA512")(store.read_bytes()))
+    r = cli("list", "--all")
+    assert r.code == 0 and "RSA512" in r.out, r.err
+    doc = json.loads(cli("list", "--all", "--json").out)
+    assert doc[0]["key_spec"] == "RSA512" and doc[0]["signature"] is None

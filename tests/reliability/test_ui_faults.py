@@ -254,9 +254,8 @@ async def test_token_gone_during_apply_is_shown_on_the_review_step(token: SoftHS
         await settle(pilot)
         assert not app.dismissed and app.wizard.current == 4 and app.is_running
         assert app.wizard.review_step.apply_error == (
-            "Apply failed: While generating an EC P-256 key on token 'test': the token is no "
-            "longer there (removed or disconnected). (CKR_GENERAL_ERROR)"
-        ) or "no longer there" in app.wizard.review_step.apply_error
+            "Apply failed: While generating an RSA 2048 key on token 'test': the token is no "
+            "longer there (removed or disconnected). (CKR_GENERAL_ERROR)")
     assert service.store.list_requests() == []
 
 

@@ -398,39 +398,48 @@ async def test_token_failure_shows_message_and_code(service: CsrService, monkeyp
     assert service.store.list_requests() == []
 
 
-async def test_loop_stays_responsive_while_generating_rsa_4096(service: CsrService) -> None:
+async def worst_gap_while_generating_rsa_4096(service: CsrService, cn: str) -> float:
+    """Generate an RSA-4096 request through the wizard with a 10 ms timer running; the longest
+    time between two ticks from pressing Apply until Apply has finished."""
     app = WizardHarness(service, tick=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("tab", "right", "right", "enter")  # RSA 4096
         assert app.wizard.token_step.key_spec == "RSA4096"
-        await next_step(pilot)
-        await pilot.press(*"CN=responsive.example.com")
-        await next_step(pilot)
-        await next_step(pilot)
-        await pilot.press("space")
-        await next_step(pilot)
+        await open_step(pilot, 4, f"CN={cn}")
         wizard = app.wizard
         # A full collection of this long test process's heap can pause any Python program for
         # tens of ms; that is the interpreter, not the wizard, so keep it out of the window.
         gc.collect()
         gc.freeze()
         try:
+            start = time.perf_counter()
             await pilot.press("ctrl+g")
             await app.workers.wait_for_complete()
             end = time.perf_counter()
         finally:
             gc.unfreeze()
         await settle(pilot)
-        assert app.dismissed and app.result is not None
-        assert not wizard.busy
+        assert app.dismissed and app.result is not None and not wizard.busy
     assert app.disabled_during_progress and all(app.disabled_during_progress)
-    # The window: from the report that the key is being generated until Apply has finished.
-    start = next(t for t, text in app.progress if text.startswith("Generating RSA 4096 key"))
+    assert any(text.startswith("Generating RSA 4096 key") for _, text in app.progress)
     ticks = [t for t in app.ticks if start <= t <= end]
     assert len(ticks) >= 10, f"only {len(ticks)} ticks in {end - start:.2f} s"
-    gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
-    assert max(gaps) < 0.05, f"the loop stalled for {max(gaps):.3f} s"
+    return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+
+
+async def test_loop_stays_responsive_while_generating_rsa_4096(service: CsrService) -> None:
+    # A loop blocked by the key generation stalls for about the generation time (~1.5 s) on
+    # every attempt. An oversubscribed CI machine can also leave the loop thread waiting for a
+    # CPU for more than 50 ms now and then, whatever it does; a second or third attempt tells
+    # that apart from blocking.
+    worst: list[float] = []
+    for attempt in range(3):
+        worst.append(await worst_gap_while_generating_rsa_4096(
+            service, f"responsive-{attempt}.example.com"))
+        if worst[-1] < 0.05:
+            break
+    assert min(worst) < 0.05, f"the loop stalled for {', '.join(f'{g:.3f}' for g in worst)} s"
 
 
 async def test_progress_is_shown_while_applying(service: CsrService) -> None:

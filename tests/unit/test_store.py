@@ -34,7 +34,7 @@ def make_request(label: str = "web-01", **changes: object) -> Request:
         "subject": f"CN={label}.example.org,O=Example Ltd,C=GB",
         "subject_fields": {"CN": f"{label}.example.org", "O": "Example Ltd", "C": "GB"},
         "sans": [("dns", f"{label}.example.org"), ("email", "pki@example.org")],
-        "key_spec": "RSA-3072",
+        "key_spec": "RSA3072",
         "hash": "SHA256",
         "scheme": "PKCS1v15",
         "token_label": "demo",

@@ -37,7 +37,7 @@ WORKER = textwrap.dedent(
         return Request(
             id=uuid.uuid4().hex, label=label, subject=f"CN={label}.example.org,O=Example,C=GB",
             subject_fields={"CN": f"{label}.example.org", "O": "Example", "C": "GB"},
-            sans=[("dns", f"{label}.example.org")], key_spec="EC-P256", hash="SHA256",
+            sans=[("dns", f"{label}.example.org")], key_spec="P-256", hash="SHA256",
             scheme="ECDSA", token_label="demo", key_id=key_id,
             pkcs11_uri=f"pkcs11:token=demo;object={label};type=private", csr_pem=PEM * 20,
             groups=["web"], owner="alice", created=utcnow(), created_by="alice",
@@ -82,7 +82,7 @@ def make_request(label: str) -> Request:
     return Request(
         id=uuid.uuid4().hex, label=label, subject=f"CN={label}.example.org,O=Example,C=GB",
         subject_fields={"CN": f"{label}.example.org", "O": "Example", "C": "GB"},
-        sans=[("dns", f"{label}.example.org")], key_spec="EC-P256", hash="SHA256",
+        sans=[("dns", f"{label}.example.org")], key_spec="P-256", hash="SHA256",
         scheme="ECDSA", token_label="demo", key_id=key_id,
         pkcs11_uri=f"pkcs11:token=demo;object={label};type=private",
         csr_pem="-----BEGIN CERTIFICATE REQUEST-----\n...\n-----END CERTIFICATE REQUEST-----\n",

@@ -15,11 +15,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import iso3166
-from asn1crypto import x509
 
 from tui_csr.errors import InputError
+
+if TYPE_CHECKING:  # asn1crypto loads in to_asn1_name: listing requests never needs it
+    from asn1crypto import x509
 
 #: Short names in canonical (RFC 4514, most specific first) order; ``from_fields`` uses it.
 CANONICAL_ORDER: tuple[str, ...] = ("CN", "OU", "O", "L", "ST", "C")
@@ -366,6 +369,8 @@ def to_asn1_name(dn: DistinguishedName) -> x509.Name:
     Built by hand rather than with ``Name.build``, which reorders attributes and may pick other
     string types: values are UTF8String, except C which RFC 5280 requires as PrintableString.
     """
+    from asn1crypto import x509
+
     rdns = []
     for attr, value in reversed(dn.attrs):
         if attr == "C":

@@ -15,12 +15,15 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import idna
-from asn1crypto import x509
 
 from tui_csr.errors import InputError
+
+if TYPE_CHECKING:  # asn1crypto loads in to_general_names: listing requests never needs it
+    from asn1crypto import x509
 
 
 class SanKind(enum.StrEnum):
@@ -288,6 +291,8 @@ def to_general_names(
     Text values are set as raw IA5String bytes: asn1crypto's own setters would re-run IDNA 2003
     on domains and lower-case URI hosts, so the CSR could differ from what the user confirmed.
     """
+    from asn1crypto import x509
+
     names = []
     for entry in validate_sans(entries):
         if entry.kind is SanKind.IP:

@@ -410,7 +410,7 @@ class Pkcs11Token(_CertificateMixin):
             Attribute.UNWRAP: False, Attribute.DERIVE: False, Attribute.LABEL: label,
             Attribute.ID: temp_id,
         }
-        doing = f"generating {'an' if spec.key_type is KeyType.EC else 'a'} {spec.display} key"
+        doing = f"generating an {spec.display} key"  # an RSA ..., an EC ...
         # The marker comes first: a process killed at any later point leaves a key pair that an
         # orphan scan finds (a marker naming a key that never came is ignored by the scan).
         try:

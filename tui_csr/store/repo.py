@@ -23,7 +23,6 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme
 from tui_csr.core.models import AuditEntry, Group, Request, Status
 from tui_csr.errors import InputError, NotFoundError, StoreError
 from tui_csr.store import codec
@@ -134,10 +133,6 @@ class _Tx:
 _Model = TypeVar("_Model", Request, Group, AuditEntry)
 
 
-_HASHES = frozenset(h.value for h in HashAlg)
-_SCHEMES = frozenset(s.value for s in Scheme)
-
-
 def _check_request(req: Request) -> None:
     """Raise ValueError when a parsed request holds values the program cannot use.
 
@@ -147,13 +142,15 @@ def _check_request(req: Request) -> None:
     for name in ("id", "label", "key_id", "csr_pem", "token_label", "subject"):
         if not isinstance(getattr(req, name), str):
             raise ValueError(f"its {name} is not text")
-    if req.key_spec not in KEY_SPECS:
-        raise ValueError(f"its key spec '{req.key_spec}' is not known")
-    if req.hash not in _HASHES:
-        raise ValueError(f"{req.hash!r} is not a valid HashAlg")
-    if req.scheme not in _SCHEMES:
-        raise ValueError(f"{req.scheme!r} is not a valid Scheme")
-    bytes.fromhex(req.key_id)
+    # key_spec, hash and scheme are not checked against today's names: the store keeps what it
+    # was given (older or other spellings); the CLI and the screens show unknown ones as text.
+    for name in ("key_spec", "hash", "scheme"):
+        if not isinstance(getattr(req, name), str):
+            raise ValueError(f"its {name} is not text")
+    try:
+        bytes.fromhex(req.key_id)
+    except ValueError:
+        raise ValueError(f"its key id '{req.key_id}' is not hexadecimal") from None
     for group in req.groups:
         if not isinstance(group, str):
             raise ValueError("its groups are not a list of names")

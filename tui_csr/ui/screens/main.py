@@ -47,6 +47,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("attestation", "Attestation"),
 )
 _KEYS = [key for key, _ in COLUMNS]
+#: Rows added to the table at a time, and how close to the end the cursor gets before the next.
+PAGE = 200
+PAGE_MARGIN = 40
 
 NO_GROUP_TEXT = ("No certificate group exists yet, and every request needs one: an "
                  "administrator must create one first (tui-csr groups add NAME).")
@@ -96,6 +99,8 @@ class RequestsTable(DataTable):
                 id="requests.down"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous request",
                 id="requests.up"),
+        Binding("G", "scroll_bottom", "Last", show=False, tooltip="Last request (ctrl+end)",
+                id="requests.last"),
     ]
 
 
@@ -135,6 +140,8 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         self.service = service
         self.rows: list[RequestRow] = []
         self.groups: list[Group] | None = None  # None until loaded
+        self._pending_rows: list[RequestRow] = []  # filtered and sorted, not all in the table
+        self._shown = 0  # how many of them the table holds
         self.sort_column = "created"
         self.sort_reverse = True  # newest first
 
@@ -209,10 +216,13 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         arrow = " ▼" if self.sort_reverse else " ▲"
         for key, title in COLUMNS:
             table.add_column(title + (arrow if key == self.sort_column else ""), key=key)
-        for row in rows:
-            table.add_row(*row.cells, key=row.request.id)
-        if keep is not None and any(row.request.id == keep.id for row in rows):
-            table.move_cursor(row=table.get_row_index(keep.id))
+        self._pending_rows = rows
+        self._shown = 0
+        keep_index = next((i for i, row in enumerate(rows)
+                           if keep is not None and row.request.id == keep.id), None)
+        self._add_page(upto=keep_index)
+        if keep_index is not None:
+            table.move_cursor(row=keep_index)
         empty = self.query_one("#empty", Static)
         empty.update(self.empty_text())
         empty.display = not rows
@@ -225,6 +235,23 @@ class RequestsView(ReportsWorkerErrors, Vertical):
             table.focus()
         if not rows and table.has_focus:  # a hidden table must not keep the keys
             self.query_one("#generate", Button).focus()
+
+    def _add_page(self, upto: int | None = None) -> None:
+        """Add the next :data:`PAGE` rows (or up to row ``upto``). DataTable measures every cell
+        of every row it holds: 10,000 rows took ~10 s to show, so rows arrive a page at a time
+        as the cursor nears the end (filter and sort still work on all of them)."""
+        end = max(self._shown + PAGE, (upto or 0) + 1)
+        chunk = self._pending_rows[self._shown:end]
+        table = self.table
+        for row in chunk:
+            table.add_row(*row.cells, key=row.request.id)
+        self._shown += len(chunk)
+
+    @on(DataTable.RowHighlighted)
+    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
+        if (self._shown < len(self._pending_rows)
+                and event.cursor_row >= self._shown - PAGE_MARGIN):
+            self._add_page()
 
     def empty_text(self) -> str:
         """What to say when the table shows nothing: what to do next."""
