@@ -31,9 +31,13 @@ async def main(expected: int) -> None:
         while time.monotonic() < deadline:
             screen = getattr(app, "main_screen", None)
             if screen is not None and screen.is_mounted and screen.ready:
-                table = screen.requests.table
+                view = screen.requests
+                table = view.table
                 rows = table.row_count
-                if rows >= expected and table.display:
+                # Shown: the table holds its first page and every request is loaded behind it
+                # (the table pages rows in as the cursor moves; filter and sort see them all).
+                if (table.display and len(view.rows) >= expected
+                        and rows >= min(expected, getattr(view, "_shown", expected))):
                     await pilot.pause()  # let the table paint what it now holds
                     shown_at = time.time()
                     break

@@ -30,6 +30,9 @@ LOST_NOTE = ("The private key of these requests is no longer on the token, so no
              "request): that removes only the record.")
 
 
+#: How many records without a key the dialog lists (the CLI lists them all).
+LOST_SHOWN = 20
+
 class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
     """Make a new CSR for the stray key ``label`` / ``key_id_hex``: a CN and its groups.
 
@@ -186,7 +189,12 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
                 yield Button("Destroy…", id="destroy", variant="error")
             yield Label(f"Requests whose key is gone ({len(self.lost)})", classes="heading",
                         markup=False)
-            lines = [f"{r.label}: {r.subject} (key id {r.key_id})" for r in self.lost]
+            # Bounded: a store restored without its token could list thousands.
+            lines = [f"{r.label}: {r.subject} (key id {r.key_id})"
+                     for r in self.lost[:LOST_SHOWN]]
+            if len(self.lost) > LOST_SHOWN:
+                lines.append(f"… and {len(self.lost) - LOST_SHOWN} more: tui-csr orphans list "
+                             "shows them all.")
             yield Static("\n".join(lines) or "None.", id="lost", markup=False)
             if self.lost:
                 yield Static(LOST_NOTE, classes="note", markup=False)
