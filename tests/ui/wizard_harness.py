@@ -38,6 +38,7 @@ def fixed_today(service: CsrService) -> None:
     """Default labels use a fixed date (autouse in the modules that bind it to a name)."""
     service.today = lambda: TODAY
 
+
 _UNSET = object()
 
 
@@ -58,6 +59,7 @@ class WizardHarness(App[None]):
         self._tick = tick
 
     def on_mount(self) -> None:
+        """Push the wizard (and start the timer)."""
         self.wizard = GenerateWizard(self.service)
         self.push_screen(self.wizard, self._dismissed)
         if self._tick:
