@@ -205,7 +205,8 @@ async def test_next_tui_start_offers_the_orphan(cli: Cli, token) -> None:
 
     label = f"crash-tui-{os.getpid()}"
     key_id = await asyncio.to_thread(_crash_after_keygen, cli, label)
-    app = TuiCsrApp(CsrService.create(make_settings(token, cli.data_dir)), pin=token.pin)
+    service = CsrService.create(make_settings(token, cli.data_dir))
+    app = TuiCsrApp(service, pin=token.pin)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, OrphansDialog) and app.is_running
@@ -215,5 +216,6 @@ async def test_next_tui_start_offers_the_orphan(cli: Cli, token) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, OrphansDialog)
+    await service.token.close()  # on the token thread, after any call the app left running
     r = await asyncio.to_thread(cli, "orphans", "destroy", key_id, "--yes")
     assert r.code == 0, r.err

@@ -49,6 +49,9 @@ class _Proxy:
 
 class _Session(_Proxy):
     def get_objects(self, *args: Any, **kwargs: Any) -> Any:
+        if self._owner.vanishing > 0:  # another process destroys an object under the search
+            self._owner.vanishing -= 1
+            raise px.ObjectHandleInvalid()
         return iter(()) if self._owner.gone else self._real.get_objects(*args, **kwargs)
 
     def _fails_when_gone(name: str):  # noqa: N805 - a helper for the class body
@@ -106,6 +109,7 @@ class StandInToken(Pkcs11Token):
         self.pin_mode = pin_mode
         self.rsa_max = rsa_max
         self.gone = False
+        self.vanishing = 0  # searches that meet an object destroyed under them
 
     def open(self):  # noqa: ANN201 - TokenInfo
         super().open()
@@ -195,16 +199,31 @@ async def test_start_up_faults_show_the_error_screen(token: SoftHSM, data_dir: P
 
 # -- the token disappears while the app runs ----------------------------------------------------
 
-async def _logged_in(token: SoftHSM, data_dir: Path, **kw: Any):
-    service, sync = standin_service(token, data_dir, **kw)
-    await service.open_token()
-    await service.login(token.pin)
-    return service, sync
+@pytest.fixture
+async def logged_in(token: SoftHSM, data_dir: Path):
+    """Makes logged-in stand-in services; closes their sessions on the token thread at the end.
+
+    A python-pkcs11 session dropped elsewhere is closed by its finaliser in whatever thread drops
+    it, possibly while the token thread is still in the module for a worker the app left behind:
+    the module is not thread-safe (see tui_csr/hsm/worker.py), so close it where it belongs."""
+    made: list[CsrService] = []
+
+    async def make(**kw: Any) -> tuple[CsrService, StandInToken]:
+        service, sync = standin_service(token, data_dir, **kw)
+        await service.open_token()
+        await service.login(token.pin)
+        made.append(service)
+        return service, sync
+
+    yield make
+    for service in made:
+        service.token._token.gone = False  # type: ignore[union-attr]
+        await service.token.close()
 
 
 async def test_token_gone_before_delete_shows_a_dialog_and_keeps_the_record(
-        token: SoftHSM, data_dir: Path) -> None:
-    service, sync = await _logged_in(token, data_dir)
+        token: SoftHSM, logged_in) -> None:
+    service, sync = await logged_in()
     req = await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "gone.example"},
                                                 groups=[GROUP], label="ui-gone-delete"))
     app = TuiCsrApp(service, pin=token.pin)
@@ -231,8 +250,8 @@ async def test_token_gone_before_delete_shows_a_dialog_and_keeps_the_record(
 
 
 async def test_token_gone_at_start_orphan_scan_warns_and_app_runs(token: SoftHSM,
-                                                                  data_dir: Path) -> None:
-    service, sync = await _logged_in(token, data_dir)
+                                                                  logged_in) -> None:
+    service, sync = await logged_in()
     sync.gone = True
     app = TuiCsrApp(service, pin=token.pin)
     async with app.run_test(size=SIZE) as pilot:
@@ -243,9 +262,8 @@ async def test_token_gone_at_start_orphan_scan_warns_and_app_runs(token: SoftHSM
         assert app.main_screen.ready  # the store's lists still work
 
 
-async def test_token_gone_during_apply_is_shown_on_the_review_step(token: SoftHSM,
-                                                                   data_dir: Path) -> None:
-    service, sync = await _logged_in(token, data_dir)
+async def test_token_gone_during_apply_is_shown_on_the_review_step(logged_in) -> None:
+    service, sync = await logged_in()
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await to_review(pilot, "CN=gone-apply.example")
@@ -261,9 +279,8 @@ async def test_token_gone_during_apply_is_shown_on_the_review_step(token: SoftHS
 
 # -- a key spec the token cannot make -----------------------------------------------------------
 
-async def test_spec_outside_the_slot_range_is_disabled_with_the_reason(token: SoftHSM,
-                                                                       data_dir: Path) -> None:
-    service, _ = await _logged_in(token, data_dir, rsa_max=3072)
+async def test_spec_outside_the_slot_range_is_disabled_with_the_reason(logged_in) -> None:
+    service, _ = await logged_in(rsa_max=3072)
     app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -277,8 +294,8 @@ async def test_spec_outside_the_slot_range_is_disabled_with_the_reason(token: So
 # -- a damaged store ------------------------------------------------------------------------------
 
 async def test_damaged_store_shows_a_dialog_naming_the_file(token: SoftHSM, data_dir: Path,
-                                                            ) -> None:
-    service, _ = await _logged_in(token, data_dir)
+                                                            logged_in) -> None:
+    service, _ = await logged_in()
     store = data_dir / "tui-csr.json"
     store.write_bytes(store.read_bytes()[:-7])  # truncated
     damaged = store.read_bytes()
@@ -294,3 +311,23 @@ async def test_damaged_store_shows_a_dialog_naming_the_file(token: SoftHSM, data
         await pilot.pause()
         assert not isinstance(app.screen, ErrorDialog) and app.is_running
     assert store.read_bytes() == damaged
+
+
+# -- objects destroyed under a search by another process ---------------------------------------
+
+async def test_a_search_meeting_a_vanished_object_runs_again(logged_in) -> None:
+    """Regression: CKR_OBJECT_HANDLE_INVALID from an object another process destroyed during
+    the search failed the orphan scan (see test_concurrency.py); searches now run again, and
+    only a search that keeps failing is an error."""
+    from tui_csr.errors import TokenError
+
+    service, sync = await logged_in()
+    keys = await service.token.list_keys()
+    sync.vanishing = 2
+    assert await service.token.list_keys() == keys
+    assert not await service.token.label_in_use("no-such-label-anywhere")
+    sync.vanishing = 99
+    with pytest.raises(TokenError) as info:
+        await service.token.list_keys()
+    assert info.value.code == "CKR_OBJECT_HANDLE_INVALID"
+    sync.vanishing = 0

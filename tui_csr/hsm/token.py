@@ -11,13 +11,17 @@ import contextlib
 import hashlib
 import os
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
 from tui_csr.errors import ConfigError, TokenError
 from tui_csr.hsm.errors import ckr_name, token_error
+
+_T = TypeVar("_T")
 
 #: CKA_APPLICATION of the data object that marks a key pair as made by tui-csr (orphan scans).
 MARKER_APPLICATION = "tui-csr"
@@ -381,7 +385,7 @@ class Pkcs11Token(_CertificateMixin):
         """True when any key object on the token already carries ``label``."""
         from pkcs11 import Attribute
 
-        return any(True for _ in self._s().get_objects({Attribute.LABEL: label}))
+        return _settled(lambda: any(True for _ in self._s().get_objects({Attribute.LABEL: label})))
 
     # -- keys ------------------------------------------------------------------------------------
     def generate_keypair(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair:
@@ -471,6 +475,10 @@ class Pkcs11Token(_CertificateMixin):
                 self._unmark(temp_id, key_id)
             if isinstance(exc, px.PKCS11Error):
                 raise token_error(exc, doing, self.token_label) from exc
+            if isinstance(exc, ValueError):  # an attribute that does not parse (seen: empty)
+                raise TokenError(f"While {doing} on token '{self.token_label}': the token "
+                                 f"returned a public key that cannot be read ({exc}); the key "
+                                 "pair was destroyed.", field="token") from exc
             raise
 
     def _mark(self, key_id: bytes, tag: str) -> None:
@@ -583,8 +591,8 @@ class Pkcs11Token(_CertificateMixin):
         from pkcs11 import exceptions as px
 
         try:
-            return any(True for _ in self._s().get_objects(
-                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id}))
+            return _settled(lambda: any(True for _ in self._s().get_objects(
+                {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})))
         except px.PKCS11Error as exc:
             raise token_error(exc, "looking for a key", self.token_label) from exc
 
@@ -642,8 +650,9 @@ class Pkcs11Token(_CertificateMixin):
         from pkcs11 import exceptions as px
 
         session = self._s()
-        found: dict[bytes, dict[str, Any]] = {}
-        try:
+
+        def search() -> tuple[dict[bytes, dict[str, Any]], dict[bytes, str]]:
+            found: dict[bytes, dict[str, Any]] = {}
             for cls, kind in ((ObjectClass.PRIVATE_KEY, "private"),
                               (ObjectClass.PUBLIC_KEY, "public")):
                 for obj in session.get_objects({Attribute.CLASS: cls}):
@@ -656,6 +665,10 @@ class Pkcs11Token(_CertificateMixin):
                 with contextlib.suppress(ValueError, UnicodeDecodeError):
                     marked[bytes.fromhex(bytes(o[Attribute.VALUE]).decode())] = str(
                         o[Attribute.LABEL] or "")
+            return found, marked
+
+        try:
+            found, marked = _settled(search)
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing keys", self.token_label) from exc
         self._ensure_present("listing keys")  # an empty list from a vanished token is no answer
@@ -664,7 +677,29 @@ class Pkcs11Token(_CertificateMixin):
 
     def object_count(self) -> int:
         """How many objects the logged-in session sees (tests use it to prove nothing was left)."""
-        return sum(1 for _ in self._s().get_objects())
+        return _settled(lambda: sum(1 for _ in self._s().get_objects()))
+
+
+def _settled(search: Callable[[], _T], tries: int = 4) -> _T:
+    """Run a read-only search, again when an object vanished under it.
+
+    Another session or process may destroy an object between C_FindObjects and the reading of
+    its attributes (CKR_OBJECT_HANDLE_INVALID; SoftHSM's shared file store may also answer
+    CKR_ATTRIBUTE_VALUE_INVALID or CKR_FUNCTION_FAILED then): with several admins on one token
+    that is normal, not a failure. A search that keeps failing raises the last error.
+    """
+    from pkcs11 import exceptions as px
+
+    transient = (px.ObjectHandleInvalid, px.KeyHandleInvalid, px.AttributeValueInvalid,
+                 px.FunctionFailed)
+    for attempt in range(tries):
+        try:
+            return search()
+        except transient:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 _REQUIRED_PRIVATE = {"SENSITIVE": True, "EXTRACTABLE": False, "ALWAYS_SENSITIVE": True,
