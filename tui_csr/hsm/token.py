@@ -11,197 +11,30 @@ import contextlib
 import hashlib
 import os
 import secrets
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
 from tui_csr.errors import ConfigError, TokenError
+from tui_csr.hsm.certificates import CertificateMixin
 from tui_csr.hsm.errors import ckr_name, token_error
-
-_T = TypeVar("_T")
-
-#: CKA_APPLICATION of the data object that marks a key pair as made by tui-csr (orphan scans).
-MARKER_APPLICATION = "tui-csr"
-
-
-@dataclass(frozen=True)
-class TokenInfo:
-    """What the token says about itself; the PIN flags come from CKF_USER_PIN_*."""
-
-    label: str
-    serial: str
-    manufacturer: str
-    model: str
-    login_required: bool
-    pin_count_low: bool = False
-    pin_final_try: bool = False
-    pin_locked: bool = False
-    module_description: str = ""
+from tui_csr.hsm.keys import (  # noqa: F401 - re-exported: the token layer's public names
+    MARKER_APPLICATION,
+    REQUIRED_PRIVATE,
+    KeyPair,
+    TokenInfo,
+    TokenKey,
+    digest_info,
+    ec_spki,
+    key_id_for,
+    pkcs11_uri,
+    read_flags,
+    serial_of,
+    settled,
+    spki_der_of,
+)
 
 
-@dataclass(frozen=True)
-class KeyPair:
-    """A key pair on the token: its CKA_ID, CKA_LABEL and SubjectPublicKeyInfo (DER)."""
-
-    key_id: bytes
-    label: str
-    spki_der: bytes
-    attributes: dict[str, bool] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TokenKey:
-    """A key object found on the token (for orphan scans): which classes exist for a CKA_ID."""
-
-    key_id: bytes
-    label: str
-    has_private: bool
-    has_public: bool
-    marked: bool
-    store_tag: str | None = None  # the id of the store the marker names
-
-
-def pkcs11_uri(token_label: str, key_label: str, key_id: bytes, kind: str = "private",
-               serial: str | None = None) -> str:
-    """RFC 7512 URI of a key: ``pkcs11:token=demo;object=web;id=%01%02;type=private``."""
-    def pct(text: str) -> str:
-        return quote(text, safe="-._~!$&'()*+,=:@")  # RFC 7512 pchar minus ';' '/' '?'
-
-    parts = [f"token={pct(token_label)}"]
-    if serial:
-        parts.append(f"serial={pct(serial)}")
-    parts += [f"object={pct(key_label)}", "id=" + "".join(f"%{b:02X}" for b in key_id),
-              f"type={kind}"]
-    return "pkcs11:" + ";".join(parts)
-
-
-def _spki_der(pub: Any, spec: KeySpec) -> bytes:
-    from asn1crypto import keys
-
-    if spec.key_type is KeyType.RSA:
-        from pkcs11.util.rsa import encode_rsa_public_key
-
-        # python-pkcs11 returns PKCS#1 RSAPublicKey, not SubjectPublicKeyInfo: wrap it.
-        rsa = keys.RSAPublicKey.load(encode_rsa_public_key(pub))
-        return keys.PublicKeyInfo({"algorithm": {"algorithm": "rsa"}, "public_key": rsa}).dump()
-    from pkcs11 import Attribute
-
-    return ec_spki(bytes(pub[Attribute.EC_PARAMS]), bytes(pub[Attribute.EC_POINT]))
-
-
-def ec_spki(ec_params: bytes, ec_point: bytes) -> bytes:
-    """SubjectPublicKeyInfo from CKA_EC_PARAMS and CKA_EC_POINT.
-
-    Most tokens return CKA_EC_POINT wrapped in an OCTET STRING (67 bytes for P-256); some return
-    the raw uncompressed point. Accept both.
-    """
-    from asn1crypto import core, keys
-
-    params = keys.ECDomainParameters.load(ec_params)
-    coord = {"secp256r1": 32, "secp384r1": 48, "secp521r1": 66}.get(params.chosen.native, 0)
-    raw_len = 1 + 2 * coord
-    point = ec_point
-    if not (coord and len(point) == raw_len and point[:1] == b"\x04"):
-        # Wrapped (the usual case). A raw point can't be mistaken for it: lengths differ.
-        with contextlib.suppress(ValueError):
-            point = core.OctetString.load(ec_point, strict=True).native
-    return keys.PublicKeyInfo({
-        "algorithm": {"algorithm": "ec", "parameters": params},
-        "public_key": keys.ECPointBitString(point),
-    }).dump()
-
-
-def key_id_for(spki_der: bytes) -> bytes:
-    """CKA_ID for a key: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), the value
-    p11tool and most CAs use for the subject key identifier, so the ids line up."""
-    from asn1crypto import keys
-
-    bits = keys.PublicKeyInfo.load(spki_der)["public_key"].contents[1:]  # drop unused-bits octet
-    return hashlib.sha1(bits).digest()
-
-
-class _CertificateMixin:
-    """Certificate objects and public-key reads (request lifecycle: import, adopt)."""
-
-    token_label: str | None
-
-    def _s(self) -> Any: ...  # provided by Pkcs11Token
-
-    def store_certificate(self, key_id: bytes, label: str, cert_der: bytes, subject_der: bytes,
-                          issuer_der: bytes, serial_der: bytes) -> None:
-        """Store an X.509 certificate object next to the key (same CKA_ID and CKA_LABEL)."""
-        from pkcs11 import Attribute, CertificateType, ObjectClass
-        from pkcs11 import exceptions as px
-
-        try:
-            self._s().create_object({
-                Attribute.CLASS: ObjectClass.CERTIFICATE,
-                Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-                Attribute.TOKEN: True, Attribute.PRIVATE: False, Attribute.ID: key_id,
-                Attribute.LABEL: label, Attribute.SUBJECT: subject_der,
-                Attribute.ISSUER: issuer_der, Attribute.SERIAL_NUMBER: serial_der,
-                Attribute.VALUE: cert_der,
-            })
-        except px.PKCS11Error as exc:
-            raise token_error(exc, "storing the certificate", self.token_label) from exc
-
-    def certificates(self, key_id: bytes) -> list[bytes]:
-        """DER of every certificate object with CKA_ID ``key_id``."""
-        from pkcs11 import Attribute, ObjectClass
-        from pkcs11 import exceptions as px
-
-        try:
-            return [bytes(o[Attribute.VALUE]) for o in self._s().get_objects(
-                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id})]
-        except px.PKCS11Error as exc:
-            raise token_error(exc, "reading certificates", self.token_label) from exc
-
-    def destroy_certificates(self, key_id: bytes) -> int:
-        """Destroy the certificate objects with CKA_ID ``key_id`` (roll-back of an import)."""
-        from pkcs11 import Attribute, ObjectClass
-        from pkcs11 import exceptions as px
-
-        try:
-            objs = list(self._s().get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
-                                               Attribute.ID: key_id}))
-            for obj in objs:
-                obj.destroy()
-            return len(objs)
-        except px.PKCS11Error as exc:
-            raise token_error(exc, "removing a certificate", self.token_label) from exc
-
-    def public_key_spki(self, key_id: bytes) -> bytes:
-        """SubjectPublicKeyInfo (DER) of the public key object with CKA_ID ``key_id``.
-
-        Read from the public object found by CKA_ID: reading it through the private object
-        fails on many tokens."""
-        from pkcs11 import Attribute, ObjectClass
-        from pkcs11 import KeyType as P11KeyType
-        from pkcs11 import exceptions as px
-
-        try:
-            pubs = list(self._s().get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                               Attribute.ID: key_id}))
-            if not pubs:
-                raise TokenError(f"No public key with id {key_id.hex()} on token "
-                                 f"'{self.token_label}'.", field="token")
-            pub = pubs[0]
-            if pub.key_type == P11KeyType.RSA:
-                from asn1crypto import keys
-                from pkcs11.util.rsa import encode_rsa_public_key
-
-                rsa = keys.RSAPublicKey.load(encode_rsa_public_key(pub))
-                return keys.PublicKeyInfo({"algorithm": {"algorithm": "rsa"},
-                                           "public_key": rsa}).dump()
-            return ec_spki(bytes(pub[Attribute.EC_PARAMS]), bytes(pub[Attribute.EC_POINT]))
-        except px.PKCS11Error as exc:
-            raise token_error(exc, "reading a public key", self.token_label) from exc
-
-
-class Pkcs11Token(_CertificateMixin):
+class Pkcs11Token(CertificateMixin):
     """One PKCS#11 token, selected by label (or serial), with one logged-in session.
 
     The PIN is passed to :meth:`login` and not kept.
@@ -249,7 +82,7 @@ class Pkcs11Token(_CertificateMixin):
         labels = [t.label for t in tokens if t.label]
         match = [t for t in tokens
                  if (self.token_label is None or t.label == self.token_label)
-                 and (self.token_serial is None or _serial(t) == self.token_serial)]
+                 and (self.token_serial is None or serial_of(t) == self.token_serial)]
         if not match:
             want = (f"label '{self.token_label}'" if self.token_label is not None
                     else f"serial '{self.token_serial}'")
@@ -272,7 +105,7 @@ class Pkcs11Token(_CertificateMixin):
         tok = self._token
         flags = TokenFlag(tok.flags)
         return TokenInfo(
-            label=tok.label, serial=_serial(tok), manufacturer=tok.manufacturer_id.strip(),
+            label=tok.label, serial=serial_of(tok), manufacturer=tok.manufacturer_id.strip(),
             model=tok.model.strip(),
             login_required=bool(flags & TokenFlag.LOGIN_REQUIRED),
             pin_count_low=bool(flags & TokenFlag.USER_PIN_COUNT_LOW),
@@ -385,7 +218,7 @@ class Pkcs11Token(_CertificateMixin):
         """True when any key object on the token already carries ``label``."""
         from pkcs11 import Attribute
 
-        return _settled(lambda: any(True for _ in self._s().get_objects({Attribute.LABEL: label})))
+        return settled(lambda: any(True for _ in self._s().get_objects({Attribute.LABEL: label})))
 
     # -- keys ------------------------------------------------------------------------------------
     def generate_keypair(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair:
@@ -444,14 +277,14 @@ class Pkcs11Token(_CertificateMixin):
             raise token_error(exc, doing, self.token_label) from exc
 
         try:
-            attrs = _read_flags(priv)
-            bad = [name for name, want in _REQUIRED_PRIVATE.items() if attrs.get(name) is not want]
+            attrs = read_flags(priv)
+            bad = [name for name, want in REQUIRED_PRIVATE.items() if attrs.get(name) is not want]
             if bad:
                 raise TokenError(
                     f"Token '{self.token_label}' did not make the private key as asked "
                     f"({', '.join(f'{n}={attrs.get(n)}' for n in bad)}); the key pair was destroyed.",
                     field="token", code="CKR_TEMPLATE_INCONSISTENT")
-            spki = _spki_der(pub, spec)
+            spki = spki_der_of(pub, spec)
             key_id = key_id_for(spki)
             if any(True for _ in session.get_objects({Attribute.ID: key_id})):
                 raise TokenError("A key with the same public key id already exists on token "
@@ -556,7 +389,7 @@ class Pkcs11Token(_CertificateMixin):
             combined = getattr(Mechanism, f"{h}_RSA_PKCS")
             if combined in mechs:
                 return priv.sign(data, mechanism=combined)
-            return priv.sign(_digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS)
+            return priv.sign(digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS)
         except px.PKCS11Error as exc:
             self._ensure_present("signing the CSR")
             raise token_error(exc, "signing the CSR", self.token_label) from exc
@@ -591,7 +424,7 @@ class Pkcs11Token(_CertificateMixin):
         from pkcs11 import exceptions as px
 
         try:
-            return _settled(lambda: any(True for _ in self._s().get_objects(
+            return settled(lambda: any(True for _ in self._s().get_objects(
                 {Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.ID: key_id})))
         except px.PKCS11Error as exc:
             raise token_error(exc, "looking for a key", self.token_label) from exc
@@ -605,7 +438,7 @@ class Pkcs11Token(_CertificateMixin):
         if not keys:
             raise TokenError(f"The private key {key_id.hex()} is not on token "
                              f"'{self.token_label}'.", field="token")
-        return _read_flags(keys[0])
+        return read_flags(keys[0])
 
     def read_vendor_attribute(self, key_id: bytes, attr_type: int,
                               object_class: str = "private") -> bytes | None:
@@ -668,7 +501,7 @@ class Pkcs11Token(_CertificateMixin):
             return found, marked
 
         try:
-            found, marked = _settled(search)
+            found, marked = settled(search)
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing keys", self.token_label) from exc
         self._ensure_present("listing keys")  # an empty list from a vanished token is no answer
@@ -677,63 +510,4 @@ class Pkcs11Token(_CertificateMixin):
 
     def object_count(self) -> int:
         """How many objects the logged-in session sees (tests use it to prove nothing was left)."""
-        return _settled(lambda: sum(1 for _ in self._s().get_objects()))
-
-
-def _settled(search: Callable[[], _T], tries: int = 4) -> _T:
-    """Run a read-only search, again when an object vanished under it.
-
-    Another session or process may destroy an object between C_FindObjects and the reading of
-    its attributes (CKR_OBJECT_HANDLE_INVALID; SoftHSM's shared file store may also answer
-    CKR_ATTRIBUTE_VALUE_INVALID or CKR_FUNCTION_FAILED then): with several admins on one token
-    that is normal, not a failure. A search that keeps failing raises the last error.
-    """
-    from pkcs11 import exceptions as px
-
-    transient = (px.ObjectHandleInvalid, px.KeyHandleInvalid, px.AttributeValueInvalid,
-                 px.FunctionFailed)
-    for attempt in range(tries):
-        try:
-            return search()
-        except transient:
-            if attempt == tries - 1:
-                raise
-            time.sleep(0.02 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
-_REQUIRED_PRIVATE = {"SENSITIVE": True, "EXTRACTABLE": False, "ALWAYS_SENSITIVE": True,
-                     "NEVER_EXTRACTABLE": True, "SIGN": True}
-
-
-def _read_flags(priv: Any) -> dict[str, bool]:
-    from pkcs11 import Attribute
-    from pkcs11 import exceptions as px
-
-    out: dict[str, bool] = {}
-    for name in ("SENSITIVE", "EXTRACTABLE", "ALWAYS_SENSITIVE", "NEVER_EXTRACTABLE", "SIGN",
-                 "DECRYPT", "UNWRAP", "DERIVE", "PRIVATE", "TOKEN", "LOCAL"):
-        try:
-            out[name] = bool(priv[getattr(Attribute, name)])
-        except (px.PKCS11Error, KeyError):
-            continue
-    return out
-
-
-def _serial(tok: Any) -> str:
-    serial = tok.serial
-    if isinstance(serial, bytes):
-        serial = serial.decode("ascii", "replace")
-    return str(serial).strip()
-
-
-_DIGEST_INFO_PREFIX = {
-    HashAlg.SHA256: bytes.fromhex("3031300d060960864801650304020105000420"),
-    HashAlg.SHA384: bytes.fromhex("3041300d060960864801650304020205000430"),
-    HashAlg.SHA512: bytes.fromhex("3051300d060960864801650304020305000440"),
-}
-
-
-def _digest_info(hash_alg: HashAlg, digest: bytes) -> bytes:
-    """PKCS#1 v1.5 DigestInfo for the raw CKM_RSA_PKCS mechanism."""
-    return _DIGEST_INFO_PREFIX[hash_alg] + digest
+        return settled(lambda: sum(1 for _ in self._s().get_objects()))
