@@ -98,6 +98,14 @@ async def settle(pilot: Pilot) -> None:
         await pilot.pause()
         if not any(worker.is_running for worker in app.workers):
             break
+    # A blinking text cursor makes a screenshot depend on the moment it is taken: keep it on.
+    from textual.widgets import Input, TextArea
+
+    for screen in app.screen_stack:
+        for field in screen.query(Input):
+            field.cursor_blink = False
+        for area in screen.query(TextArea):
+            area.cursor_blink = False
     await pilot.pause()
 
 
