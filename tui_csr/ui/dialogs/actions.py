@@ -26,12 +26,11 @@ from textual.widgets.option_list import Option
 
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import TuiCsrError
-from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.delete import DeleteDialog
 from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, error_dialog_for
 from tui_csr.ui.dialogs.import_cert import ImportCertDialog
-from tui_csr.ui.dialogs.save import SaveDialog, safe_file_name, write_atomic
+from tui_csr.ui.dialogs.save import SaveDialog, copy_csr, safe_file_name, save_csr, write_atomic
 
 if TYPE_CHECKING:
     from tui_csr.lifecycle import ImportResult
@@ -258,18 +257,11 @@ class RequestActions:
 
     def copy(self) -> None:
         """Copy the PEM to the clipboard (OSC 52; also kept in ``app.clipboard``)."""
-        copy_pem(self.app, self.request.csr_pem)
-        self.app.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
-                        "arrives, your terminal ignores OSC 52: use Download instead.",
-                        title="Copied")
+        copy_csr(self.app, self.request, otherwise="use Download instead")
 
     def download(self) -> None:
         """Save the CSR as PEM or DER (the save dialog asks before overwriting)."""
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.app.notify(f"Saved {path}", title="CSR saved")
-
-        self.app.push_screen(SaveDialog(self.request, directory=self.save_directory), saved)
+        save_csr(self.app, self.request, self.save_directory)
 
     def attestation(self) -> None:
         """Fetch the key attestation, then ask where to save it."""

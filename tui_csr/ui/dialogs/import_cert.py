@@ -8,7 +8,6 @@ shows under the field it came from while the dialog stays open.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,7 @@ from textual.widgets import Button, Input, Label, Static, TextArea
 from tui_csr.core.models import Request
 from tui_csr.errors import InputError, TuiCsrError
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+from tui_csr.ui.dialogs.save import resolve_path
 
 if TYPE_CHECKING:
     from tui_csr.lifecycle import ImportResult
@@ -114,11 +114,7 @@ class ImportCertDialog(ReportsWorkerErrors, ModalScreen["ImportResult | None"]):
 
     def target(self) -> Path | None:
         """The file in the path field (relative names are in ``directory``), if any."""
-        text = self.query_one("#path", Input).value.strip()
-        if not text:
-            return None
-        path = Path(text).expanduser()
-        return Path(os.path.abspath(path if path.is_absolute() else self.directory / path))
+        return resolve_path(self.query_one("#path", Input).value, self.directory)
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#import")

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from tui_csr.core.csr import from_pem_or_der
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
+from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 
 #: File name extension per format.
@@ -134,11 +135,7 @@ class SaveDialog(ModalScreen[Path | None]):
 
     def target(self) -> Path | None:
         """The absolute path in the field (relative names go into ``directory``)."""
-        text = self.query_one("#path", Input).value.strip()
-        if not text:
-            return None
-        path = Path(text).expanduser()
-        return Path(os.path.abspath(path if path.is_absolute() else self.directory / path))
+        return resolve_path(self.query_one("#path", Input).value, self.directory)
 
     @on(Input.Submitted, "#path")
     @on(Button.Pressed, "#save")
@@ -183,3 +180,31 @@ class SaveDialog(ModalScreen[Path | None]):
     def action_cancel(self) -> None:
         """Close without saving."""
         self.dismiss(None)
+
+
+def copy_csr(app: App, request: Request, *, otherwise: str = "press s to save it to a file"
+             ) -> None:
+    """Copy the request's PEM (OSC 52, through tmux too; kept in ``app.clipboard``) and say
+    what happened; ``otherwise`` tells the user what to do when the terminal ignores OSC 52."""
+    copy_pem(app, request.csr_pem)
+    app.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing arrives, "
+               f"your terminal ignores OSC 52: {otherwise}.", title="Copied")
+
+
+def save_csr(app: App, request: Request, directory: Path | None = None) -> None:
+    """Open :class:`SaveDialog` for the request and say where the file went."""
+    def saved(path: Path | None) -> None:
+        if path is not None:
+            app.notify(f"Saved {path}", title="CSR saved")
+
+    app.push_screen(SaveDialog(request, directory=directory), saved)
+
+
+def resolve_path(text: str, directory: Path) -> Path | None:
+    """The absolute path typed in a file field (``~`` expanded; relative names go into
+    ``directory``), or None when the field is empty."""
+    text = text.strip()
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    return Path(os.path.abspath(path if path.is_absolute() else directory / path))

@@ -13,8 +13,7 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, Scheme, signature_name
 from tui_csr.core.models import Request
-from tui_csr.ui.clipboard import copy_pem
-from tui_csr.ui.dialogs.save import SaveDialog
+from tui_csr.ui.dialogs.save import copy_csr, save_csr
 
 
 def describe_key(request: Request) -> tuple[str, str]:
@@ -82,18 +81,11 @@ class ResultScreen(Screen[None]):
 
     def action_copy(self) -> None:
         """Copy the PEM with OSC 52 (also through tmux)."""
-        copy_pem(self.app, self.request.csr_pem)
-        self.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
-                    "arrives, your terminal ignores OSC 52: press s to save it to a file.",
-                    title="Copied")
+        copy_csr(self.app, self.request)
 
     def action_save(self) -> None:
         """Ask where to save the CSR, then say where it went."""
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"Saved {path}", title="CSR saved")
-
-        self.app.push_screen(SaveDialog(self.request, directory=self._save_directory), saved)
+        save_csr(self.app, self.request, self._save_directory)
 
     def action_back(self) -> None:
         """Back to where we came from."""

@@ -20,9 +20,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tui_csr.core.models import Request, Status
-from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
-from tui_csr.ui.dialogs.save import SaveDialog
+from tui_csr.ui.dialogs.save import copy_csr, save_csr
 
 if TYPE_CHECKING:
     from tui_csr.core.csr import CsrSummary
@@ -198,18 +197,11 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
     # -- keys ---------------------------------------------------------------------------------
     def action_copy(self) -> None:
         """Copy the PEM with OSC 52 (also through tmux)."""
-        copy_pem(self.app, self.request.csr_pem)
-        self.notify("The CSR was sent to the terminal's clipboard (OSC 52). If nothing "
-                    "arrives, your terminal ignores OSC 52: press s to save it to a file.",
-                    title="Copied")
+        copy_csr(self.app, self.request)
 
     def action_save(self) -> None:
         """Ask where to save the CSR (PEM or DER), then say where it went."""
-        def saved(path: Path | None) -> None:
-            if path is not None:
-                self.notify(f"Saved {path}", title="CSR saved")
-
-        self.app.push_screen(SaveDialog(self.request, directory=self._save_directory), saved)
+        save_csr(self.app, self.request, self._save_directory)
 
     def action_actions(self) -> None:
         """Open the Actions menu for this request."""
