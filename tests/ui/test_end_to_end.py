@@ -74,6 +74,8 @@ async def test_generate_copy_save_from_the_requests_tab(service: CsrService, tok
         await settle(pilot)
         assert isinstance(app.screen, MainScreen)
         assert [row.request.id for row in app.main_screen.requests.rows] == [request.id]
+        # Back on the list the table has the keys: enter opens the request, not the wizard.
+        assert app.focused is app.main_screen.requests.table
 
     stored = await service.list_requests()
     assert [(r.id, r.groups, r.owner) for r in stored] == [(request.id, [GROUP], "alice")]

@@ -231,7 +231,8 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         # An empty tab hides the table, so focus went elsewhere (the Generate button): when rows
         # appear, give it back to the table so enter opens a request, not the wizard.
         focused = self.screen.focused if self.is_attached else None
-        if rows and was_hidden and (focused is None or focused.id == "generate"):
+        if rows and was_hidden and not self.filter_text and (
+                focused is None or focused.id in {"generate", "filter"}):
             table.focus()
         if not rows and table.has_focus:  # a hidden table must not keep the keys
             self.query_one("#generate", Button).focus()
@@ -370,9 +371,12 @@ class MainScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         """Back from a dialog or the wizard: the table, not the Generate button, takes enter."""
-        table = self.requests.table
-        if self.ready and table.display and (self.focused is None
-                                             or self.focused.id == "generate"):
+        view = self.requests
+        table = view.table
+        # While the list was empty the table was hidden and focus went to the filter or the
+        # Generate button; give it back unless the user is filtering.
+        if (self.ready and table.display and not view.filter_text
+                and (self.focused is None or self.focused.id in {"generate", "filter"})):
             table.focus()
 
     def reload_all(self) -> None:
