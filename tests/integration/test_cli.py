@@ -205,22 +205,30 @@ def test_two_processes_generating_at_once_lose_nothing(cli: Cli) -> None:
     assert len({d["key_id"] for d in listed}) == 8
 
 
-def test_killed_mid_write_leaves_a_readable_store(cli: Cli) -> None:
-    """SIGKILL a generating loop at several moments: the store always opens afterwards."""
+def test_killed_mid_write_leaves_a_readable_store(tmp_path: Path) -> None:
+    """SIGKILL a generating loop at several moments: the store always opens afterwards.
+
+    On a token of its own: a kill that lands while SoftHSM writes an object file can leave that
+    object unreadable, which must not spill into the tests sharing the session token."""
+    from tests.reliability.conftest import make_private_token
+
+    own = make_private_token(tmp_path / "own", label="killed")
     script = (
         "from tui_csr.cli import main\n"
         "i = 0\n"
         "while True:\n"
         "    main(['generate','--key-spec','P-256','--cn',f'k{i}','--group','Web'])\n"
         "    i += 1\n")
-    env = {**cli.env, "TUI_CSR_PIN": cli.token.pin}
+    env = {**own.env, "TUI_CSR_PIN": own.token.pin}
     for delay in (0.9, 1.3, 1.7):
         proc = subprocess.Popen([sys.executable, "-c", script], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)  # let it run: the kill lands at an arbitrary point of its loop
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        r = cli("list", "--json")
+        r = own.cli("list", "--json")
         assert r.code == 0, r.err
         json.loads(r.out)
-    assert cli("generate", "--key-spec", "P-256", "--cn", "after", "--group", GROUP).code == 0
+    after = own.cli("generate", "--key-spec", "P-256", "--cn", "after", "--group", GROUP,
+                    pin=own.token.pin)
+    assert after.code == 0, after.err
