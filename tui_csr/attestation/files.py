@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tui_csr.attestation.base import AttestationResult
 from tui_csr.errors import InputError
+from tui_csr.fileio import path_problem
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -22,12 +23,9 @@ def default_file_name(result: AttestationResult) -> str:
 
 def target_problem(path: Path, force: bool) -> str | None:
     """None when ``path`` may be written; else the sentence saying why not."""
-    if not path.name:
-        return "Give a file name."
-    if path.is_dir():
-        return f"{path} is a folder; give a file name."
-    if not path.parent.is_dir():
-        return f"Folder {path.parent} does not exist."
+    problem = path_problem(path)
+    if problem:
+        return problem
     if path.exists() and not force:
         return f"{path} already exists; use --force to overwrite it."
     return None

@@ -19,6 +19,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from tui_csr.core.csr import from_pem_or_der
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
+from tui_csr.fileio import path_problem  # noqa: F401 - also imported from here
 from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 
@@ -53,17 +54,6 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def path_problem(path: Path) -> str | None:
-    """None when ``path`` can be written as a file; else the sentence saying why not."""
-    if not path.name:
-        return "Give a file name."
-    if path.is_dir():
-        return f"{path} is a folder; give a file name."
-    if not path.parent.is_dir():
-        return f"Folder {path.parent} does not exist."
-    return None
 
 
 class SaveDialog(ModalScreen[Path | None]):
