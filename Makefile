@@ -25,8 +25,11 @@ bench: deps
 screenshots: deps
 	$(BIN)/python scripts/screenshots.py screenshots
 
+## lint: ruff, the import-layer contracts (import-linter) and mypy, all at zero findings
 lint: deps
-	$(BIN)/ruff check tui_csr tests bench
+	$(BIN)/ruff check tui_csr tests bench scripts
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 deps: system-deps $(STAMP)
 

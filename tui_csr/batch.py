@@ -18,9 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +33,7 @@ if TYPE_CHECKING:
 #: Canonical field names, each with the spellings accepted for it (case and -/_ ignored).
 _SCALARS = ("key_spec", "hash", "dn", "owner", "label")
 _SUBJECT = {"cn": "CN", "o": "O", "ou": "OU", "l": "L", "st": "ST", "c": "C"}
-_SANS = ("email", "dns", "ip", "uri")
+SAN_FIELDS = _SANS = ("email", "dns", "ip", "uri")
 _ALIASES = {"keyspec": "key_spec", "groups": "group"}
 KNOWN_FIELDS = (*_SCALARS, "pss", *_SUBJECT, *_SANS, "group")
 
@@ -348,100 +346,6 @@ async def _default_label(service: CsrService, params: GenerateParams, reserved: 
     return label
 
 
-# -- the command ------------------------------------------------------------------------------
-
-class ProgressBar:
-    """A one-line progress bar on a terminal's stderr: ``[#####-----]  12/50  line 14: ...``."""
-
-    def __init__(self, total: int, stream: TextIO) -> None:
-        self.total = total
-        self.stream = stream
-        self.started = time.monotonic()
-
-    def show(self, done: int, text: str) -> None:
-        """Redraw the bar with ``done`` of ``total`` finished and ``text`` beside it."""
-        width = shutil.get_terminal_size((80, 24)).columns
-        bar_width = max(10, min(30, width // 4))
-        filled = bar_width * done // max(self.total, 1)
-        counter = f"{done}/{self.total}"
-        head = f"[{'#' * filled}{'-' * (bar_width - filled)}] {counter:>{2 * len(str(self.total)) + 1}}  "
-        room = max(width - len(head) - 1, 0)
-        self.stream.write("\r" + head + text[:room] + "\x1b[K")
-        self.stream.flush()
-
-    def clear(self) -> None:
-        """Remove the bar from the terminal."""
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
-
-
-async def generate_command(args: Any, settings: Any) -> int:
-    """``tui-csr generate --batch FILE``: read, validate all, log in once, generate all."""
-    from tui_csr.cli import _login, _service, request_json
-
-    _refuse_single_request_flags(args)
-    try:
-        lines = read_batch(args.batch)
-        service = await _service(settings, token=False)
-        _refuse_if(validate_batch(service, lines), len(lines))
-        await _login(service)
-        _refuse_if(await check_on_token(service, lines), len(lines))
-    except BatchRefused as refused:
-        for number, message in sorted(refused.problems):
-            print(f"error: line {number}: {message}", file=sys.stderr)
-        raise
-
-    bar = ProgressBar(len(lines), sys.stderr) if sys.stderr.isatty() else None
-
-    def started(index: int, line: BatchLine) -> None:
-        if bar is not None:
-            p = line.params
-            what = p.label or p.fields.get("CN") or p.dn or ""
-            bar.show(index, f"line {line.number}: {p.key_spec} {what}")
-
-    def made(line: BatchLine, req: Request) -> None:
-        if bar is not None:
-            bar.clear()
-        if args.json:
-            print(json.dumps(request_json(req), ensure_ascii=False), flush=True)
-        else:
-            print(f"{req.id[:8]}  {req.label}  {req.key_spec}  {req.subject}", flush=True)
-
-    begin = time.perf_counter()
-    try:
-        reqs = await run_batch(service, lines, on_made=made, on_start=started)
-    except BatchStopped as stop:
-        if bar is not None:
-            bar.clear()
-        print(f"error: line {stop.line.number}: {stop.cause}", file=sys.stderr)
-        raise
-    except BaseException:
-        if bar is not None:
-            bar.clear()
-        raise
-    if bar is not None:
-        bar.clear()
-    took = time.perf_counter() - begin
-    print(f"generated {len(reqs)} {'request' if len(reqs) == 1 else 'requests'} in "
-          f"{took:.1f} s ({took / len(reqs) * 1000:.0f} ms each)", file=sys.stderr)
-    return 0
-
-
-def _refuse_if(problems: Sequence[Problem], total: int) -> None:
+def refuse_if(problems: Sequence[Problem], total: int) -> None:
     if problems:
         raise BatchRefused(problems, total)
-
-
-#: Flags of a single request; with --batch every request comes from the file.
-_SINGLE_FLAGS = ("key_spec", "hash", "dn", "cn", "o", "ou", "l", "st", "c", "owner", "label",
-                 "out")
-
-
-def _refuse_single_request_flags(args: Any) -> None:
-    given = [f"--{name.replace('_', '-')}" for name in _SINGLE_FLAGS
-             if getattr(args, name, None)]
-    given += [f"--{name}" for name in ("pss", "der", "force", *_SANS, "group")
-              if getattr(args, name, None)]
-    if given:
-        raise InputError(f"--batch takes every request from the file; drop {', '.join(given)} "
-                         "(put the fields in each line instead).", field="batch")

@@ -17,7 +17,7 @@ APP = "tui-csr"
 
 #: Config-file keys we know; anything else is refused so a typo does not pass silently.
 _KEYS = {"module", "token", "token_serial", "data_dir", "admins", "san_supported",
-         "attestation", "module_env", "fortanix"}
+         "attestation", "module_env", "fortanix", "token_profile"}
 _ATTESTATION = {"none", "luna", "fortanix"}
 
 
@@ -69,6 +69,8 @@ class Settings:
     module_env: dict[str, str] = field(default_factory=dict)
     fortanix: FortanixSettings = field(default_factory=FortanixSettings)
     pin_file: Path | None = None
+    #: A name from :data:`tui_csr.hsm.profiles.PROFILES`; None chooses from the token's info.
+    token_profile: str | None = None
 
     @property
     def store_path(self) -> Path:
@@ -122,6 +124,9 @@ def load_settings(*, config: str | Path | None = None, module: str | None = None
         settings.data_dir = Path(env["TUI_CSR_DATA_DIR"]).expanduser()
     if env.get("TUI_CSR_ADMINS"):
         settings.admins = [a.strip() for a in env["TUI_CSR_ADMINS"].split(",") if a.strip()]
+    if env.get("TUI_CSR_TOKEN_PROFILE"):
+        settings.token_profile = _profile_name(env["TUI_CSR_TOKEN_PROFILE"],
+                                               "TUI_CSR_TOKEN_PROFILE")
     if env.get("TUI_CSR_SAN_SUPPORTED"):
         settings.san_supported = env["TUI_CSR_SAN_SUPPORTED"].lower() not in {"0", "false", "no"}
 
@@ -179,6 +184,9 @@ def _apply_file(settings: Settings, path: Path) -> None:
                               f"{', '.join(sorted(_ATTESTATION))}, not '{value}'.",
                               field="attestation")
         settings.attestation = value
+    if "token_profile" in data:
+        settings.token_profile = _profile_name(str(want("token_profile", str)),
+                                               f"Config file {path}: token_profile")
     if "module_env" in data:
         settings.module_env = {str(k): str(v) for k, v in want("module_env", dict).items()}  # type: ignore[union-attr]
     if "fortanix" in data:
@@ -189,3 +197,14 @@ def _apply_file(settings: Settings, path: Path) -> None:
             api_key_file=str(fx.get("api_key_file", "")),  # type: ignore[union-attr]
             timeout=float(fx.get("timeout", 10.0)),  # type: ignore[union-attr]
         )
+
+
+def _profile_name(value: str, where: str) -> str:
+    """A valid token profile name, or a ConfigError naming the valid ones."""
+    from tui_csr.hsm.profiles import PROFILES, profile_names
+
+    name = value.strip().lower()
+    if name not in PROFILES:
+        raise ConfigError(f"{where}: unknown token profile '{value}'; valid profiles: "
+                          f"{', '.join(profile_names())}.", field="token_profile")
+    return name

@@ -21,7 +21,7 @@ import pytest
 
 from tests.integration.conftest import GROUP, Cli
 from tests.reliability.conftest import PrivateToken, make_private_token
-from tui_csr import cli as cli_module
+from tui_csr.cli import output as cli_module
 from tui_csr.config import current_user
 from tui_csr.errors import InputError
 from tui_csr.service import CsrService
@@ -238,7 +238,7 @@ def test_out_never_writes_through_a_planted_temp_link(tmp_path: Path) -> None:
     victim.write_text("mine")
     out = tmp_path / "x.csr"
     (tmp_path / f".x.csr.tmp-{os.getpid()}").symlink_to(victim)
-    cli_module._write_out(str(out), b"CSR", force=False)
+    cli_module.write_out(str(out), b"CSR", force=False)
     assert victim.read_text() == "mine" and out.read_bytes() == b"CSR"
 
 
@@ -246,16 +246,16 @@ def test_out_appearing_after_the_check_is_not_replaced(tmp_path: Path, monkeypat
     """Regression: between the "already exists?" check and the rename another process may
     create the file; it was replaced without --force."""
     out = tmp_path / "race.csr"
-    real_check = cli_module._check_out
+    real_check = cli_module.check_out
 
     def check_then_someone_writes(path: str, force: bool) -> Path:
         target = real_check(path, force)
         out.write_text("theirs")
         return target
 
-    monkeypatch.setattr(cli_module, "_check_out", check_then_someone_writes)
+    monkeypatch.setattr(cli_module, "check_out", check_then_someone_writes)
     with pytest.raises(InputError, match="already exists"):
-        cli_module._write_out(str(out), b"CSR", force=False)
+        cli_module.write_out(str(out), b"CSR", force=False)
     assert out.read_text() == "theirs"
     assert sorted(p.name for p in tmp_path.iterdir() if "csr" in p.name) == ["race.csr"]
 

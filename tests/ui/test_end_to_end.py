@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from cryptography import x509
+from textual.widgets import TabbedContent
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import GROUP, next_step, settle, subject_of
@@ -92,3 +94,57 @@ async def test_generate_copy_save_from_the_requests_tab(service: CsrService, tok
 
 def _saved_csrs(folder: Path) -> list[bytes]:
     return [p.read_bytes() for p in folder.glob("*.csr")]
+
+
+@pytest.mark.parametrize("overlay", ["f1", "ctrl+p", "question_mark"])
+async def test_overlay_opened_during_generation_closes_on_its_own_terms(
+        service: CsrService, token, overlay: str) -> None:
+    """Issue 12 item 2: RSA 4096, ctrl+g, then Help (F1 / ?) or the palette while the key is
+    made. The overlay stays until the user closes it; then the Result shows, escape leads to
+    the Requests tab, and exactly one request was stored (no traceback, no second Apply)."""
+    before = await service.list_requests()
+    app = TuiCsrApp(service, pin=token.pin)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("g")
+        await settle(pilot)
+        wizard = app.screen
+        assert isinstance(wizard, GenerateWizard)
+        await pilot.press("tab", "right", "right", "enter")  # key spec RSA 4096
+        assert wizard.token_step.key_spec == "RSA4096"
+        await next_step(pilot)
+        await pilot.press(*"CN=overlay.example.com")
+        await next_step(pilot)
+        await next_step(pilot)
+        await pilot.press("space")
+        await next_step(pilot)
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert wizard.busy, "the overlay must open while the key is being generated"
+        # Back and Cancel cannot stop a generation: the footer does not offer them meanwhile.
+        assert wizard.check_action("back", ()) is False
+        assert wizard.check_action("cancel", ()) is False
+        await pilot.press(overlay)
+        await pilot.pause()
+        assert wizard.busy, "RSA 4096 finished before the overlay opened: the test aims wrong"
+        overlay_screen = app.screen
+        assert overlay_screen is not wizard
+        while wizard.busy:
+            await pilot.pause(0.05)
+        await pilot.pause()
+        # Generation ended: the overlay is still open, the wizard waits under it.
+        assert app.screen is overlay_screen
+        assert wizard in app.screen_stack
+        await pilot.press("escape")
+        await settle(pilot)
+        result = app.screen
+        assert isinstance(result, ResultScreen)
+        assert wizard not in app.screen_stack
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        assert app.main_screen.query_one("#tabs", TabbedContent).active == "requests-tab"
+        assert [row.request.id for row in app.main_screen.requests.rows] == [result.request.id]
+    after = await service.list_requests()
+    assert len(after) == len(before) + 1
+    assert result.request.id in {r.id for r in after}

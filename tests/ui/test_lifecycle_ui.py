@@ -24,7 +24,7 @@ from tests.ui.conftest import make_request
 from tests.ui.lifecycle_harness import GROUP, LifecycleHarness, settle, type_into
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import NotFoundError
-from tui_csr.lifecycle import OrphanReport
+from tui_csr.services.orphans import OrphanReport
 from tui_csr.service import CsrService, GenerateParams
 from tui_csr.ui.dialogs.actions import ACTIONS, ActionsMenu, AttestationSaveDialog
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
@@ -340,7 +340,7 @@ async def test_expired_certificate_imports_with_a_warning(service: CsrService) -
 
 # -- groups -----------------------------------------------------------------------------------
 
-async def test_groups_admin_creates_renames_and_removes(service: CsrService) -> None:
+async def test_groups_admin_creates_edits_and_removes(service: CsrService) -> None:
     service.store.add_request(make_request(77, "held", "held.example"))  # holds group Web
     app = LifecycleHarness(service, tab="groups-tab")
     async with app.run_test(size=SIZE) as pilot:
@@ -359,10 +359,25 @@ async def test_groups_admin_creates_renames_and_removes(service: CsrService) -> 
         view.table.move_cursor(row=0)
         await pilot.press("e")
         assert app.screen.query_one("#name", Input).value == "Mail"
+        # Issue 12 item 5: policy and description are editable too, with the name.
+        app.screen.query_one("#policy", Input).value = "mail-policy-2"
+        app.screen.query_one("#description", Input).value = "Mail relays"
         await type_into(pilot, "#name", "Mail2")
         await pilot.press("enter")
         await settle(pilot)
-        assert [g.name for g in service.store.list_groups()] == ["Mail2", GROUP]
+        assert [(g.name, g.policy, g.description) for g in service.store.list_groups()] == [
+            ("Mail2", "mail-policy-2", "Mail relays"), (GROUP, "web-policy", "")]
+        # A clash is refused under the name and goes away once the name is changed.
+        view.table.move_cursor(row=0)
+        await pilot.press("e")
+        await type_into(pilot, "#name", GROUP.lower())
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "already exists" in text(app, "#problem")
+        await pilot.press("x")
+        assert text(app, "#problem") == ""
+        await pilot.press("escape")
+        await settle(pilot)
         view.table.move_cursor(row=1)  # Web holds a request: refused, with the count
         await pilot.press("x")
         await settle(pilot)
@@ -376,7 +391,7 @@ async def test_groups_admin_creates_renames_and_removes(service: CsrService) -> 
         await settle(pilot)
         assert [g.name for g in service.store.list_groups()] == [GROUP]
     actions = [e.action for e in service.store.list_audit()]
-    assert {"group-add", "group-rename", "group-remove"} <= set(actions)
+    assert {"group-add", "group-edit", "group-rename", "group-remove"} <= set(actions)
 
 
 async def test_groups_non_admin_sees_why_and_cannot_change(service: CsrService) -> None:
@@ -388,11 +403,11 @@ async def test_groups_non_admin_sees_why_and_cannot_change(service: CsrService) 
         view = app.groups
         view.table.focus()
         assert text(app, "#groups-role") == (
-            "Only administrators (someone-else) can create, rename or remove groups; "
+            "Only administrators (someone-else) can create, edit or remove groups; "
             f"you are {service.user}.")
         shown = {b.binding.action for b in app.screen.active_bindings.values()
                  if b.enabled and b.binding.show}
-        assert not shown & {"create", "rename", "remove"}
+        assert not shown & {"create", "edit", "remove"}
         for key in ("n", "e", "x"):
             await pilot.press(key)
             await settle(pilot)

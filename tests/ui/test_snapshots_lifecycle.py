@@ -23,7 +23,7 @@ from tests.ui.conftest import FIXED, SAMPLE, add_requests, fake_service, make_re
 from tests.ui.lifecycle_harness import LifecycleHarness, settle
 from tui_csr.core.models import Group, Status
 from tui_csr.hsm.token import TokenKey
-from tui_csr.lifecycle import OrphanReport
+from tui_csr.services.orphans import OrphanReport
 from tui_csr.service import CsrService
 from tui_csr.ui.dialogs.actions import NO_ATTESTATION, ActionsMenu, AttestationSaveDialog
 from tui_csr.ui.dialogs.delete import DeleteDialog
@@ -179,7 +179,7 @@ class TestLifecycleDialogs:
         app = harness(svc, lambda: GroupFormDialog(submit), tab="groups-tab")
         assert snap_compare(app, terminal_size=SIZE, run_before=settle)
 
-    def test_group_rename(self, snap_compare, svc: CsrService) -> None:
+    def test_group_edit(self, snap_compare, svc: CsrService) -> None:
         async def submit(name: str, policy: str, description: str) -> None:
             raise AssertionError("not called")
 

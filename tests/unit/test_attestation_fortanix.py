@@ -168,7 +168,7 @@ async def test_success_saves_json_and_chain(dsm: Dsm, tmp_path: Path) -> None:
         Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     assert [(c.role, c.subject) for c in result.chain] == [
         ("root", "CN=Test Attestation Root CA,O=Test Vendor"),
-        ("authority", "CN=Test Key Attestation CA,O=Test Vendor"),
+        ("CA", "CN=Test Key Attestation CA,O=Test Vendor"),
         ("authority", "CN=Test DSM Key Attestation Authority,O=Test Vendor"),
         ("statement", "CN=Test DSM Key Attestation,O=Test Vendor")]
 

@@ -17,6 +17,7 @@ from tui_csr.errors import InputError, TuiCsrError
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from tui_csr.attestation.check import AttestationReport
     from tui_csr.core.models import Request
     from tui_csr.hsm.worker import AsyncToken
 
@@ -75,6 +76,8 @@ class AttestationResult:
     description: str  # e.g. "Thales Luna Public Key Confirmation (PKCS#7)"
     object_id: str | None = None  # CKA_OUID (Luna/DPoD) or kid (Fortanix), when known
     extra_files: dict[str, bytes] = field(default_factory=dict)
+    #: The facts and checks of :func:`tui_csr.attestation.check.check_attestation`.
+    report: AttestationReport | None = None
 
     @property
     def default_suffix(self) -> str:
@@ -108,6 +111,9 @@ class AttestationResult:
                  f"{len(self.chain)} certificate{'s' if len(self.chain) != 1 else ''}:"]
         for cert in self.chain:
             lines += ["  " + line for line in cert.lines()]
+        if self.report is not None:
+            lines += self.report.fact_lines()[1:2] if self.provider == "luna" else []
+            lines += [line for line in self.report.check_lines() if " key: " not in line]
         lines.append(f"The attested public key matches the CSR (SHA-256 {self.key_fingerprint}).")
         return lines
 
@@ -166,6 +172,20 @@ def check_same_key(attested: x509.Certificate, request: Request, what: str) -> b
             f"{what} certifies a different public key than the CSR of '{request.label}' "
             f"(attested SHA-256 {_short(got)}, CSR SHA-256 {_short(want)}); nothing was saved.")
     return got
+
+
+def check_same_spki(attested_spki: bytes, request: Request, what: str) -> bytes:
+    """``attested_spki`` when it is the CSR's key (both DER-normalised); else
+    :class:`AttestationError`. ``what`` names the certificate."""
+    from tui_csr.attestation.roots import spki_hash
+
+    want = request_spki(request)
+    if spki_hash(attested_spki) != spki_hash(want):
+        raise AttestationError(
+            f"{what} certifies a different public key than the CSR of '{request.label}' "
+            f"(attested SHA-256 {_short(attested_spki)}, CSR SHA-256 {_short(want)}); "
+            "nothing was saved.")
+    return want
 
 
 def order_chain(certs: list[x509.Certificate]) -> list[x509.Certificate]:

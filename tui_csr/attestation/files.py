@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from tui_csr.attestation.base import AttestationResult
 from tui_csr.errors import InputError
-from tui_csr.fileio import path_problem
+from tui_csr.fileio import path_problem, write_atomic
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -61,21 +58,8 @@ def save_attestation(result: AttestationResult, path: str | Path, *,
             raise InputError(problem, field="out")
     written = []
     for file_path, data in files:
-        _write_atomic(file_path, data)
+        write_atomic(file_path, data, mode=0o644)  # public: certificates, a signed statement
         written.append(file_path.resolve())
     return written
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # public material: certificates and a signed statement
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

@@ -14,7 +14,6 @@ redirect. HTTP runs in a worker thread (``asyncio.to_thread``) with the configur
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import urllib.error
@@ -24,18 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
+from asn1crypto import pem
+
 from tui_csr.attestation.base import (
     AttestationError,
     AttestationResult,
-    check_same_key,
-    summarize_cert,
+    check_same_spki,
+    request_spki,
 )
 from tui_csr.config import FortanixSettings
 from tui_csr.errors import ConfigError
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
+    from tui_csr.attestation.reader import AttCert
     from tui_csr.core.models import Request
     from tui_csr.hsm.worker import AsyncToken
 
@@ -243,6 +243,8 @@ def _json(body: bytes, endpoint: str, doing: str) -> Any:
 
 def parse_response(body: bytes, request: Request, kid: str, endpoint: str) -> AttestationResult:
     """Check a key attestation response and turn it into an :class:`AttestationResult`."""
+    from tui_csr.attestation.check import check_attestation
+
     doc = _json(body, endpoint, "the key attestation request")
     statement = doc.get("attestation_statement") if isinstance(doc, dict) else None
     authority = doc.get("authority_chain") if isinstance(doc, dict) else None
@@ -253,30 +255,23 @@ def parse_response(body: bytes, request: Request, kid: str, endpoint: str) -> At
     if fmt != "x509_certificate":
         raise AttestationError(f"Fortanix DSM sent an attestation statement in format '{fmt}'; "
                                "tui-csr reads only x509_certificate.")
-    leaf = _cert(statement.get("statement"), "the attestation statement")
-    issuers = [_cert(item, f"authority certificate {n}") for n, item in enumerate(authority, 1)]
-    spki = check_same_key(leaf, request, "The Fortanix DSM key attestation statement")
+    report = check_attestation(body, request_spki(request), vendor="Fortanix DSM")
+    spki = check_same_spki(report.attested_spki_der, request,
+                           "The Fortanix DSM key attestation statement")
 
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    pem_chain = b"".join(c.public_bytes(Encoding.PEM) for c in [leaf, *issuers])
-    chain = [summarize_cert(c, "root" if c.issuer == c.subject else "authority")
-             for c in reversed(issuers)]
-    chain.append(summarize_cert(leaf, "statement"))
+    # The statement, then the whole authority chain as DSM sent it (issuer first).
+    pem_chain = b"".join(pem.armor("CERTIFICATE", c.der)
+                         for c in [report.leaf, *_authority(authority)])
     return AttestationResult(
-        provider="fortanix", format="fortanix-json", data=body, chain=chain,
+        provider="fortanix", format="fortanix-json", data=body,
+        chain=[item.cert.summary(item.role) for item in reversed(report.chain)],
         attested_spki_der=spki, request_id=request.id, key_label=request.label,
-        description="Fortanix DSM key attestation", object_id=kid,
-        extra_files={".chain.pem": pem_chain})
+        description="Fortanix DSM key attestation", object_id=report.facts.object_id or kid,
+        extra_files={".chain.pem": pem_chain}, report=report)
 
 
-def _cert(value: object, what: str) -> x509.Certificate:
-    from cryptography import x509
+def _authority(items: list[Any]) -> list[AttCert]:
+    from tui_csr.attestation.reader import AttCert, decode_base64_der
 
-    if not isinstance(value, str):
-        raise AttestationError(f"The Fortanix key attestation lacks {what}.")
-    try:
-        return x509.load_der_x509_certificate(base64.b64decode(value, validate=True))
-    except ValueError as exc:
-        raise AttestationError(f"In the Fortanix key attestation, {what} is not a base64 DER "
-                               f"certificate ({exc}).") from exc
+    return [AttCert.load(decode_base64_der(item, f"authority certificate {n}"),
+                         f"authority certificate {n}") for n, item in enumerate(items, 1)]

@@ -16,15 +16,13 @@ from tui_csr.attestation.base import (
     AttestationError,
     AttestationResult,
     AttestationUnsupportedError,
-    check_same_key,
-    order_chain,
-    summarize_cert,
+    check_same_spki,
+    request_spki,
 )
 from tui_csr.errors import InputError, TokenError
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
+    from tui_csr.attestation.reader import AttCert
     from tui_csr.core.models import Request
     from tui_csr.hsm.worker import AsyncToken
 
@@ -68,17 +66,16 @@ class LunaProvider:
             raise AttestationUnsupportedError(
                 f"Token '{token.label}' does not support key attestation (no Public Key "
                 "Confirmation attribute).", code="CKR_ATTRIBUTE_TYPE_INVALID")
-        certs = parse_pkcs7_certificates(der)
-        chain = order_chain(certs)
-        spki = check_same_key(chain[-1], request, "The Public Key Confirmation certificate")
-        ouid = await _read_ouid(token, key_id)
-        roles = {id(c): ROLES[i] if i < len(ROLES) else "CA"
-                 for i, c in enumerate(reversed(chain))}
+        report = check_pkc(der, request_spki(request))
+        spki = check_same_spki(report.attested_spki_der, request,
+                               "The Public Key Confirmation certificate")
+        ouid = await _read_ouid(token, key_id) or report.facts.object_id
         return AttestationResult(
             provider=self.name, format="pkcs7-der", data=der,
-            chain=[summarize_cert(c, roles[id(c)]) for c in chain],
+            chain=[item.cert.summary(item.role) for item in reversed(report.chain)],
             attested_spki_der=spki, request_id=request.id, key_label=request.label,
-            description="Thales Luna Public Key Confirmation (PKCS#7)", object_id=ouid)
+            description="Thales Luna Public Key Confirmation (PKCS#7)", object_id=ouid,
+            report=report)
 
 
 async def _read_pkc(token: AsyncToken, key_id: bytes, attributes: tuple[int, ...]) -> bytes | None:
@@ -99,28 +96,30 @@ async def _read_ouid(token: AsyncToken, key_id: bytes) -> str | None:
     return bytes(raw).hex() if raw else None
 
 
-def parse_pkcs7_certificates(der: bytes) -> list[x509.Certificate]:
-    """The X.509 certificates of a DER (or PEM) PKCS#7 SignedData; AttestationError if it is
-    not one."""
-    from asn1crypto import cms, pem
-    from cryptography import x509
+def check_pkc(der: bytes, csr_spki: bytes):  # -> AttestationReport
+    """Read a PKC (DER or PEM PKCS#7, BER tolerated) and run every check on it."""
+    from tui_csr.attestation.check import check_attestation
 
-    if pem.detect(der):
-        try:
-            _kind, _headers, der = pem.unarmor(der)
-        except ValueError as exc:
-            raise AttestationError(f"The Public Key Confirmation is damaged PEM ({exc}).") from exc
-    try:
-        info = cms.ContentInfo.load(der, strict=True)
-        if info["content_type"].native != "signed_data":
-            raise AttestationError("The Public Key Confirmation is a PKCS#7 "
-                                   f"{info['content_type'].native}, not SignedData.")
-        choices = info["content"]["certificates"]
-        raw = [c.chosen.dump() for c in choices if c.name == "certificate"] if choices else []
-        return [x509.load_der_x509_certificate(item) for item in raw]
-    except AttestationError:
-        raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise AttestationError(
-            f"The Public Key Confirmation read from the token is not a PKCS#7 certificate "
-            f"chain ({exc}).") from exc
+    return check_attestation(_as_pkcs7(der), csr_spki, vendor="Thales Luna")
+
+
+def parse_pkcs7_certificates(der: bytes) -> list[AttCert]:
+    """The certificates of a DER (or PEM) PKCS#7 SignedData, read tolerantly;
+    AttestationError if it is not one."""
+    from tui_csr.attestation.reader import read_pkcs7
+
+    return read_pkcs7(_as_pkcs7(der), "The Public Key Confirmation read from the token")
+
+
+def _as_pkcs7(der: bytes) -> bytes:
+    from tui_csr.attestation.reader import read_pkcs7, unarmor_all
+
+    if der.lstrip().startswith(b"-----BEGIN"):
+        blocks = unarmor_all(der.lstrip())
+        if len(blocks) != 1:
+            raise AttestationError("The Public Key Confirmation holds "
+                                   f"{len(blocks)} PEM blocks; expected one PKCS7.")
+        der = blocks[0][1]
+    # Named for what it is when it is not a chain (the checker would say "attestation file").
+    read_pkcs7(der, "The Public Key Confirmation read from the token")
+    return der

@@ -1,9 +1,15 @@
 """Distinguished Names: parsing (RFC 4514), validation (RFC 5280 bounds) and ASN.1 encoding.
 
-Pure: no I/O. Only the six attributes a CSR subject needs are accepted: CN, O, OU, L, ST and C,
-each at most once. A :class:`DistinguishedName` keeps its attributes in RFC 4514 string order
-(most specific first, ``CN=...,O=...,C=...``); :func:`to_asn1_name` reverses that into the
-ASN.1 ``RDNSequence`` order (``C`` first).
+Pure: no I/O. Only the attributes a CSR subject needs are accepted: CN, O, OU, L, ST, C and DC.
+OU and DC may repeat (``OU=PKI,OU=IT``, ``DC=example,DC=com``): each value is its own RDN, kept in
+the order given; the others appear at most once. A :class:`DistinguishedName` keeps its
+attributes in RFC 4514 string order (most specific first, ``CN=...,O=...,C=...``);
+:func:`to_asn1_name` reverses that into the ASN.1 ``RDNSequence`` order (``C`` first).
+
+Where values come as a list per type (the ``--ou`` flags, the OU field one value per line,
+:meth:`DistinguishedName.from_pairs`), the list is in ASN.1 order, outermost first, as
+``openssl`` prints ``/C=DE/O=Example/OU=IT/OU=PKI/CN=a``: ``OU=IT`` then ``OU=PKI`` is the RFC
+4514 string ``CN=a,OU=PKI,OU=IT,O=Example,C=DE``.
 
 Every public constructor validates, so a :class:`DistinguishedName` in hand is always one we are
 willing to put into a CSR.
@@ -13,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,10 +31,15 @@ if TYPE_CHECKING:  # asn1crypto loads in to_asn1_name: listing requests never ne
     from asn1crypto import x509
 
 #: Short names in canonical (RFC 4514, most specific first) order; ``from_fields`` uses it.
-CANONICAL_ORDER: tuple[str, ...] = ("CN", "OU", "O", "L", "ST", "C")
+CANONICAL_ORDER: tuple[str, ...] = ("CN", "OU", "O", "L", "ST", "C", "DC")
 
-#: RFC 5280 Appendix A upper bounds (ub-common-name, ub-organization-name, ...), in characters.
-MAX_LENGTH: dict[str, int] = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "C": 2}
+#: Types that may appear more than once, each value its own RDN.
+REPEATABLE: frozenset[str] = frozenset({"OU", "DC"})
+
+#: RFC 5280 Appendix A upper bounds (ub-common-name, ub-organization-name, ...), in characters;
+#: DC (RFC 4519, unbounded) is held to one DNS label.
+MAX_LENGTH: dict[str, int] = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "C": 2,
+                              "DC": 63}
 
 _RANK = {t: i for i, t in enumerate(CANONICAL_ORDER)}
 
@@ -40,6 +51,7 @@ _TYPE_ALIASES: dict[str, str] = {
     "L": "L", "LOCALITYNAME": "L", "2.5.4.7": "L",
     "ST": "ST", "STATEORPROVINCENAME": "ST", "2.5.4.8": "ST",
     "C": "C", "COUNTRYNAME": "C", "2.5.4.6": "C",
+    "DC": "DC", "DOMAINCOMPONENT": "DC", "0.9.2342.19200300.100.1.25": "DC",
 }
 
 _ASN1_TYPES: dict[str, str] = {
@@ -49,6 +61,7 @@ _ASN1_TYPES: dict[str, str] = {
     "L": "locality_name",
     "ST": "state_or_province_name",
     "C": "country_name",
+    "DC": "domain_component",
 }
 
 # RFC 4514 attribute type syntax: a keystring or a numeric OID.
@@ -61,7 +74,7 @@ _HEX = frozenset("0123456789abcdefABCDEF")
 # Escaped wherever they occur in to_rfc4514 output.
 _ALWAYS_ESCAPE = frozenset(',+"\\<>;=')
 
-_UNKNOWN_TYPE = "Unknown attribute type '{}' in the DN; use CN, O, OU, L, ST or C."
+_UNKNOWN_TYPE = "Unknown attribute type '{}' in the DN; use CN, O, OU, L, ST, C or DC."
 
 
 @dataclass(frozen=True)
@@ -100,27 +113,70 @@ class DistinguishedName:
         return cls.from_mapping({"CN": cn, "O": o, "OU": ou, "L": l, "ST": st, "C": c})
 
     @classmethod
-    def from_mapping(cls, fields: Mapping[str, str | None]) -> DistinguishedName:
-        """Like :meth:`from_fields`, from a ``{type: value}`` mapping (any accepted type name)."""
-        values: dict[str, str] = {}
+    def from_mapping(cls, fields: Mapping[str, str | Sequence[str] | None]) -> DistinguishedName:
+        """Like :meth:`from_fields`, from a ``{type: value}`` mapping (any accepted type name);
+        OU and DC may map to a list of values, in ASN.1 order (outermost first)."""
+        pairs: list[tuple[str, str]] = []
         for raw_type, value in fields.items():
+            if value is None or isinstance(value, str):
+                pairs.append((raw_type, value or ""))
+            else:
+                pairs.extend((raw_type, v) for v in value)
+        return cls.from_pairs(pairs, _seen_types=[t for t in fields])
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[tuple[str, str]], *,
+                   _seen_types: Sequence[str] | None = None) -> DistinguishedName:
+        """A DN from ``(type, value)`` pairs as given (command-line flags, form fields):
+        attributes are placed in canonical order (CN, OU, O, L, ST, C, DC); the values of a
+        repeated OU or DC keep their given order, which is ASN.1 order (``OU=IT``, ``OU=PKI``
+        gives ``CN=..,OU=PKI,OU=IT,..``). Blank values are left out; any other type given
+        twice is refused."""
+        values: dict[str, list[str]] = {}
+        for raw_type in _seen_types or ():
             attr = _canonical_type(raw_type)
-            if attr in values:
+            if attr in values and attr not in REPEATABLE:
                 raise InputError(_twice(attr), field="dn")
-            if value is not None and value.strip():
-                values[attr] = value.strip()
-        return cls(tuple((t, values[t]) for t in CANONICAL_ORDER if t in values))
+            values.setdefault(attr, [])
+        given: set[str] = set()
+        for raw_type, value in pairs:
+            attr = _canonical_type(raw_type)
+            if not isinstance(value, str):
+                raise TypeError(f"DN value for {attr} must be a str, not {type(value).__name__}")
+            if not value.strip():
+                continue
+            if attr in given and attr not in REPEATABLE:
+                raise InputError(_twice(attr), field="dn")
+            given.add(attr)
+            values.setdefault(attr, []).append(value.strip())
+        return cls(tuple((t, v) for t in CANONICAL_ORDER for v in reversed(values.get(t, []))))
 
     # -- views -------------------------------------------------------------------------------
 
     @property
     def fields(self) -> dict[str, str]:
-        """``{short type: value}`` in DN order, e.g. ``{"CN": "www.example.com", "C": "US"}``."""
-        return dict(self.attrs)
+        """``{short type: value}`` in DN order, e.g. ``{"CN": "www.example.com", "C": "US"}``;
+        a repeated OU or DC shows its values joined by ``", "`` in ASN.1 order (use
+        :meth:`values` or :attr:`multi_fields` for the values themselves)."""
+        return {t: ", ".join(v) for t, v in self.multi_fields.items()}
+
+    @property
+    def multi_fields(self) -> dict[str, list[str]]:
+        """``{short type: [values in ASN.1 order]}`` in DN order of first appearance."""
+        out: dict[str, list[str]] = {}
+        for t, v in self.attrs:
+            out.setdefault(t, []).insert(0, v)
+        return out
+
+    def values(self, attr_type: str) -> list[str]:
+        """Every value of ``attr_type`` in ASN.1 order (outermost first); [] when absent."""
+        return self.multi_fields.get(_canonical_type(attr_type), [])
 
     def get(self, attr_type: str) -> str | None:
-        """The value of ``attr_type`` (any accepted spelling), or ``None`` when absent."""
-        return self.fields.get(_canonical_type(attr_type))
+        """The value of a single-valued ``attr_type`` (any accepted spelling; for OU and DC the
+        most specific one), or ``None`` when absent."""
+        attr = _canonical_type(attr_type)
+        return next((v for t, v in self.attrs if t == attr), None)
 
     @property
     def common_name(self) -> str:
@@ -147,27 +203,39 @@ class DistinguishedName:
         relative to the attributes already present, following the DN's direction: a DN written
         ``C=..,O=..,CN=..`` gets a new OU between O and CN.
         """
+        return self.with_values(attr_type, [] if value is None else [value])
+
+    def with_values(self, attr_type: str, values: Sequence[str]) -> DistinguishedName:
+        """A copy with every value of ``attr_type`` replaced by ``values`` (ASN.1 order,
+        outermost first; blanks dropped; several only for OU and DC).
+
+        The values stay where the attribute was (a block at its first position); a new
+        attribute goes where canonical order puts it relative to the attributes already
+        present, following the DN's direction: a DN written ``C=..,O=..,CN=..`` gets a new OU
+        between O and CN.
+        """
         attr = _canonical_type(attr_type)
-        new_value = value.strip() if value is not None else ""
+        cleaned = [v.strip() for v in values if v is not None and v.strip()]
+        if len(cleaned) > 1 and attr not in REPEATABLE:
+            raise InputError(_twice(attr), field="dn")
         present = [t for t, _ in self.attrs]
-        if not new_value:
-            return DistinguishedName(tuple(p for p in self.attrs if p[0] != attr))
-        if attr in present:
-            return DistinguishedName(
-                tuple((t, new_value if t == attr else v) for t, v in self.attrs)
-            )
         ranks = [_RANK[t] for t in present]
-        # Two or more attributes in strictly descending canonical rank: the DN runs C -> CN.
-        reverse = len(ranks) >= 2 and all(a > b for a, b in zip(ranks, ranks[1:], strict=False))
-        mine = _RANK[attr]
-        index = len(present)
-        for i, rank in enumerate(ranks):
-            if (rank < mine) if reverse else (rank > mine):
-                index = i
-                break
-        attrs = list(self.attrs)
-        attrs.insert(index, (attr, new_value))
-        return DistinguishedName(tuple(attrs))
+        # Attributes in descending canonical rank (at least two kinds): the DN runs C -> CN.
+        reverse = (len(set(ranks)) >= 2
+                   and all(a >= b for a, b in zip(ranks, ranks[1:], strict=False)))
+        block = [(attr, v) for v in (cleaned if reverse else reversed(cleaned))]
+        if attr in present:
+            index = present.index(attr)
+        else:
+            mine = _RANK[attr]
+            index = len(present)
+            for i, rank in enumerate(ranks):
+                if (rank < mine) if reverse else (rank > mine):
+                    index = i
+                    break
+        rest = [p for p in self.attrs if p[0] != attr]
+        before = sum(1 for t in present[:index] if t != attr)
+        return DistinguishedName(tuple(rest[:before] + block + rest[before:]))
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -367,12 +435,17 @@ def to_asn1_name(dn: DistinguishedName) -> x509.Name:
     """The DN as an ASN.1 ``Name``: one attribute per RDN, in ``RDNSequence`` order (C first).
 
     Built by hand rather than with ``Name.build``, which reorders attributes and may pick other
-    string types: values are UTF8String, except C which RFC 5280 requires as PrintableString.
+    string types: values are UTF8String, except C which RFC 5280 requires as PrintableString
+    and DC, an IA5String (RFC 4519).
     """
     from asn1crypto import x509
 
     rdns = []
     for attr, value in reversed(dn.attrs):
+        if attr == "DC":
+            rdns.append(x509.RelativeDistinguishedName(
+                [x509.NameTypeAndValue({"type": _ASN1_TYPES[attr], "value": value})]))
+            continue
         if attr == "C":
             encoded = x509.DirectoryString(name="printable_string", value=value)
         else:
@@ -429,7 +502,8 @@ def _normalise_pair(attr_type: str, value: str) -> tuple[str, str]:
 
 
 def _twice(attr: str) -> str:
-    return f"The DN has {attr} more than once; each attribute may appear only once."
+    return (f"The DN has {attr} more than once; only OU and DC may repeat, every other "
+            "attribute may appear only once.")
 
 
 def _check_country(code: str) -> str:
@@ -443,7 +517,7 @@ def _check_country(code: str) -> str:
 def _validate(attrs: tuple[tuple[str, str], ...]) -> None:
     seen: set[str] = set()
     for attr, value in attrs:
-        if attr in seen:
+        if attr in seen and attr not in REPEATABLE:
             raise InputError(_twice(attr), field="dn")
         seen.add(attr)
         if not value:
@@ -461,6 +535,12 @@ def _validate(attrs: tuple[tuple[str, str], ...]) -> None:
                     f"{attr} contains the invalid character U+{ord(ch):04X}; remove it.",
                     field=attr,
                 )
+        if attr == "DC" and not (value.isascii() and value.isprintable()):
+            raise InputError(
+                f"DC '{value}' is not ASCII; a domain component is an IA5String: write an "
+                "internationalised label in its IDNA form (xn--...).",
+                field="dn",
+            )
         if len(value) > MAX_LENGTH[attr] and attr != "C":
             raise InputError(
                 f"{attr} is {len(value)} characters; the maximum is {MAX_LENGTH[attr]}.",

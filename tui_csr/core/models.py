@@ -152,3 +152,60 @@ class AuditEntry:
         data = {k: v for k, v in doc.items() if k in names}
         data["at"] = _parse_iso(data["at"])
         return cls(**data)
+
+
+class IntentState(enum.StrEnum):
+    """Where a key generation's write-ahead intent stands."""
+
+    OPEN = "open"  # written before the key pair; the pair may or may not exist yet
+    RECORDED = "recorded"  # closed by the write that added the request for the pair
+    DESTROYED = "destroyed"  # closed once the pair was confirmed gone from the token
+    ABANDONED = "abandoned"  # closed by an orphan scan: no pair was ever made (a crash before)
+
+
+@dataclass
+class Intent:
+    """A write-ahead record of one key generation, written before the key pair exists.
+
+    ``key_id`` is the CKA_ID the pair is created with; ``final_key_id`` the id it is rewritten
+    to, recorded before the rewrite starts (``None``: no rewrite). Both are lower-case hex. An
+    open intent whose pair is on the token is an orphan to adopt or destroy.
+    """
+
+    id: str
+    store_id: str
+    label: str
+    key_id: str
+    key_spec: str
+    token_label: str
+    created_by: str
+    created: datetime
+    token_serial: str | None = None
+    final_key_id: str | None = None
+    state: IntentState = IntentState.OPEN
+    closed: datetime | None = None
+    request_id: str | None = None  # the request whose write closed it
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        """Every CKA_ID (hex) the pair may carry: the first, then the rewrite target."""
+        return (self.key_id,) if self.final_key_id in (None, self.key_id) else (
+            self.key_id, self.final_key_id)  # type: ignore[return-value]
+
+    def to_doc(self) -> dict:
+        """Serialise to a JSON-able dict."""
+        doc = asdict(self)
+        doc["created"] = _iso(self.created)
+        doc["closed"] = _iso(self.closed) if self.closed else None
+        doc["state"] = self.state.value
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> Intent:
+        """Parse a stored document (unknown keys are ignored)."""
+        names = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in doc.items() if k in names}
+        data["created"] = _parse_iso(data["created"])
+        data["closed"] = _parse_iso(data["closed"]) if data.get("closed") else None
+        data["state"] = IntentState(data.get("state", IntentState.OPEN.value))
+        return cls(**data)

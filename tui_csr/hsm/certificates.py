@@ -9,7 +9,8 @@ from typing import Any
 
 from tui_csr.errors import TokenError
 from tui_csr.hsm.errors import token_error
-from tui_csr.hsm.keys import ec_spki
+from tui_csr.hsm.keys import ec_spki, find_objects
+from tui_csr.hsm.profiles import TokenProfile
 
 
 class CertificateMixin:
@@ -19,12 +20,20 @@ class CertificateMixin:
 
     def _s(self) -> Any: ...  # provided by Pkcs11Token
 
+    @property
+    def profile(self) -> TokenProfile: ...  # provided by Pkcs11Token
+
     def store_certificate(self, key_id: bytes, label: str, cert_der: bytes, subject_der: bytes,
                           issuer_der: bytes, serial_der: bytes) -> None:
         """Store an X.509 certificate object next to the key (same CKA_ID and CKA_LABEL)."""
         from pkcs11 import Attribute, CertificateType, ObjectClass
         from pkcs11 import exceptions as px
 
+        profile = self.profile
+        if not profile.stores_certificates:
+            raise TokenError(f"Token '{self.token_label}' ({profile.title}) cannot hold "
+                             "certificate objects; the certificate is kept in the store only.",
+                             field="token", code="CKR_TEMPLATE_INCONSISTENT")
         try:
             self._s().create_object({
                 Attribute.CLASS: ObjectClass.CERTIFICATE,
@@ -43,8 +52,8 @@ class CertificateMixin:
         from pkcs11 import exceptions as px
 
         try:
-            return [bytes(o[Attribute.VALUE]) for o in self._s().get_objects(
-                {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id})]
+            return [bytes(o[Attribute.VALUE]) for o in find_objects(
+                self._s(), {Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.ID: key_id})]
         except px.PKCS11Error as exc:
             raise token_error(exc, "reading certificates", self.token_label) from exc
 
@@ -54,8 +63,8 @@ class CertificateMixin:
         from pkcs11 import exceptions as px
 
         try:
-            objs = list(self._s().get_objects({Attribute.CLASS: ObjectClass.CERTIFICATE,
-                                               Attribute.ID: key_id}))
+            objs = find_objects(self._s(), {Attribute.CLASS: ObjectClass.CERTIFICATE,
+                                            Attribute.ID: key_id})
             for obj in objs:
                 obj.destroy()
             return len(objs)
@@ -72,8 +81,8 @@ class CertificateMixin:
         from pkcs11 import exceptions as px
 
         try:
-            pubs = list(self._s().get_objects({Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-                                               Attribute.ID: key_id}))
+            pubs = find_objects(self._s(), {Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+                                            Attribute.ID: key_id})
             if not pubs:
                 raise TokenError(f"No public key with id {key_id.hex()} on token "
                                  f"'{self.token_label}'.", field="token")

@@ -65,13 +65,29 @@ def ckr_name(exc: BaseException) -> str | None:
     return None
 
 
-def token_error(exc: BaseException, doing: str, token: str | None = None) -> TokenError:
-    """Map ``exc`` (raised while ``doing``, e.g. "generating the key") to a :class:`TokenError`."""
+#: Codes that mean the token refused the key template itself (vendor policy).
+TEMPLATE_REFUSALS = frozenset({"CKR_TEMPLATE_INCONSISTENT", "CKR_ATTRIBUTE_VALUE_INVALID",
+                               "CKR_TEMPLATE_INCOMPLETE", "CKR_ATTRIBUTE_TYPE_INVALID"})
+
+
+def template_hint(profile: str) -> str:
+    """What to try when a token refuses the key template (appended to the error)."""
+    return (f"; tokens may refuse CKA_ENCRYPT, CKA_DECRYPT, CKA_WRAP, CKA_UNWRAP or CKA_DERIVE "
+            f"set to false, CKA_VERIFY or CKA_PRIVATE on the public key, or "
+            f"CKA_ALWAYS_AUTHENTICATE (profile in use: {profile}); set token_profile "
+            "(or TUI_CSR_TOKEN_PROFILE) to another profile, e.g. generic, which leaves them "
+            "to the token")
+
+
+def token_error(exc: BaseException, doing: str, token: str | None = None,
+                hint: str = "") -> TokenError:
+    """Map ``exc`` (raised while ``doing``, e.g. "generating the key") to a :class:`TokenError`;
+    ``hint`` (a fragment starting with "; ") is appended to the sentence."""
     where = f"token '{token}'" if token else "the token"
     name = type(exc).__name__
     if name in _CKR:
         code, plain = _CKR[name]
-        return TokenError(f"While {doing} on {where}: {plain}.", field="token", code=code)
+        return TokenError(f"While {doing} on {where}: {plain}{hint}.", field="token", code=code)
     code = ckr_name(exc)
-    detail = str(exc).strip() or name
-    return TokenError(f"While {doing} on {where}: {detail}.", field="token", code=code)
+    detail = (str(exc).strip() or name).rstrip(".")
+    return TokenError(f"While {doing} on {where}: {detail}{hint}.", field="token", code=code)

@@ -37,16 +37,33 @@ class TokenInfo:
     pin_final_try: bool = False
     pin_locked: bool = False
     module_description: str = ""
+    #: CKF_PROTECTED_AUTHENTICATION_PATH: the PIN is entered on the device (a PIN pad), not here.
+    protected_auth_path: bool = False
+    #: The token profile in use (:mod:`tui_csr.hsm.profiles`) and why it was chosen.
+    profile: str = ""
+    profile_reason: str = ""
+    #: What the login prompt should explain about the PIN's format (YubiHSM 2: ``0001password``).
+    pin_hint: str | None = None
 
 
 @dataclass(frozen=True)
 class KeyPair:
-    """A key pair on the token: its CKA_ID, CKA_LABEL and SubjectPublicKeyInfo (DER)."""
+    """A key pair on the token: its CKA_ID, CKA_LABEL and SubjectPublicKeyInfo (DER).
+
+    ``attributes`` are the private key's flags as the token reports them after generation
+    (``key_attributes`` in ``--json`` and View CSR); ``forced`` are those the token set against
+    what tui-csr wants of a signing key (tpm2-pkcs11: ``DECRYPT: True`` on RSA keys), public-key
+    ones prefixed ``public.``; ``left_to_token`` names the template attributes the profile did not
+    send.
+    """
 
     key_id: bytes
     label: str
     spki_der: bytes
     attributes: dict[str, bool] = field(default_factory=dict)
+    forced: dict[str, bool] = field(default_factory=dict)
+    left_to_token: tuple[str, ...] = ()
+    always_authenticate: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,19 +162,73 @@ def settled(search: Callable[[], _T], tries: int = 4) -> _T:
 REQUIRED_PRIVATE = {"SENSITIVE": True, "EXTRACTABLE": False, "ALWAYS_SENSITIVE": True,
                      "NEVER_EXTRACTABLE": True, "SIGN": True}
 
+#: The private key's flags read back after generation (in one C_GetAttributeValue).
+PRIVATE_FLAGS = ("SENSITIVE", "EXTRACTABLE", "ALWAYS_SENSITIVE", "NEVER_EXTRACTABLE", "SIGN",
+                 "DECRYPT", "UNWRAP", "DERIVE", "PRIVATE", "TOKEN", "LOCAL",
+                 "ALWAYS_AUTHENTICATE")
 
-def read_flags(priv: Any) -> dict[str, bool]:
+
+def read_attributes(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The attributes ``names`` of ``obj`` in one C_GetAttributeValue (python-pkcs11's
+    ``get_attributes``); attributes the token does not have for the object are left out.
+
+    Some modules answer a bulk read with an error when one attribute is unknown to them; only
+    then are the attributes read one at a time.
+    """
     from pkcs11 import Attribute
     from pkcs11 import exceptions as px
 
-    out: dict[str, bool] = {}
-    for name in ("SENSITIVE", "EXTRACTABLE", "ALWAYS_SENSITIVE", "NEVER_EXTRACTABLE", "SIGN",
-                 "DECRYPT", "UNWRAP", "DERIVE", "PRIVATE", "TOKEN", "LOCAL"):
+    types = {getattr(Attribute, name): name for name in names}
+    try:
+        got = obj.get_attributes(list(types))
+        return {types[key]: value for key, value in got.items() if key in types}
+    except (px.AttributeTypeInvalid, px.AttributeSensitive, px.FunctionFailed):
+        pass
+    out: dict[str, Any] = {}
+    for key, name in types.items():
         try:
-            out[name] = bool(priv[getattr(Attribute, name)])
-        except (px.PKCS11Error, KeyError):
+            out[name] = obj[key]
+        except (px.AttributeTypeInvalid, px.AttributeSensitive, px.FunctionFailed, KeyError):
             continue
     return out
+
+
+def read_flags(priv: Any) -> dict[str, bool]:
+    """The private key's security flags (see :data:`PRIVATE_FLAGS`) as booleans."""
+    return {name: bool(value) for name, value in read_attributes(priv, PRIVATE_FLAGS).items()}
+
+
+def find_objects(session: Any, attrs: dict[Any, Any] | None = None,
+                 limit: int | None = None) -> list[Any]:
+    """The objects matching ``attrs`` (at most ``limit``), with the search always finished.
+
+    python-pkcs11's ``Session.get_objects`` marks its search active before C_FindObjectsInit;
+    when that call fails (the connection to a remote token dropped, the session is gone) the
+    search stays active, and its finaliser later calls C_FindObjectsFinal, fails again and
+    prints ``Exception ignored in: 'pkcs11._pkcs11.OperationContext.__del__'`` with a
+    traceback on the terminal. Driving the search here and finishing it on every path (its
+    ``_finalize`` resets it even when C_FindObjectsFinal fails) leaves nothing for the
+    finaliser. A stand-in session (tests) is searched through its own ``get_objects``.
+    """
+    from pkcs11 import _pkcs11
+
+    if not isinstance(session, _pkcs11.Session):
+        found = list(session.get_objects(attrs or {}))
+        return found if limit is None else found[:limit]
+    search = _pkcs11.SearchIter(session, attrs or {}, 16)
+    out: list[Any] = []
+    try:
+        search.__enter__()
+        for batch in search:
+            out.extend(batch)
+            if limit is not None and len(out) >= limit:
+                break
+    except BaseException:
+        with contextlib.suppress(Exception):  # the search's own failure is what is raised
+            search._finalize()
+        raise
+    search._finalize()  # C_FindObjectsFinal; a no-op after the search ran to its end
+    return out if limit is None else out[:limit]
 
 
 def serial_of(tok: Any) -> str:

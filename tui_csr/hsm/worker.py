@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
+from tui_csr.hsm.profiles import TokenProfile
 from tui_csr.hsm.token import KeyPair, TokenInfo, TokenKey
 
 T = TypeVar("T")
@@ -60,15 +61,21 @@ class SyncToken(Protocol):
 
     token_label: str | None
 
+    @property
+    def profile(self) -> TokenProfile: ...
     def open(self) -> TokenInfo: ...
     def info(self) -> TokenInfo: ...
     def login(self, pin: str | None) -> TokenInfo: ...
     def close(self) -> None: ...
     def supports(self, spec: KeySpec) -> str | None: ...
     def label_in_use(self, label: str) -> bool: ...
-    def generate_keypair(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair: ...
+    def new_key_id(self) -> bytes: ...
+    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes | str = b"", *,
+                         always_authenticate: bool = False) -> KeyPair: ...
+    def set_key_id(self, old: bytes, new: bytes) -> bytes: ...
     def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
-             scheme: Scheme) -> bytes: ...
+             scheme: Scheme, pin: str | None = None) -> bytes: ...
+    def remove_legacy_markers(self, key_ids: list[bytes] | set[bytes]) -> int: ...
     def destroy(self, key_id: bytes) -> int: ...
     def key_exists(self, key_id: bytes) -> bool: ...
     def key_attributes(self, key_id: bytes) -> dict[str, bool]: ...
@@ -122,15 +129,49 @@ class AsyncToken:
         """True when a key object on the token has this label."""
         return await self._thread.run(self._token.label_in_use, label)
 
-    async def generate_keypair(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair:
-        """Generate a non-extractable signing key pair on the token; ``tag`` (the store's id)
-        goes into its tui-csr marker."""
-        return await self._thread.run(self._token.generate_keypair, spec, label, tag)
+    @property
+    def profile(self) -> TokenProfile:
+        """The token's profile (chosen at :meth:`open`; plain data, no token call)."""
+        return self._token.profile
+
+    async def new_key_id(self) -> bytes:
+        """A random CKA_ID of the profile's length, free on the token."""
+        return await self._thread.run(self._token.new_key_id)
+
+    async def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes | str = b"", *,
+                               always_authenticate: bool = False) -> KeyPair:
+        """Generate a non-extractable signing key pair with CKA_ID ``key_id``, read back and
+        checked; a pair that fails a check is destroyed (a failed destroy raises a TokenError
+        naming ``tui-csr orphans``). A ``str`` in place of ``key_id`` is the older call whose
+        tag (the store's id) goes into a CKO_DATA marker."""
+        if isinstance(key_id, str):
+            return await self._thread.run(self._token.generate_keypair, spec, label, key_id)
+        return await self._thread.run(
+            functools.partial(self._token.generate_keypair, spec, label, key_id,
+                              always_authenticate=always_authenticate))
+
+    async def set_key_id(self, old: bytes, new: bytes) -> bytes:
+        """Rewrite the pair's CKA_ID where the token allows it; the id it has afterwards."""
+        return await self._thread.run(self._token.set_key_id, old, new)
 
     async def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
-                   scheme: Scheme) -> bytes:
-        """Sign ``data`` on the token with key ``key_id``."""
-        return await self._thread.run(self._token.sign, key_id, data, spec, hash_alg, scheme)
+                   scheme: Scheme, pin: str | None = None) -> bytes:
+        """Sign ``data`` on the token with key ``key_id``; ``pin`` is the context-specific
+        login of a key with CKA_ALWAYS_AUTHENTICATE (not kept)."""
+        if pin is None:
+            return await self._thread.run(self._token.sign, key_id, data, spec, hash_alg,
+                                          scheme)
+        return await self._thread.run(self._token.sign, key_id, data, spec, hash_alg, scheme,
+                                      pin)
+
+    async def remove_legacy_markers(self, key_ids: list[bytes] | set[bytes]) -> int:
+        """Destroy the CKO_DATA markers of earlier versions that name ``key_ids``."""
+        return await self._thread.run(self._token.remove_legacy_markers, key_ids)
+
+    async def describe(self) -> Any:
+        """Every slot and token of the module (:class:`~tui_csr.hsm.describe.ModuleDescription`);
+        needs no login and selects no token."""
+        return await self._thread.run(self._token.describe)  # type: ignore[attr-defined]
 
     async def destroy(self, key_id: bytes) -> int:
         """Destroy the objects with CKA_ID ``key_id``; returns the count destroyed."""

@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tui_csr import crashpoint
+from tui_csr.fileio import fsync_dir
 from tui_csr.store import codec
 
 Data = dict[str, dict[str, Any]]
@@ -96,7 +98,7 @@ def apply(data: Data, lines: list[list[Op]]) -> None:
                 docs[doc_id] = doc
 
 
-def append(path: Path, ops: list[Op], offset: int) -> tuple[int, int]:
+def append(path: Path, ops: list[Op], offset: int, pause: str = "") -> tuple[int, int]:
     """Append one committed line after ``offset`` (cutting off anything past it: a write that
     was cut short), fsync it; returns (inode, new offset). On failure the journal is cut back to
     ``offset`` so that no half or unacknowledged line stays behind, and the OSError is raised."""
@@ -109,6 +111,9 @@ def append(path: Path, ops: list[Op], offset: int) -> tuple[int, int]:
                 os.ftruncate(fd, offset)
             os.lseek(fd, offset, os.SEEK_SET)
             view = memoryview(payload)
+            if pause and crashpoint.armed(pause):  # tests only: stop with half a line written
+                view = view[os.write(fd, view[: len(view) // 2]):]
+                crashpoint.reached(pause)
             while view:
                 view = view[os.write(fd, view):]
             os.fsync(fd)
@@ -120,7 +125,7 @@ def append(path: Path, ops: list[Op], offset: int) -> tuple[int, int]:
     finally:
         os.close(fd)
     if created:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     return ino, offset + len(payload)
 
 
@@ -129,9 +134,3 @@ def should_fold(store_size: int, journal_size: int) -> bool:
     return journal_size >= max(MIN_FOLD_BYTES, store_size // FOLD_FRACTION)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

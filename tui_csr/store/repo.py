@@ -23,9 +23,9 @@ from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
-from tui_csr.core.models import AuditEntry, Group, Request, Status
+from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Request, Status, utcnow
 from tui_csr.errors import InputError, NotFoundError, StoreError
-from tui_csr.store import codec
+from tui_csr.store import codec, leases
 from tui_csr.store.lock import store_lock
 from tui_csr.store.storage import AtomicJSONStorage
 
@@ -34,6 +34,7 @@ MIN_ID_PREFIX = 4
 """Shortest id prefix :meth:`Store.get_request` accepts in place of a whole id."""
 
 _REQUESTS, _GROUPS, _AUDIT, _META = "requests", "groups", "audit", "meta"
+_INTENTS = "intents"
 _Q = Query()
 
 
@@ -63,6 +64,7 @@ class _Tx:
         self.groups: Table = db.table(_GROUPS, cache_size=0)
         self.audit: Table = db.table(_AUDIT, cache_size=0)
         self.meta: Table = db.table(_META, cache_size=0)
+        self.intents: Table = db.table(_INTENTS, cache_size=0)
         self.touched = False
         #: (table, document id) of every document this operation changed: a large store
         #: saves just these (see tui_csr.store.journal).
@@ -113,6 +115,10 @@ class _Tx:
         docs = self.find(_REQUESTS, lambda doc: doc.get("id") == req_id)
         return docs[0] if docs else None
 
+    def intent_doc(self, intent_id: str) -> Document | None:
+        docs = self.find(_INTENTS, lambda doc: doc.get("id") == intent_id)
+        return docs[0] if docs else None
+
     def group_docs(self) -> list[Document]:
         return self.groups.all()
 
@@ -130,7 +136,7 @@ class _Tx:
         )
 
 
-_Model = TypeVar("_Model", Request, Group, AuditEntry)
+_Model = TypeVar("_Model", Request, Group, AuditEntry, Intent)
 
 
 def _check_request(req: Request) -> None:
@@ -181,6 +187,7 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._storage = AtomicJSONStorage(self.path)
+        self._leases = leases.lease_dir_for(self.path)
 
     @classmethod
     def open(cls, data_dir: Path) -> Store:
@@ -199,7 +206,8 @@ class Store:
                 _check_request(model)
             return model
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            what = {Request: "request", Group: "group", AuditEntry: "audit"}.get(cls, "a")
+            what = {Request: "request", Group: "group", AuditEntry: "audit",
+                    Intent: "intent"}.get(cls, "a")
             name = doc.get("label") or doc.get("name") if isinstance(doc, Mapping) else None
             reason = f"the field {exc} is missing" if isinstance(exc, KeyError) else str(exc)
             backup = self.path.with_name(self.path.name + ".bak")
@@ -217,14 +225,15 @@ class Store:
             yield _Tx(self._storage.read())
 
     @contextmanager
-    def _writing(self) -> Iterator[_Tx]:
+    def _writing(self, op: str = "") -> Iterator[_Tx]:
+        """One locked read-modify-write; ``op`` names it for tui_csr.crashpoint (tests)."""
         with store_lock(self.path, exclusive=True):
             tx = _Tx(self._storage.read())
             try:
                 yield tx
                 if tx.buffer.dirty and tx.buffer.data is not None:
                     self._storage.remove_stale_temp_files()
-                    self._storage.commit(tx.buffer.data, tx.changes)
+                    self._storage.commit(tx.buffer.data, tx.changes, op)
             except BaseException:
                 # The buffer shares its dicts with the storage's cache: never let a half-done
                 # change survive in memory when it did not reach the file.
@@ -234,17 +243,23 @@ class Store:
 
     # -- requests ---------------------------------------------------------------------------
 
-    def add_request(self, req: Request, audit: AuditEntry | None = None) -> None:
+    def add_request(self, req: Request, audit: AuditEntry | None = None, *,
+                    close_intent: str | None = None) -> None:
         """Store a new request (and its audit entry, in the same write).
 
-        Raises InputError when the id or the label is already taken.
+        ``close_intent``: the id of the open intent of the request's key pair, closed in this
+        same write (so no moment exists where the pair has a record and an open intent, or
+        neither). Raises InputError when the id or the label is already taken, StoreError when
+        the intent is not open (nothing is written then).
         """
-        with self._writing() as tx:
+        with self._writing("add_request") as tx:
             for doc in tx.find(_REQUESTS, lambda d: d.get("id") == req.id
                                or d.get("label") == req.label):
                 if doc.get("id") == req.id:
                     raise InputError(f"A request with id '{req.id}' already exists.", field="id")
                 raise InputError(f"A request labelled '{req.label}' already exists.", field="label")
+            if close_intent is not None:
+                self._close_in(tx, close_intent, IntentState.RECORDED, request_id=req.id)
             tx.insert(tx.requests, req.to_doc())
             tx.log(audit)
 
@@ -374,6 +389,17 @@ class Store:
             tx.log(audit)
             return self._parse(Group, {**doc, "name": new})
 
+    def update_group(self, name: str, *, policy: str, description: str,
+                     audit: AuditEntry | None = None) -> Group:
+        """Set a group's policy and description (and its audit entry, in the same write)."""
+        with self._writing() as tx:
+            doc = tx.group_doc(name)
+            if doc is None:
+                raise NotFoundError(f"There is no group '{name}'.", field="group")
+            tx.update(tx.groups, {"policy": policy, "description": description}, [doc.doc_id])
+            tx.log(audit)
+            return self._parse(Group, {**doc, "policy": policy, "description": description})
+
     def remove_group(self, name: str, audit: AuditEntry | None = None) -> None:
         """Delete a group; refused while any request still names it."""
         with self._writing() as tx:
@@ -420,13 +446,111 @@ class Store:
             docs = docs[: max(limit, 0)]
         return [self._parse(AuditEntry, doc) for doc in docs]
 
+    # -- intents (write-ahead records of key generations) -----------------------------------
+
+    def open_intent(self, intent: Intent, audit: AuditEntry | None = None) -> None:
+        """Durably record ``intent`` before its key pair is generated (see
+        :class:`~tui_csr.core.models.Intent`). Hold its lease (:meth:`intent_lease`) first.
+
+        Raises InputError (field ``key_id``) when a request or another open intent already uses
+        its CKA_ID, so the caller can choose another id before anything is on the token.
+        """
+        if intent.state is not IntentState.OPEN:
+            raise ValueError("only an open intent can be recorded")
+        with self._writing("open_intent") as tx:
+            if tx.intent_doc(intent.id) is not None:
+                raise InputError(f"An intent with id '{intent.id}' already exists.", field="id")
+            wanted = set(intent.key_ids)
+            for doc in tx.raw(_INTENTS).values():
+                if doc.get("state") == IntentState.OPEN.value and wanted & {
+                        doc.get("key_id"), doc.get("final_key_id")}:
+                    raise InputError(f"The key id {intent.key_id} is taken by a key pair being "
+                                     "generated.", field="key_id")
+            for doc in tx.raw(_REQUESTS).values():
+                if doc.get("key_id") in wanted:
+                    raise InputError(f"The key id {intent.key_id} is taken by request "
+                                     f"'{doc.get('label')}'.", field="key_id")
+            tx.insert(tx.intents, intent.to_doc())
+            tx.log(audit)
+
+    def set_intent_target(self, intent_id: str, key_id: str) -> Intent:
+        """Record the CKA_ID (hex) the open intent's pair is about to be rewritten to. Called
+        before the rewrite: a crash during it leaves objects under either id, both known."""
+        with self._writing("set_intent_target") as tx:
+            doc = self._open_intent_doc(tx, intent_id)
+            tx.update(tx.intents, {"final_key_id": key_id.lower()}, [doc.doc_id])
+            return self._parse(Intent, {**doc, "final_key_id": key_id.lower()})
+
+    def close_intent(self, intent_id: str, state: IntentState,
+                     audit: AuditEntry | None = None) -> Intent:
+        """Close an open intent whose pair was confirmed destroyed (``DESTROYED``), or never
+        made (``ABANDONED``); a request closes its own in :meth:`add_request`. Closing an
+        intent again in the same state returns it unchanged."""
+        if state not in (IntentState.DESTROYED, IntentState.ABANDONED):
+            raise ValueError(f"an intent is not closed as {state} by close_intent")
+        with self._writing("close_intent") as tx:
+            doc = tx.intent_doc(intent_id)
+            if doc is not None and doc.get("state") == state.value:
+                return self._parse(Intent, doc)
+            closed = self._close_in(tx, intent_id, state)
+            tx.log(audit)
+        leases.discard(self._leases, intent_id)  # a dead holder's file, if any
+        return closed
+
+    def _close_in(self, tx: _Tx, intent_id: str, state: IntentState,
+                  request_id: str | None = None) -> Intent:
+        doc = self._open_intent_doc(tx, intent_id)
+        fields = {"state": state.value, "closed": utcnow().isoformat().replace("+00:00", "Z"),
+                  "request_id": request_id}
+        tx.update(tx.intents, fields, [doc.doc_id])
+        return self._parse(Intent, {**doc, **fields})
+
+    def _open_intent_doc(self, tx: _Tx, intent_id: str) -> Document:
+        doc = tx.intent_doc(intent_id)
+        if doc is None:
+            raise NotFoundError(f"No intent has the id '{intent_id}'.", field="intent")
+        if doc.get("state") != IntentState.OPEN.value:
+            raise StoreError(f"The intent {intent_id} (key '{doc.get('label')}') was already "
+                             f"closed ({doc.get('state')}), by another process.")
+        return doc
+
+    def get_intent(self, intent_id: str) -> Intent:
+        """The intent with this id."""
+        with self._reading() as tx:
+            doc = tx.intent_doc(intent_id)
+            if doc is None:
+                raise NotFoundError(f"No intent has the id '{intent_id}'.", field="intent")
+            return self._parse(Intent, doc)
+
+    def list_intents(self, state: IntentState | None = IntentState.OPEN) -> list[Intent]:
+        """Intents in this state (``None``: all), oldest first."""
+        want = None if state is None else IntentState(state).value
+        with self._reading() as tx:
+            rows = [(self._parse(Intent, doc), int(key)) for key, doc in tx.raw(_INTENTS).items()
+                    if want is None or doc.get("state") == want]
+        rows.sort(key=lambda row: (row[0].created, row[1]))
+        return [intent for intent, _ in rows]
+
+    def intent_lease(self, intent_id: str) -> leases.Lease:
+        """Take the lease of ``intent_id`` (see :mod:`tui_csr.store.leases`), for a ``with``
+        block or until ``release()``: before :meth:`open_intent`, kept until the intent is
+        closed or the work on it ends. Raises :class:`~tui_csr.store.leases.LeaseHeldError`
+        when someone else holds it."""
+        return leases.hold(self._leases, intent_id)
+
+    def intent_in_progress(self, intent_id: str) -> bool:
+        """True while some process (or task) holds the intent's lease: its pair is being made
+        or handled now, and is nobody's orphan."""
+        return leases.is_held(self._leases, intent_id)
+
     # -- identity ---------------------------------------------------------------------------
 
     def identity(self) -> str:
         """This store's id (a UUID made on first use and kept in the ``meta`` table).
 
-        Keys carry it in their token marker, so an orphan scan claims only the keys made for
-        this store, not those of another data folder that shares the token."""
+        Intents carry it, and so did the token markers of earlier versions: an orphan scan
+        claims only the keys made for this store, not those of another data folder that shares
+        the token."""
         with self._reading() as tx:
             for doc in tx.raw(_META).values():
                 if isinstance(doc.get("store_id"), str):

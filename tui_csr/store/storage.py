@@ -22,7 +22,9 @@ from typing import Any
 
 from tinydb.storages import Storage
 
+from tui_csr import crashpoint
 from tui_csr.errors import StoreError
+from tui_csr.fileio import fsync_dir
 from tui_csr.store import codec, journal
 
 _FILE_MODE = 0o600
@@ -34,14 +36,6 @@ _Key = tuple[int, int, int]
 
 def _stat_key(st: os.stat_result) -> _Key:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class AtomicJSONStorage(Storage):
@@ -154,7 +148,7 @@ class AtomicJSONStorage(Storage):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def write(self, data: Data) -> None:
+    def write(self, data: Data, op: str = "") -> None:
         """Replace the file with ``data`` atomically, keeping the old file as ``<name>.bak``."""
         try:
             payload = codec.dumps(data)
@@ -171,13 +165,15 @@ class AtomicJSONStorage(Storage):
                     fh.write(payload)
                     fh.flush()
                     os.fsync(fh.fileno())
+                if op:
+                    crashpoint.reached(f"store-write:{op}")
                 self._keep_backup()
                 os.replace(tmp, self.path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
                 raise
-            _fsync_dir(folder)
+            fsync_dir(folder)
             key = _stat_key(os.stat(self.path))
             # The new file holds everything the journal held (replaying it again would change
             # nothing, so a crash before this unlink is harmless).
@@ -195,7 +191,8 @@ class AtomicJSONStorage(Storage):
             raise
         self._cache, self._cache_key = data, key
 
-    def commit(self, data: Data, changes: list[tuple[str, str]] | None = None) -> None:
+    def commit(self, data: Data, changes: list[tuple[str, str]] | None = None,
+               op: str = "") -> None:
         """Save ``data``, whose documents ``changes`` (table, document id) are all that changed
         since it was read: appended to the journal when the store file is large (see
         :mod:`tui_csr.store.journal`), else (and when the journal is due to be folded in) by
@@ -203,12 +200,13 @@ class AtomicJSONStorage(Storage):
         size = self._cache_key[2] if self._cache_key is not None else 0
         if (changes is None or self._cache is not data or size < journal.MIN_STORE_BYTES
                 or journal.should_fold(size, self._journal_offset)):
-            self.write(data)
+            self.write(data, op)
             return
         ops = [[table, doc_id, data.get(table, {}).get(doc_id)] for table, doc_id in changes]
         try:
             self._check_current_is_good()
-            ino, offset = journal.append(self.journal_path, ops, self._journal_offset)
+            ino, offset = journal.append(self.journal_path, ops, self._journal_offset,
+                                         pause=f"store-write:{op}" if op else "")
         except StoreError:
             self.invalidate()
             raise

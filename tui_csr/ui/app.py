@@ -31,6 +31,7 @@ from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
 from tui_csr.ui.screens.help import HelpScreen
 from tui_csr.ui.screens.main import MainScreen
+from tui_csr.ui.text import LiteralNotifications, shown
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -71,7 +72,7 @@ class TuiCsrCommands(Provider):
                 yield Hit(score, matcher.highlight(name), self._command(action), help=help_text)
 
 
-class TuiCsrApp(ReportsWorkerErrors, App[None]):
+class TuiCsrApp(LiteralNotifications, ReportsWorkerErrors, App[None]):
     """tui-csr's terminal UI over one :class:`CsrService`.
 
     ``pin`` (e.g. the demo PIN) is used once for the login and then dropped; without it the PIN
@@ -134,7 +135,7 @@ class TuiCsrApp(ReportsWorkerErrors, App[None]):
     def _show_identity(self, token: str) -> None:
         """Header line: ``token demo · user alice · admin``."""
         role = "admin" if self.service.is_admin else "not admin"
-        self.sub_title = f"{token} · user {self.service.user} · {role}"
+        self.sub_title = shown(f"{token} · user {self.service.user} · {role}")
 
     @work(exclusive=True, exit_on_error=False, group="startup")
     async def _start(self) -> None:

@@ -33,8 +33,8 @@ from tui_csr.ui.dialogs.import_cert import ImportCertDialog
 from tui_csr.ui.dialogs.save import SaveDialog, copy_csr, safe_file_name, save_csr, write_atomic
 
 if TYPE_CHECKING:
-    from tui_csr.lifecycle import ImportResult
     from tui_csr.service import CsrService
+    from tui_csr.services.certificates import ImportResult
 
 #: Said when the service offers no key attestation at all (or not yet).
 NO_ATTESTATION = "This token does not support key attestation"

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_csr.ui.text import shown, shown_lines
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Ask ``question``; dismisses with True (confirm) or False (cancel / escape)."""
@@ -42,8 +44,8 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self._title, id="title")
-            yield Static(self._question, id="question")
+            yield Label(shown(self._title), id="title", markup=False)
+            yield Static(shown_lines(self._question), id="question", markup=False)
             with Horizontal(id="buttons"):
                 yield Button(self._cancel, id="cancel")
                 yield Button(self._confirm, id="confirm",

@@ -15,6 +15,7 @@ from textual.widgets.selection_list import Selection
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+from tui_csr.ui.text import literal
 
 #: Applies the choice (e.g. ``service.set_groups``); raises TuiCsrError to refuse it.
 ApplyGroups = Callable[[list[str], str | None], Awaitable[object]]
@@ -72,7 +73,8 @@ class EditGroupsDialog(ReportsWorkerErrors, ModalScreen[EditResult | None]):
                         markup=False)
             yield Label("Certificate groups (space toggles):")
             yield SelectionList[str](
-                *[Selection(name, name, name.casefold() in chosen) for name in self.groups],
+                *[Selection(literal(name), name, name.casefold() in chosen)
+              for name in self.groups],
                 id="groups")
             yield Static("", id="groups-problem", classes="problem -empty", markup=False)
             yield Label("Owner (empty for none):", id="owner-label")

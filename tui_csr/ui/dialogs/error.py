@@ -12,6 +12,7 @@ from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui_csr.errors import TuiCsrError, printable
+from tui_csr.ui.text import shown, shown_lines
 
 
 class ErrorDialog(ModalScreen[None]):
@@ -47,8 +48,8 @@ class ErrorDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self._title, id="title")
-            yield Static(self._message, id="message", markup=False)
+            yield Label(shown(self._title), id="title", markup=False)
+            yield Static(shown_lines(self._message), id="message", markup=False)
             if self._code:
                 yield Static(self._code, id="code", markup=False)
             with Horizontal(id="buttons"):
@@ -77,7 +78,7 @@ def error_dialog_for(error: BaseException, title: str = "Something went wrong") 
     anything else (a bug) its type and text, never a traceback."""
     if isinstance(error, TuiCsrError):
         return ErrorDialog.from_error(error, title)
-    text = str(error).strip() or "no details"
+    text = printable(str(error).strip()) or "no details"
     return ErrorDialog(title, f"Unexpected {type(error).__name__}: {text}. Please report it; "
                        "run with TUI_CSR_DEBUG=1 to keep the details.")
 

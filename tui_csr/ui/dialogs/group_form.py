@@ -1,4 +1,5 @@
-"""Create a certificate group, or rename one (administrators only; the service checks)."""
+"""Create a certificate group, or edit one: name, policy, description (administrators only;
+the service checks and audits)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from textual.widgets import Button, Input, Label, Static
 from tui_csr.core.models import Group
 from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+from tui_csr.ui.text import shown
 
 #: Saves ``(name, policy, description)`` (e.g. ``service.add_group``); raises TuiCsrError to
 #: refuse, and the dialog shows the sentence under the name.
@@ -23,8 +25,7 @@ SubmitGroup = Callable[[str, str, str], Awaitable[object]]
 class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
     """Name, policy and description of a group; dismisses with the name saved, or None.
 
-    Given ``group`` the dialog renames it: the fields start with its values and only the name
-    can change (policy and description are shown read-only).
+    Given ``group`` the dialog edits it: the fields start with its values and each can change.
     """
 
     DEFAULT_CSS = """
@@ -35,8 +36,8 @@ class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
     }
     GroupFormDialog #title { text-style: bold; margin-bottom: 1; }
     GroupFormDialog #note { color: $text-muted; height: auto; }
-    GroupFormDialog #problem { color: $text-error; height: auto; }
-    GroupFormDialog #problem.-empty { display: none; }
+    GroupFormDialog #problem, GroupFormDialog .problem { color: $text-error; height: auto; }
+    GroupFormDialog #problem.-empty, GroupFormDialog .problem.-empty { display: none; }
     GroupFormDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
     GroupFormDialog Button { margin-left: 1; }
     """
@@ -55,38 +56,48 @@ class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
         self.group = group
 
     @property
-    def renaming(self) -> bool:
-        """Whether the dialog renames an existing group (else it creates one)."""
+    def editing(self) -> bool:
+        """Whether the dialog edits an existing group (else it creates one)."""
         return self.group is not None
 
     def compose(self) -> ComposeResult:
         g = self.group
-        title = f"Rename group '{g.name}'" if g else "Create a certificate group"
+        title = f"Edit group '{shown(g.name)}'" if g else "Create a certificate group"
         with Vertical():
             yield Label(title, id="title", markup=False)
             yield Label("Name:")
             yield Input(g.name if g else "", placeholder="e.g. Web servers", id="name")
             yield Static("", id="problem", classes="-empty", markup=False)
             yield Label("Policy (certificates in the group fall under it):")
-            yield Input(g.policy if g else "", placeholder="e.g. web-tls-2026", id="policy",
-                        disabled=g is not None)
+            yield Input(g.policy if g else "", placeholder="e.g. web-tls-2026", id="policy")
+            yield Static("", id="policy-problem", classes="-empty problem", markup=False)
             yield Label("Description:")
-            yield Input(g.description if g else "", id="description", disabled=g is not None)
+            yield Input(g.description if g else "", id="description")
+            yield Static("", id="description-problem", classes="-empty problem", markup=False)
             if g is not None:
-                yield Static("Renaming changes the name in every request of the group; the "
-                             "policy and description stay as they are.", id="note")
+                yield Static("A new name is written into every request of the group.",
+                             id="note", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Rename" if g else "Create", id="save", variant="primary")
+                yield Button("Save" if g else "Create", id="save", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
 
-    def show_problem(self, text: str | None) -> None:
-        """Show ``text`` under the name (None clears it)."""
-        problem = self.query_one("#problem", Static)
-        problem.update(text or "")
-        problem.set_class(not text, "-empty")
+    def show_problem(self, text: str | None, field: str = "name") -> None:
+        """Show ``text`` under ``name``, ``policy`` or ``description`` (None clears them all)."""
+        for ident, problem in (("name", "#problem"), ("policy", "#policy-problem"),
+                               ("description", "#description-problem")):
+            widget = self.query_one(problem, Static)
+            here = text if ident == field else None
+            widget.update(here or "")
+            widget.set_class(not here, "-empty")
+
+    @on(Input.Changed)
+    def _typed(self) -> None:
+        # A refusal ("Group 'Demo' already exists.") is about what was typed then: once the
+        # text changes it no longer applies.
+        self.show_problem(None)
 
     def value(self, field: str) -> str:
         """The stripped text of ``name``, ``policy`` or ``description``."""
@@ -101,8 +112,10 @@ class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
             self.show_problem("Give the group a name.")
             self.query_one("#name", Input).focus()
             return
-        if self.group is not None and name == self.group.name:
-            self.dismiss(None)  # nothing to rename
+        g = self.group
+        if g is not None and (name, self.value("policy"), self.value("description")) == (
+                g.name, g.policy, g.description):
+            self.dismiss(None)  # nothing changed
             return
         self.show_problem(None)
         self._save(name, self.value("policy"), self.value("description"))
@@ -114,7 +127,8 @@ class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
         try:
             await self._submit(name, policy, description)
         except TuiCsrError as exc:
-            self.show_problem(str(exc))
+            field = exc.field if exc.field in {"policy", "description"} else "name"
+            self.show_problem(str(exc), field)
             return
         finally:
             button.disabled = False

@@ -25,7 +25,7 @@ from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.dialogs.save import resolve_path
 
 if TYPE_CHECKING:
-    from tui_csr.lifecycle import ImportResult
+    from tui_csr.services.certificates import ImportResult
 
 #: Imports certificate bytes for the request; raises TuiCsrError to refuse them.
 ImportAttempt = Callable[[bytes], Awaitable["ImportResult"]]

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,10 +19,11 @@ from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, ReportsWorkerErrors
+from tui_csr.ui.text import LiteralTable, literal, shown
 
 if TYPE_CHECKING:
-    from tui_csr.lifecycle import OrphanReport
     from tui_csr.service import CsrService
+    from tui_csr.services.orphans import OrphanReport
 
 LOST_NOTE = ("The private key of these requests is no longer on the token, so no certificate "
              "can ever be used with them. Delete them from the Requests tab (a, then Delete "
@@ -81,7 +81,7 @@ class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
             yield Input(placeholder="e.g. www.example.com", id="cn")
             yield Static("", id="cn-problem", classes="problem -empty", markup=False)
             yield Label("Certificate groups (space toggles):")
-            yield SelectionList[str](*[Selection(g, g, len(self.groups) == 1)
+            yield SelectionList[str](*[Selection(literal(g), g, len(self.groups) == 1)
                                        for g in self.groups], id="groups")
             yield Static("", id="groups-problem", classes="problem -empty", markup=False)
             with Horizontal(id="buttons"):
@@ -181,7 +181,7 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
             yield Label("", id="keys-heading", classes="heading", markup=False)
             yield Static("tui-csr made these key pairs but no request records them. Adopt one "
                          "to make a new CSR for it, or destroy it.", classes="note")
-            table: DataTable = DataTable(id="keys", cursor_type="row")
+            table: DataTable = LiteralTable(id="keys", cursor_type="row")
             table.add_columns("Key label", "Key id")
             yield table
             with Horizontal(id="key-buttons"):
@@ -190,7 +190,7 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
             yield Label(f"Requests whose key is gone ({len(self.lost)})", classes="heading",
                         markup=False)
             # Bounded: a store restored without its token could list thousands.
-            lines = [f"{r.label}: {r.subject} (key id {r.key_id})"
+            lines = [shown(f"{r.label}: {r.subject} (key id {r.key_id})")
                      for r in self.lost[:LOST_SHOWN]]
             if len(self.lost) > LOST_SHOWN:
                 lines.append(f"… and {len(self.lost) - LOST_SHOWN} more: tui-csr orphans list "
@@ -210,7 +210,7 @@ class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
         table = self.query_one("#keys", DataTable)
         table.clear()
         for key in self.keys:
-            table.add_row(Text(key.label), key.key_id.hex(), key=key.key_id.hex())
+            table.add_row(key.label, key.key_id.hex(), key=key.key_id.hex())
         self.query_one("#keys-heading", Label).update(
             f"Keys without a request ({len(self.keys)})")
         for ident in ("#adopt", "#destroy"):

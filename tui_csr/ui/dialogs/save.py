@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from textual import on, work
@@ -19,7 +17,10 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 from tui_csr.core.csr import from_pem_or_der
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
-from tui_csr.fileio import path_problem  # noqa: F401 - also imported from here
+from tui_csr.fileio import (
+    path_problem,  # noqa: F401 - also imported from here
+    write_atomic,  # noqa: F401 - also imported from here
+)
 from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 
@@ -35,25 +36,6 @@ def safe_file_name(label: str, extension: str) -> str:
     """
     stem = _UNSAFE.sub("_", label).strip("._") or "request"
     return stem[:120] + extension
-
-
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` atomically: a temp file in the same folder, fsync, replace.
-
-    A reader never sees half a file, and a failure leaves any earlier file as it was.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class SaveDialog(ModalScreen[Path | None]):

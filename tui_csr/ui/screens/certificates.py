@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,10 +23,11 @@ from textual.worker import Worker
 
 from tui_csr.core.models import Request
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
+from tui_csr.ui.text import LiteralTable
 
 if TYPE_CHECKING:
-    from tui_csr.lifecycle import CertSummary
     from tui_csr.service import CsrService
+    from tui_csr.services.certificates import CertSummary
 
 #: (column key, header, widest cell) of the table, in display order. Subject and issuer show
 #: their CN (View CSR shows everything), so the table fits 100 columns in the common case.
@@ -68,7 +68,7 @@ def certificate_cells(request: Request, cert: CertSummary,
     return tuple(clip(v, width) for v, (_, _, width) in zip(values, COLUMNS, strict=True))
 
 
-class CertificatesTable(DataTable):
+class CertificatesTable(LiteralTable):
     """The certificates table, with vim keys on top of the arrows."""
 
     BINDINGS = [
@@ -151,8 +151,7 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
         for key, title, _ in COLUMNS:
             table.add_column(title, key=key)
         for request, cert in self.rows or []:
-            # Text, not str: DataTable reads a str as markup, and a subject may hold "[".
-            table.add_row(*map(Text, certificate_cells(request, cert)), key=request.id)
+            table.add_row(*certificate_cells(request, cert), key=request.id)
         if keep is not None and any(r.id == keep.id for r, _ in self.rows or []):
             table.move_cursor(row=table.get_row_index(keep.id))
         empty = self.query_one("#certificates-empty", Static)

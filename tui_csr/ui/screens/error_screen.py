@@ -49,7 +49,7 @@ class FatalErrorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical():
-            yield Label(self._title, id="title")
+            yield Label(self._title, id="title", markup=False)
             yield Static(printable(self.error.message), id="message", markup=False)
             if self.error.code:
                 yield Static(self.error.code, id="code", markup=False)

@@ -1,6 +1,6 @@
 """The Groups tab: every certificate group, its policy, and what it holds.
 
-Administrators create (``n``), rename (``e``) and remove (``x``) groups; for everyone else those
+Administrators create (``n``), edit (``e``: name, policy, description) and remove (``x``) groups; for everyone else those
 keys are hidden and a line says who the administrators are. The service checks the permission
 again, so the UI hiding a key is a courtesy, not the guard.
 """
@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from tui_csr.core.models import Group
@@ -23,6 +22,7 @@ from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, ReportsWorkerErrors
 from tui_csr.ui.dialogs.group_form import GroupFormDialog
+from tui_csr.ui.text import LiteralTable
 
 if TYPE_CHECKING:
     from tui_csr.service import CsrService
@@ -43,11 +43,11 @@ def _plural(n: int, word: str) -> str:
 def not_admin_text(service: CsrService) -> str:
     """Why a non-administrator sees no group actions."""
     admins = ", ".join(service.settings.admin_users()) or "none configured"
-    return (f"Only administrators ({admins}) can create, rename or remove groups; "
+    return (f"Only administrators ({admins}) can create, edit or remove groups; "
             f"you are {service.user}.")
 
 
-class GroupsTable(DataTable):
+class GroupsTable(LiteralTable):
     """The groups table, with vim keys on top of the arrows."""
 
     BINDINGS = [
@@ -69,8 +69,8 @@ class GroupsView(ReportsWorkerErrors, Vertical):
     BINDINGS = [
         Binding("n", "create", "New group", tooltip="Create a certificate group",
                 id="groups.create"),
-        Binding("e", "rename", "Rename", tooltip="Rename the selected group",
-                id="groups.rename"),
+        Binding("e", "edit", "Edit", tooltip="Edit the selected group's name, policy and "
+                "description", id="groups.edit"),
         Binding("x", "remove", "Remove", tooltip="Remove the selected (empty) group",
                 id="groups.remove"),
     ]
@@ -86,7 +86,7 @@ class GroupsView(ReportsWorkerErrors, Vertical):
             self.usage = usage
 
     class Changed(Message):
-        """A group was created, renamed or removed (other tabs show group names)."""
+        """A group was created, edited or removed (other tabs show group names)."""
 
     def __init__(self, service: CsrService, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -95,7 +95,7 @@ class GroupsView(ReportsWorkerErrors, Vertical):
         self.usage: Usage | None = None
 
     def compose(self) -> ComposeResult:
-        role = ("You administer certificate groups: n creates one, e renames the selected "
+        role = ("You administer certificate groups: n creates one, e edits the selected "
                 "one, x removes it." if self.service.is_admin else not_admin_text(self.service))
         yield Static(role, id="groups-role", markup=False)
         yield GroupsTable(id="groups-table", cursor_type="row", zebra_stripes=True)
@@ -150,8 +150,7 @@ class GroupsView(ReportsWorkerErrors, Vertical):
         for g in self.groups or []:
             counts = self.counts(g.name)
             pending, issued = (str(c) for c in counts) if counts else ("?", "?")
-            # Text, not str: DataTable reads a str as markup, and a name may hold "[".
-            table.add_row(*map(Text, (g.name, g.policy, g.description, pending, issued)),
+            table.add_row(g.name, g.policy, g.description, pending, issued,
                           key=g.name)
         if keep is not None and any(g.name == keep.name for g in self.groups or []):
             table.move_cursor(row=table.get_row_index(keep.name))
@@ -175,10 +174,10 @@ class GroupsView(ReportsWorkerErrors, Vertical):
 
     # -- actions ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Group actions exist for administrators only; rename and remove need a group."""
-        if action in {"create", "rename", "remove"} and not self.service.is_admin:
+        """Group actions exist for administrators only; edit and remove need a group."""
+        if action in {"create", "edit", "remove"} and not self.service.is_admin:
             return False
-        if action in {"rename", "remove"}:
+        if action in {"edit", "remove"}:
             return True if self.groups else None
         return True
 
@@ -189,14 +188,15 @@ class GroupsView(ReportsWorkerErrors, Vertical):
 
         self.app.push_screen(GroupFormDialog(submit), self._saved)
 
-    def action_rename(self) -> None:
-        """Rename the selected group."""
+    def action_edit(self) -> None:
+        """Edit the selected group's name, policy and description."""
         group = self.selected_group()
         if group is None:
             return
 
-        async def submit(name: str, _policy: str, _description: str) -> None:
-            await self.service.rename_group(group.name, name)
+        async def submit(name: str, policy: str, description: str) -> None:
+            await self.service.edit_group(group.name, new_name=name, policy=policy,
+                                          description=description)
 
         self.app.push_screen(GroupFormDialog(submit, group=group), self._saved)
 

@@ -10,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Label, Static
 
+from tui_csr.ui.text import LiteralTable
+
 
 @dataclass(frozen=True)
 class KeyHelp:
@@ -77,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, id="title", markup=False)
-            table: DataTable = DataTable(cursor_type="none", zebra_stripes=True,
+            table: DataTable = LiteralTable(cursor_type="none", zebra_stripes=True,
                                          show_header=False, id="keys")
             table.add_columns("Key", "Action", "Details")
             for item in self.keys:

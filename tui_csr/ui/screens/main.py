@@ -35,10 +35,11 @@ from tui_csr.ui.screens.certificates import CertificatesView
 from tui_csr.ui.screens.groups import GroupsView
 from tui_csr.ui.screens.result import ResultScreen, describe_key
 from tui_csr.ui.screens.view_csr import ViewCsrScreen
+from tui_csr.ui.text import LiteralTable
 
 if TYPE_CHECKING:
-    from tui_csr.lifecycle import OrphanReport
     from tui_csr.service import CsrService
+    from tui_csr.services.orphans import OrphanReport
 
 #: (column key, header) of the Requests table, in display order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -89,7 +90,7 @@ class RequestRow:
         return (self.cells[_KEYS.index(column)].casefold(), self.request.label.casefold())
 
 
-class RequestsTable(DataTable):
+class RequestsTable(LiteralTable):
     """The Requests table, with vim keys on top of the arrows."""
 
     BINDINGS = [

@@ -22,11 +22,12 @@ from textual.widgets import Footer, Header, Label, Static, TextArea
 from tui_csr.core.models import Request, Status
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.dialogs.save import copy_csr, save_csr
+from tui_csr.ui.text import shown, shown_lines
 
 if TYPE_CHECKING:
     from tui_csr.core.csr import CsrSummary
-    from tui_csr.lifecycle import CertSummary
     from tui_csr.service import CsrService
+    from tui_csr.services.certificates import CertSummary
     from tui_csr.ui.dialogs.actions import OnChange
 
 PENDING = "…"
@@ -148,11 +149,11 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
         values = fact_values(self.request, None)
         yield Header()
         with VerticalScroll(id="facts"):
-            yield Label(f"{self.request.label}", id="title", markup=False)
+            yield Label(shown(self.request.label), id="title", markup=False)
             for key, caption in FACTS:
                 with Horizontal(classes="row"):
                     yield Static(caption, classes="caption", markup=False)
-                    yield Static(values[key], id=f"fact-{key}", classes="value", markup=False)
+                    yield Static(shown_lines(values[key]), id=f"fact-{key}", classes="value", markup=False)
         yield TextArea(self.request.csr_pem, read_only=True, show_cursor=False,
                        soft_wrap=False, id="pem")
         yield Footer()
@@ -166,7 +167,7 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="view-csr")
     async def _load(self) -> None:
-        from tui_csr.lifecycle import parse_certificate, summarize_certificate
+        from tui_csr.services.certificates import parse_certificate, summarize_certificate
 
         view = await self.service.view_request(self.request.id)
         pem = view.request.certificate_pem
@@ -182,13 +183,13 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
     def show(self) -> None:
         """Put the latest facts on screen."""
         for key, value in fact_values(self.request, self.decoded).items():
-            self.query_one(f"#fact-{key}", Static).update(value)
+            self.query_one(f"#fact-{key}", Static).update(shown_lines(value))
         signature = self.query_one("#fact-signature", Static)
         valid = self.decoded.csr.signature_valid if self.decoded else None
         signature.set_class(valid is True, "-valid")
         signature.set_class(valid is False, "-invalid")
         self.query_one("#title", Label).update(
-            f"{self.request.label}" + (" (issued)" if self.request.status is Status.ISSUED
+            shown(self.request.label) + (" (issued)" if self.request.status is Status.ISSUED
                                        else ""))
         area = self.query_one("#pem", TextArea)
         if area.text != self.request.csr_pem:

@@ -119,6 +119,9 @@ class GenerateWizard(Screen[Request | None]):
         self.states = [StepState.TODO for _ in self.steps]
         self.current = 0
         self.busy = False
+        #: The result the wizard leaves with, once decided (waits while an overlay is on top).
+        self._outcome: tuple[Request | None] | None = None
+        self._left = False
 
     def compose(self) -> ComposeResult:
         """Title, step list, the steps, the buttons and the footer."""
@@ -278,9 +281,31 @@ class GenerateWizard(Screen[Request | None]):
     def _apply_finished(self, event: ApplyFinished) -> None:
         self._set_busy(False)
         if event.request is not None:
-            self.dismiss(event.request)
+            self.leave(event.request)
         else:
             self._apply_failed(event.error)
+
+    # -- the outcome -----------------------------------------------------------------------------
+    def leave(self, result: Request | None) -> None:
+        """Close the wizard with ``result``. ``Screen.dismiss`` pops whatever screen is on top:
+        while Help or the command palette is open over the wizard (opened during generation)
+        the wizard waits until that overlay is closed by the user, then leaves itself."""
+        if self._left or self._outcome is not None:
+            return
+        self._outcome = (result,)
+        if self.is_current:
+            self._leave_now()
+
+    def on_screen_resume(self) -> None:
+        """Back on top (an overlay closed): leave now if the outcome was decided meanwhile."""
+        if self._outcome is not None:
+            self._leave_now()
+
+    def _leave_now(self) -> None:
+        if self._left or self._outcome is None:
+            return
+        self._left = True
+        self.dismiss(self._outcome[0])
 
     @on(WorkFailed)
     def _work_failed(self, event: WorkFailed) -> None:
@@ -323,12 +348,12 @@ class GenerateWizard(Screen[Request | None]):
         if self.busy:
             return
         if not any(step.is_dirty() for step in self.steps):
-            self.dismiss(None)
+            self.leave(None)
             return
 
         def answered(discard: bool | None) -> None:
             if discard:
-                self.dismiss(None)
+                self.leave(None)
 
         self.app.push_screen(ConfirmDialog(
             "Discard this CSR?", "What you entered in the wizard will be lost.",
@@ -355,10 +380,13 @@ class GenerateWizard(Screen[Request | None]):
             return (not self.busy) if self.step is self.review_step else False
         if action == "next":
             return False if self.step is self.review_step else (not self.busy or None)
+        # While the key is generated nothing can stop it safely (the token is mid-call and the
+        # pair must be stored or destroyed): Back and Cancel leave the footer instead of being
+        # offered and doing nothing.
         if action == "back":
-            return None if self.busy or self.current == 0 else True
+            return False if self.busy else (None if self.current == 0 else True)
         if action == "cancel":
-            return None if self.busy else True
+            return not self.busy
         return True
 
     # -- buttons ---------------------------------------------------------------------------------

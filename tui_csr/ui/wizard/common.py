@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Label, Static
 
 from tui_csr.service import CsrService, GenerateParams
+from tui_csr.ui.text import shown_lines
 
 #: ``{field: message}``: what a step's check found, keyed by the field the message belongs under.
 Errors = dict[str, str]
@@ -57,7 +58,7 @@ class FieldError(Static):
         if (message or "") == self._message:
             return  # checked on every keystroke: no repaint when nothing changed
         self._message = message or ""
-        self.update(self._message)
+        self.update(shown_lines(self._message))
         self.set_class(bool(self._message), "-shown")
 
     def clear(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,6 +13,7 @@ from textual.widgets import Button, Input, SelectionList, Static
 from tui_csr.core.models import Group
 from tui_csr.errors import InputError, TuiCsrError
 from tui_csr.service import GenerateParams, validate_owner
+from tui_csr.ui.text import literal, shown
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 NO_GROUPS = ("No certificate group exists yet. Every request must belong to one, and only an "
@@ -104,9 +104,9 @@ class GroupsStep(WizardStep):
             keep.add(event.select)
         selection.clear_options()
         for group in event.groups:
-            prompt = Text(group.name)
+            prompt = literal(group.name)
             if group.policy:
-                prompt.append(f" · policy {group.policy}", style="dim")
+                prompt.append(f" · policy {shown(group.policy)}", style="dim")
             selection.add_option((prompt, group.name, group.name in keep))
         if event.groups and selection.highlighted is None:
             selection.highlighted = 0  # space toggles the highlighted group: have one

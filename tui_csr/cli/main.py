@@ -1,0 +1,83 @@
+"""Entry point of ``tui-csr``: parse, dispatch to the command's module, map errors to exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from tui_csr import __version__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``tui-csr``; returns the exit status."""
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        # The one answer that needs no parser: building it (every sub-command) costs ~10 ms.
+        print(f"tui-csr {__version__}")
+        return 0
+    from tui_csr.cli.parser import build_parser
+    from tui_csr.errors import TuiCsrError
+
+    args = _literal_double_dash(build_parser().parse_args(argv))
+    try:
+        return _dispatch(args)
+    except TuiCsrError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the contract: one sentence, never a traceback
+        from tui_csr.errors import printable
+
+        print(f"error: unexpected {type(exc).__name__}: {printable(str(exc))}", file=sys.stderr)
+        if os.environ.get("TUI_CSR_DEBUG"):
+            raise
+        return 1
+    finally:
+        _shutdown()
+
+
+def _shutdown() -> None:
+    """Close the token session and finalise the module on the token thread, whatever happened,
+    before the interpreter exits (a thread still inside the module at exit can abort it)."""
+    worker = sys.modules.get("tui_csr.hsm.worker")  # never imported: no token was opened
+    shutdown = getattr(worker, "shutdown_token_thread", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def _literal_double_dash(args):  # (argparse.Namespace) -> argparse.Namespace
+    """Python 3.11's argparse turns the value of ``--cn=--`` into ``[]`` (it strips a ``--``
+    even from an attached value): give the user's literal ``--`` back, so it is checked like
+    any other value instead of crashing later on a list."""
+    for dest, value in vars(args).items():
+        if not isinstance(value, list):
+            continue
+        if value == [] and dest not in _REPEATABLE:
+            setattr(args, dest, "--")
+        elif dest in _REPEATABLE:
+            setattr(args, dest, ["--" if item == [] else item for item in value])
+    return args
+
+
+#: Options that may be repeated (argparse ``append``): their value is a list of strings.
+_REPEATABLE = frozenset({"email", "dns", "ip", "uri", "group", "ou", "dc"})
+
+
+def _dispatch(args) -> int:  # (argparse.Namespace) -> int
+    import asyncio
+    import inspect
+
+    from tui_csr.cli.parser import command_module
+    from tui_csr.cli.session import settings_from_args
+
+    command = args.command or "ui"
+    module = command_module(command)
+    settings = None if getattr(module, "NEEDS_SETTINGS", True) is False else settings_from_args(args)
+    result = module.run(args, settings)
+    if inspect.iscoroutine(result):
+        result = asyncio.run(result)
+    return int(result)

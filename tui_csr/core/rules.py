@@ -1,0 +1,196 @@
+"""The rules a request must follow before any key exists: labels, names, owners, groups, the
+subject and SANs. Pure functions over what the user typed and what the store holds (passed in),
+shared by every use case (generate, batch, adopt, edit) so that each applies the same checks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+
+from tui_csr.core.dn import DistinguishedName, parse_dn
+from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme, parse_hash, parse_key_spec, scheme_for
+from tui_csr.core.san import SanEntry, validate_sans
+from tui_csr.errors import InputError
+
+#: Labels: printable, no control characters; the token and the URI both carry them.
+LABEL_MAX = 64
+NAME_MAX = 64
+_OWNER_RE = re.compile(r"^[A-Za-z0-9._@+-][A-Za-z0-9._@+ -]{0,63}$")
+
+#: DN fields as typed: a mapping (one value each) or (attribute, value) pairs in order (repeats
+#: such as several OUs kept).
+SubjectFields = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+@dataclass
+class GenerateParams:
+    """What a user asks for, as typed (strings); :func:`validate_request` checks it all."""
+
+    key_spec: str
+    hash: str | None = None
+    pss: bool = False
+    dn: str | None = None
+    fields: SubjectFields = field(default_factory=dict)  # CN, O, OU, L, ST, C
+    sans: list[tuple[str, str]] = field(default_factory=list)  # (email|dns|ip|uri, value)
+    groups: list[str] = field(default_factory=list)
+    owner: str | None = None
+    label: str | None = None
+    #: The key needs a login (context-specific, the PIN) before every signature.
+    always_authenticate: bool = False
+
+    def field_pairs(self) -> list[tuple[str, str]]:
+        """The DN fields as (attribute, value) pairs, blanks left out."""
+        items = self.fields.items() if isinstance(self.fields, Mapping) else self.fields
+        return [(k, v) for k, v in items if v is not None and v.strip()]
+
+
+@dataclass(frozen=True)
+class ValidatedRequest:
+    """A :class:`GenerateParams` that passed every check that needs no token."""
+
+    spec: KeySpec
+    hash_alg: HashAlg
+    scheme: Scheme
+    dn: DistinguishedName
+    sans: tuple[SanEntry, ...]
+    groups: tuple[str, ...]
+    owner: str | None
+    label: str
+    always_authenticate: bool = False
+
+
+def _printable_name(value: str, what: str, field_name: str, limit: int) -> str:
+    if not value:
+        raise InputError(f"The {what} is empty.", field=field_name)
+    if len(value) > limit:
+        raise InputError(f"The {what} is {len(value)} characters; the maximum is {limit}.",
+                         field=field_name)
+    bad = next((ch for ch in value if not ch.isprintable()), None)
+    if bad is not None:
+        raise InputError(f"The {what} contains the unprintable character U+{ord(bad):04X}; "
+                         "remove it.", field=field_name)
+    return value
+
+
+def validate_label(label: str) -> str:
+    """A key label: 1-64 printable characters, no leading/trailing space."""
+    return _printable_name(label.strip(), "key label", "label", LABEL_MAX)
+
+
+def validate_group_name(name: str) -> str:
+    """A group name: 1-64 printable characters."""
+    return _printable_name((name or "").strip(), "group name", "group", NAME_MAX)
+
+
+def validate_text(value: str | None, what: str, field: str) -> str:
+    """Free text such as a group's policy or description: stripped; refused when it holds a
+    control character or a lone surrogate (which cannot be stored as UTF-8)."""
+    text = (value or "").strip()
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise InputError(f"The {what} contains the character U+{ord(ch):04X}, which is not "
+                             "allowed; remove it.", field=field)
+    return text
+
+
+def validate_owner(owner: str | None) -> str | None:
+    """An owner: empty for none, else a user name or e-mail-like id (letters, digits, ._@+- )."""
+    if owner is None or not owner.strip():
+        return None
+    value = owner.strip()
+    if not _OWNER_RE.match(value):
+        raise InputError(f"Owner '{value}' is not a valid user name (letters, digits and "
+                         "._@+- only, at most 64 characters).", field="owner")
+    return value
+
+
+def default_label(dn: DistinguishedName, today: date | None = None) -> str:
+    """Default key label: the CN and the date, e.g. ``www.example.com-2026-11-27``."""
+    cn = dn.fields.get("CN", "key")
+    cn = "".join(ch if ch.isprintable() else "_" for ch in cn)[: LABEL_MAX - 11]
+    # A CN may begin or end with an (escaped) space; a label may not (validate_label).
+    cn = cn.strip() or "key"
+    return f"{cn}-{(today or date.today()).isoformat()}"
+
+
+def free_label(base: str, taken: Callable[[str], bool]) -> str:
+    """``base``, or ``base-2``, ``base-3`` ... whichever ``taken`` says is free first."""
+    label, n = base, 2
+    while taken(label):
+        label, n = f"{base}-{n}", n + 1
+    return label
+
+
+def check_groups(names: Sequence[str], existing: Sequence[str]) -> tuple[str, ...]:
+    """The chosen groups in their stored spelling; at least one, each existing."""
+    by_fold = {name.casefold(): name for name in existing}
+    if not by_fold:
+        raise InputError("No certificate group exists yet; an administrator must create one "
+                         "first (tui-csr groups add NAME).", field="group")
+    if not names:
+        raise InputError("Choose at least one certificate group.", field="group")
+    out: list[str] = []
+    for name in names:
+        key = name.strip().casefold()
+        if key not in by_fold:
+            raise InputError(f"Group '{name}' does not exist; existing groups: "
+                             f"{', '.join(sorted(by_fold.values()))}.", field="group")
+        if by_fold[key] not in out:
+            out.append(by_fold[key])
+    return tuple(out)
+
+
+def subject_of(params: GenerateParams) -> DistinguishedName:
+    """The subject: one DN string or the fields (not both)."""
+    pairs = params.field_pairs()
+    if params.dn and params.dn.strip():
+        if pairs:
+            raise InputError("Give the subject either as one DN string or as fields, not "
+                             "both.", field="dn")
+        return parse_dn(params.dn)
+    from_pairs = getattr(DistinguishedName, "from_pairs", None)
+    if from_pairs is not None:
+        return from_pairs(pairs)
+    return DistinguishedName.from_mapping(_single_valued(pairs))
+
+
+def _single_valued(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for attr, value in pairs:
+        key = attr.upper()
+        if key in out:
+            raise InputError(f"The DN has {key} more than once; each attribute may appear "
+                             "only once.", field="dn")
+        out[key] = value
+    return out
+
+
+def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
+                     label_taken: Callable[[str], bool], san_supported: bool,
+                     today: date) -> ValidatedRequest:
+    """Check everything that needs no token; raises InputError naming the field.
+
+    ``label_taken(label)`` says whether the store already has a request with that label.
+    """
+    spec = parse_key_spec(params.key_spec)
+    hash_alg = parse_hash(params.hash)
+    scheme = scheme_for(spec, params.pss)
+    dn = subject_of(params)
+    if params.sans and not san_supported:
+        raise InputError("The configured backend does not support Subject Alternative "
+                         "Names (san_supported = false).", field="san")
+    sans = validate_sans(params.sans)
+    owner = validate_owner(params.owner)
+    groups = check_groups(params.groups, existing_groups)
+    if params.label and params.label.strip():
+        label = validate_label(params.label)
+        if label_taken(label):
+            raise InputError(f"A request labelled '{label}' already exists.", field="label")
+    else:
+        label = free_label(default_label(dn, today), label_taken)
+    return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label,
+                            params.always_authenticate)

@@ -1,0 +1,143 @@
+"""Pending and issued requests: list, view, delete, regroup, import the certificate."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tui_csr.core.models import AuditEntry, Request, Status, utcnow
+from tui_csr.core.rules import check_groups, validate_owner
+from tui_csr.errors import InputError, TokenError
+from tui_csr.services.certificates import (
+    CertSummary,
+    ImportResult,
+    parse_certificate,
+    summarize_certificate,
+)
+
+if TYPE_CHECKING:
+    from tui_csr.core.csr import CsrSummary
+    from tui_csr.hsm.keys import TokenKey
+    from tui_csr.services.context import ServiceContext
+
+
+@dataclass(frozen=True)
+class RequestView:
+    """Everything View CSR shows: the record plus what the CSR itself says (re-verified)."""
+
+    request: Request
+    csr: CsrSummary
+
+
+class Requests:
+    """The request records and what can be done with them."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    async def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:
+        """Requests in the store (pending by default), newest first."""
+        return await asyncio.to_thread(self.ctx.store.list_requests, status)
+
+    async def get_request(self, request_id: str) -> Request:
+        """One request by id (or unique id prefix)."""
+        return await asyncio.to_thread(self.ctx.store.get_request, request_id)
+
+    async def delete_request(self, request_id: str) -> Request:
+        """Destroy the request's key pair on the token, then remove the record.
+
+        A token failure keeps the record (and says so); a key already gone is not an error.
+        """
+        request = await self.get_request(request_id)
+        token = self.ctx.require_token()
+        if request.token_label and token.label and request.token_label != token.label:
+            raise InputError(f"Request '{request.label}' lives on token '{request.token_label}', "
+                             f"not on '{token.label}'; open that token to delete it.",
+                             field="token")
+        try:
+            await token.destroy(bytes.fromhex(request.key_id))
+        except TokenError as exc:
+            raise TokenError(f"{exc.message} The request record was kept.", field="token",
+                             code=exc.code) from exc
+        audit = AuditEntry("delete", self.ctx.user, request.id,
+                           f"{request.label} key {request.key_id} destroyed")
+        await asyncio.to_thread(self.ctx.store.remove_request, request.id, audit)
+        return request
+
+    async def token_keys(self) -> list[TokenKey]:
+        """Key pairs on the token (for orphan scans and tests)."""
+        return await self.ctx.require_token().list_keys()
+
+    async def view_request(self, request_id: str) -> RequestView:
+        """The record and its decoded CSR, the signature verified again."""
+        from tui_csr.core.csr import from_pem_or_der, summarize  # asn1crypto: only when used
+
+        request = await self.get_request(request_id)
+        return RequestView(request, summarize(from_pem_or_der(request.csr_pem)))
+
+    async def import_certificate(self, request_id: str, data: bytes | str) -> ImportResult:
+        """Import the CA's certificate for a pending request.
+
+        The certificate's public key must equal the request's; it is stored on the token as a
+        certificate object with the key's CKA_ID and label, then the request becomes issued.
+        A store failure removes the certificate object again.
+        """
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        from tui_csr.core.csr import from_pem_or_der, summarize
+
+        request = await self.get_request(request_id)
+        if request.status is not Status.PENDING:
+            raise InputError(f"Request '{request.label}' already has a certificate.",
+                             field="certificate")
+        cert = parse_certificate(data)
+        cert_spki = cert.public_key().public_bytes(Encoding.DER,
+                                                   PublicFormat.SubjectPublicKeyInfo)
+        csr_spki = summarize(from_pem_or_der(request.csr_pem)).spki_der
+        if cert_spki != csr_spki:
+            raise InputError(f"This certificate is for another key than request "
+                             f"'{request.label}'; nothing was imported.", field="certificate")
+        summary = summarize_certificate(cert)
+        token = self.ctx.require_token()
+        key_id = bytes.fromhex(request.key_id)
+        cert_der = cert.public_bytes(Encoding.DER)
+        from asn1crypto import x509 as ax509
+
+        parsed = ax509.Certificate.load(cert_der)
+        tbs = parsed["tbs_certificate"]
+        await token.store_certificate(key_id, request.label, cert_der, tbs["subject"].dump(),
+                                      tbs["issuer"].dump(), tbs["serial_number"].dump())
+        request.status = Status.ISSUED
+        request.certificate_pem = cert.public_bytes(Encoding.PEM).decode("ascii")
+        request.issued = utcnow()
+        audit = AuditEntry("import-cert", self.ctx.user, request.id,
+                           f"{request.label} serial {summary.serial} from {summary.issuer}")
+        try:
+            await asyncio.to_thread(self.ctx.store.update_request, request, audit)
+        except BaseException:
+            await asyncio.shield(token.destroy_certificates(key_id))
+            raise
+        warnings = [w for w in [summary.validity_problem] if w]
+        return ImportResult(request, summary, warnings)
+
+    async def list_certificates(self) -> list[tuple[Request, CertSummary]]:
+        """Issued requests with their certificate summaries, newest first."""
+        issued = await asyncio.to_thread(self.ctx.store.list_requests, Status.ISSUED)
+        return [(r, summarize_certificate(parse_certificate(r.certificate_pem or "")))
+                for r in issued]
+
+    async def set_groups(self, request_id: str, groups: Sequence[str],
+                         owner: str | None = None, *, change_owner: bool = False) -> Request:
+        """Change a request's groups (at least one) and optionally its owner."""
+        request = await self.get_request(request_id)
+        existing = [g.name for g in await asyncio.to_thread(self.ctx.store.list_groups)]
+        new_groups = check_groups(groups, existing)
+        request.groups = list(new_groups)
+        if change_owner:
+            request.owner = validate_owner(owner)
+        audit = AuditEntry("edit-groups", self.ctx.user, request.id,
+                           f"groups={','.join(request.groups)} owner={request.owner or ''}")
+        await asyncio.to_thread(self.ctx.store.update_request, request, audit)
+        return request
