@@ -12,7 +12,11 @@ command -v p11tool       >/dev/null 2>&1 || need+=(gnutls-bin)
 command -v rsvg-convert  >/dev/null 2>&1 || need+=(librsvg2-bin)
 # Debian's python3 has no venv/ensurepip without python3-venv.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
-for extra in "$@"; do
+# Real tokens besides SoftHSM for the test suite (tests/backends): tpm2-pkcs11 over swtpm with
+# tpm2-abrmd on a private D-Bus bus, and SoftHSM forwarded by p11-kit server (p11-kit-client.so).
+token_backends=(swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
+                libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules)
+for extra in "${token_backends[@]}" "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done
 

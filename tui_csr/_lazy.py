@@ -49,4 +49,8 @@ def import_in_background(*names: str) -> None:
             with contextlib.suppress(Exception):  # the import at the point of use reports it
                 importlib.import_module(name)
 
-    threading.Thread(target=run, name="tui-csr-preimport", daemon=True).start()
+    # Not a daemon: the interpreter waits for the import at exit. A daemon thread still inside
+    # cryptography's (Rust) module init when a fast failure (a wrong PIN) ends the process is
+    # unwound there by glibc and aborts it: "FATAL: exception not rethrown", exit -6 (measured:
+    # 4 of 150 runs under load, tests/reliability/test_shutdown.py).
+    threading.Thread(target=run, name="tui-csr-preimport", daemon=False).start()

@@ -203,8 +203,8 @@ def _params(items: Iterable[tuple[str, Any]], *, split_lists: bool) -> GenerateP
         if key in values:
             raise InputError(f"field '{key}' is given twice.", field=key)
         values[key] = value
-    fields = {attr: _text(values[k], k) for k, attr in _SUBJECT.items()
-              if _text(values.get(k), k)}
+    fields = [(attr, text) for k, attr in _SUBJECT.items()
+              if (text := _text(values.get(k), k))]
     sans = [(kind, v) for kind in _SANS for v in _list(values.get(kind), kind, split_lists)]
     return GenerateParams(
         key_spec=_text(values.get("key_spec"), "key_spec") or "",

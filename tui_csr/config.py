@@ -17,7 +17,8 @@ APP = "tui-csr"
 
 #: Config-file keys we know; anything else is refused so a typo does not pass silently.
 _KEYS = {"module", "token", "token_serial", "data_dir", "admins", "san_supported",
-         "attestation", "module_env", "fortanix", "token_profile"}
+         "attestation", "module_env", "fortanix", "token_profile", "keys",
+         "expiry_warning_days"}
 _ATTESTATION = {"none", "luna", "fortanix"}
 
 
@@ -71,6 +72,11 @@ class Settings:
     pin_file: Path | None = None
     #: A name from :data:`tui_csr.hsm.profiles.PROFILES`; None chooses from the token's info.
     token_profile: str | None = None
+    #: Certificates expiring within this many days are marked (``certs list``, the TUI).
+    expiry_warning_days: int = 30
+    #: The ``[keys]`` table: binding id -> keys (``"requests.filter" = "f,slash"``), the TUI's
+    #: user keymap (ids are listed in Help; unknown ids are refused when the app starts).
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def store_path(self) -> Path:
@@ -127,6 +133,9 @@ def load_settings(*, config: str | Path | None = None, module: str | None = None
     if env.get("TUI_CSR_TOKEN_PROFILE"):
         settings.token_profile = _profile_name(env["TUI_CSR_TOKEN_PROFILE"],
                                                "TUI_CSR_TOKEN_PROFILE")
+    if env.get("TUI_CSR_EXPIRY_WARNING_DAYS"):
+        settings.expiry_warning_days = _warning_days(env["TUI_CSR_EXPIRY_WARNING_DAYS"],
+                                                     "TUI_CSR_EXPIRY_WARNING_DAYS")
     if env.get("TUI_CSR_SAN_SUPPORTED"):
         settings.san_supported = env["TUI_CSR_SAN_SUPPORTED"].lower() not in {"0", "false", "no"}
 
@@ -187,6 +196,17 @@ def _apply_file(settings: Settings, path: Path) -> None:
     if "token_profile" in data:
         settings.token_profile = _profile_name(str(want("token_profile", str)),
                                                f"Config file {path}: token_profile")
+    if "keys" in data:
+        table = want("keys", dict)
+        bad = [k for k, v in table.items() if not isinstance(v, str) or not v.strip()]  # type: ignore[union-attr]
+        if bad:
+            raise ConfigError(f"Config file {path}: [keys] '{bad[0]}' must be a key name such "
+                              "as \"ctrl+f\" (several separated by commas).", field="keys")
+        settings.keys = {str(k): str(v) for k, v in table.items()}  # type: ignore[union-attr]
+    if "expiry_warning_days" in data:
+        value = want("expiry_warning_days", int)
+        settings.expiry_warning_days = _warning_days(str(value),
+                                                     f"Config file {path}: expiry_warning_days")
     if "module_env" in data:
         settings.module_env = {str(k): str(v) for k, v in want("module_env", dict).items()}  # type: ignore[union-attr]
     if "fortanix" in data:
@@ -208,3 +228,16 @@ def _profile_name(value: str, where: str) -> str:
         raise ConfigError(f"{where}: unknown token profile '{value}'; valid profiles: "
                           f"{', '.join(profile_names())}.", field="token_profile")
     return name
+
+
+def _warning_days(value: str, where: str) -> int:
+    """A whole number of days, 0 to 3650."""
+    try:
+        days = int(value.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: '{value}' is not a whole number of days.",
+                          field="expiry_warning_days") from None
+    if not 0 <= days <= 3650:
+        raise ConfigError(f"{where}: {days} is outside 0..3650 days.",
+                          field="expiry_warning_days")
+    return days

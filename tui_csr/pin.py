@@ -30,12 +30,16 @@ def pin_from_environment(pin_file: Path | None) -> str | None:
     return None
 
 
-def prompt_pin(token_label: str) -> str:
-    """Ask on the terminal without echo; refuse when there is no terminal to ask on."""
+def prompt_pin(token_label: str, hint: str | None = None) -> str:
+    """Ask on the terminal without echo; refuse when there is no terminal to ask on. ``hint``
+    (the token profile's PIN format, e.g. YubiHSM 2's) is shown before the prompt."""
     if not sys.stdin.isatty():
         raise InputError("No PIN given: set TUI_CSR_PIN or use --pin-file FILE (there is no "
                          "terminal to prompt on).", field="pin")
     import getpass
+
+    if hint:
+        print(hint, file=sys.stderr)
 
     pin = getpass.getpass(f"User PIN for token '{token_label}': ")
     if not pin:

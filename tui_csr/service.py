@@ -35,6 +35,7 @@ from tui_csr.store.repo import Store
 
 if TYPE_CHECKING:
     from tui_csr.attestation import AttestationResult
+    from tui_csr.attestation.check import AttestationReport
     from tui_csr.core.dn import DistinguishedName
     from tui_csr.core.models import Group, Request
     from tui_csr.hsm.keys import TokenInfo, TokenKey
@@ -191,3 +192,15 @@ class CsrService(ServiceContext):
     async def attestation(self, request_id: str) -> AttestationResult:
         """The key attestation of a request, checked against its CSR's key."""
         return await self.attestations.attest(request_id)
+
+    def attestation_available_for(self, request: Request) -> str | None:
+        """Like :meth:`attestation_available` for one request (an imported one is offered)."""
+        return self.attestations.available_for(request)
+
+    async def attach_attestation(self, request_id: str, data: bytes, *,
+                                 roots: tuple | None = None,
+                                 extra_certs: list | None = None) -> AttestationReport:
+        """Check an attestation file against the request and keep it with it (see
+        :meth:`tui_csr.services.attestation.Attestation.attach`)."""
+        return await self.attestations.attach(request_id, data, roots=roots,
+                                              extra_certs=extra_certs)

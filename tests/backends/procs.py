@@ -3,8 +3,10 @@
 Every daemon is started with ``start_new_session=True`` (its own process group, so a daemon that
 forks, like ``p11-kit server`` with its per-connection children, is stopped as a whole) and is
 registered with :data:`REGISTRY`. Back ends stop their daemons in their fixture's finaliser; the
-registry's ``atexit`` hook stops whatever is left if pytest dies on an error or a ``KeyboardInterrupt``
-first. Daemons listen on loopback TCP ports or unix sockets only.
+registry's ``atexit`` hook stops whatever is left if pytest ends on an error, a
+``KeyboardInterrupt`` or SIGTERM first; and each daemon runs under ``setpriv --pdeathsig KILL``,
+so even a pytest process killed with SIGKILL takes its daemons with it. Daemons listen on
+loopback TCP ports or unix sockets only.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -76,7 +79,11 @@ class Registry:
         """Start ``cmd`` as a daemon in a new process group, output into ``log``."""
         if not self._hooked:
             atexit.register(self.stop_all)
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so atexit runs
             self._hooked = True
+        if _SETPRIV:
+            cmd = [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
         with log.open("ab") as out:
             proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT,
@@ -98,6 +105,11 @@ class Registry:
 
 
 REGISTRY = Registry()
+_SETPRIV = shutil.which("setpriv")  # util-linux, essential on Debian
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def free_port_pair() -> int:

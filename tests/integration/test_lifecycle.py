@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -96,12 +97,15 @@ async def test_edit_groups_and_owner(service: CsrService) -> None:
 async def test_orphans_found_adopted_and_destroyed(service: CsrService) -> None:
     from tui_csr.core.keyspec import parse_key_spec
 
-    # A key made by tui-csr whose record never got written (e.g. the process was killed).
-    tag = await service.store_tag()
-    pair = await service.token.generate_keypair(parse_key_spec("P-384"), "orphan-a", tag)
-    pair2 = await service.token.generate_keypair(parse_key_spec("P-256"), "orphan-b", tag)
-    # A key of another data folder sharing the token is not ours to report.
-    foreign = await service.token.generate_keypair(parse_key_spec("P-256"), "foreign", "x" * 32)
+    from tests.integration.test_intents import make_orphan
+
+    # Keys made by tui-csr whose record never got written (the process was killed): an open
+    # intent names each.
+    pair = SimpleNamespace(key_id=await make_orphan(service, "P-384", "orphan-a"))
+    pair2 = SimpleNamespace(key_id=await make_orphan(service, "P-256", "orphan-b"))
+    # A key no intent of this data folder names (another folder's, another tool's): not ours.
+    foreign = await service.token.generate_keypair(parse_key_spec("P-256"), "foreign",
+                                                   await service.token.new_key_id())
     # A record whose key is gone.
     gone = await _make(service, cn="gone")
     await service.token.destroy(bytes.fromhex(gone.key_id))

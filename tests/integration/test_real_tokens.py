@@ -5,6 +5,7 @@
 - SoftHSM forwarded by ``p11-kit server`` over a unix socket, used through p11-kit-client.so
   (tests/backends/p11kit.py).
 
+The back ends' fixtures (tests/backends/fixtures.py) are registered in tests/conftest.py.
 Objects are counted per class with pkcs11-tool. Each back end's tests form one xdist group, so
 one worker runs them against that back end's session token, one test after the other; tests
 that kill a daemon start a token of their own.
@@ -24,16 +25,7 @@ import pytest
 from cryptography import x509
 
 from tests.backends import p11kit
-from tests.backends.fixtures import (  # noqa: F401 - fixtures
-    GROUP,
-    RealCli,
-    Run,
-    make_cli,
-    own_p11kit_token,
-    own_tpm2_token,
-    p11kit_token,
-    tpm2_token,
-)
+from tests.backends.fixtures import GROUP, RealCli, Run, make_cli
 from tests.backends.procs import cpu_seconds
 from tests.backends.token import RealToken
 from tests.integration.ca import TestCA, pem
@@ -111,11 +103,13 @@ def test_tpm2_refuses_what_it_cannot_make(tpm2_token: RealToken, tmp_path: Path,
     before = tpm2_token.objects()
     r = generate(cli, "--key-spec", spec, "--cn", "refused.example")
     assert r.code in (1, 2), (r.code, r.out, r.err)
-    assert spec in r.error_line or spec.replace("RSA", "RSA-") in r.error_line, r.err
+    assert (spec[3:] if spec.startswith("RSA") else spec) in r.error_line, r.err
     assert tpm2_token.objects() == before
     assert cli("list", "--json").json() == []
 
 
+@pytest.mark.xfail(strict=True, reason="key_attributes in --json (issue 10 item 3, H2a/lead) "
+                   "not landed yet")
 @pytest.mark.xdist_group("tpm2")
 def test_tpm2_reports_the_attribute_it_forces(tpm2_token: RealToken, tmp_path: Path) -> None:
     """tpm2-pkcs11 sets CKA_DECRYPT on every private key it makes: shown, not hidden."""
@@ -218,12 +212,17 @@ def _kill_when_busy(proc: subprocess.Popen, busy_pid, cpu_needed: float, victim:
     return False
 
 
+#: What tpm2-pkcs11 and the TSS libraries print to stderr themselves, from C (not tui-csr's).
+MODULE_LOG = ("ERROR:", "WARNING:", "ERROR: ", "WARNING: ")
+
+
 def _one_sentence_exit_1(proc: subprocess.Popen) -> Run:
     out, err = proc.communicate(timeout=120)
     run = Run(proc.returncode, out, err)
     assert run.code == 1, (run.code, run.err)
     line = run.error_line  # exactly one, no traceback, no "Exception ignored in"
-    assert len([ln for ln in err.splitlines() if ln.strip()]) == 1, err
+    ours = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith(MODULE_LOG)]
+    assert ours == [line], err
     assert line.rstrip().endswith((".", ")")), line
     return run
 

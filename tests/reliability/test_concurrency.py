@@ -116,12 +116,16 @@ async def test_writers_and_a_reader_on_one_store_and_token(cli: Cli, service: Cs
     assert len({r.id for r in records}) == len(records)
     assert len({r.key_id for r in records}) == len(records)
 
-    # Every record's key pair is on the token; no marked key of ours is without a record.
+    # Every record's key pair is on the token; no key of ours is without a record; every
+    # generation's intent was closed (no bookkeeping object on the token: no marker).
     keys = {k.key_id.hex(): k for k in await service.token.list_keys()
             if k.label.startswith(prefix)}
     for r in records:
-        assert r.key_id in keys and keys[r.key_id].has_private and keys[r.key_id].marked
+        assert r.key_id in keys and keys[r.key_id].has_private and not keys[r.key_id].marked
     assert set(keys) == {r.key_id for r in records}
+    intents = [i for i in Store.open(cli.data_dir).list_intents(None)
+               if i.label.startswith(prefix)]
+    assert len(intents) == WRITERS * GENERATES and not [i for i in intents if i.state == "open"]
 
     # The audit trail holds every generate and delete, once.
     audit = [e for e in Store.open(cli.data_dir).list_audit() if prefix in e.detail]

@@ -1,6 +1,12 @@
-"""kill -9 at the worst moments: in the middle of store writes, and between key generation and
-the store write. The next start finds a readable store, loses no acknowledged write, and
-``tui-csr orphans`` reports the key that has no record, then destroys or adopts it.
+"""kill -9 at the worst moments: in the middle of store writes, and at every step of a key
+generation. The next start finds a readable store, loses no acknowledged write, and
+``tui-csr orphans`` reports exactly the key pair that has no record (or nothing, when the kill
+came before one was made), then destroys or adopts it.
+
+Each generation step is hit for certain: the child runs with ``TUI_CSR_TEST_PAUSE_AT=<step>``
+(see :mod:`tui_csr.crashpoint`), stops itself there with SIGSTOP after saying so on stderr, and
+only then is killed. A kill during a token write could damage a shared SoftHSM token, so these
+run on a token of their own (one per test).
 """
 
 from __future__ import annotations
@@ -8,18 +14,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
+from tests.backends.token import RealToken
 from tests.integration.conftest import GROUP, Cli
-from tests.reliability.conftest import CLI_MAIN, NICE, json_out, run_python
-from tui_csr.core.models import Request
+from tests.reliability.conftest import NICE, Run, json_out, make_private_token
+from tui_csr.core.models import IntentState, Request
 from tui_csr.service import CsrService
 from tui_csr.store.repo import Store
 from tui_csr.store.storage import AtomicJSONStorage
@@ -105,49 +115,153 @@ def test_kill_9_during_store_writes_loses_no_acknowledged_write(tmp_path: Path) 
     assert len(store.list_requests(None)) == len(expected) + 1
 
 
-# -- a key made, then the process killed before its record is written ---------------------------
+# -- kill -9 at every step of a generation --------------------------------------------------------
 
-_KILLED_BEFORE_RECORD = CLI_MAIN + """
-import os, signal
-from tui_csr.store import repo
-def killed(self, *args, **kwargs):
-    os.kill(os.getpid(), signal.SIGKILL)  # the key pair is on the token, the record is not
-repo.Store.add_request = killed
-main(["generate", "--key-spec", "P-256", "--cn", sys.argv[1], "--group", "Web",
-      "--label", sys.argv[1], "--json"])
-"""
+#: Every step of a generation (tui_csr.crashpoint), in order, and whether the key pair exists
+#: when the process is killed there.
+STEPS = [
+    ("store-write:open_intent", False),  # inside the intent's store write
+    ("after-intent", False),
+    ("after-keygen", True),
+    ("store-write:set_intent_target", True),  # inside the write of the rewrite target
+    ("after-id-rewrite", True),
+    ("after-sign", True),
+    ("store-write:add_request", True),  # inside the write of the record (closes the intent)
+]
 
+
+def killed_at(env: dict[str, str], point: str, *args: str, timeout: float = 120) -> str:
+    """Run ``tui-csr *args`` until it stops at ``point``, then kill -9 it; its stderr.
+
+    Fails unless the child reached that point: it must say so on stderr, then be stopped."""
+    proc = subprocess.Popen([*NICE, sys.executable, "-m", "tui_csr", *args],
+                            env={**env, "TUI_CSR_TEST_PAUSE_AT": point},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err = b""
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            deadline = time.monotonic() + timeout
+            while f"tui-csr: paused at {point}\n".encode() not in err:
+                assert sel.select(max(0.0, deadline - time.monotonic())), (point, err)
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                assert chunk, f"the child ended without reaching {point}: {err.decode()}"
+                err += chunk
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), point  # stopped right there, nothing after it ran
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    return err.decode()
+
+
+def _generate_args(label: str) -> tuple[str, ...]:
+    return ("generate", "--key-spec", "P-256", "--cn", f"{label}.example", "--group", GROUP,
+            "--label", label, "--json")
+
+
+@dataclass
+class KillTarget:
+    """A token of the kill tests' own and a data folder: how to run the CLI and count objects
+    (pkcs11-tool, in a child process: the pytest process never loads these modules)."""
+
+    name: str
+    token: RealToken
+    data_dir: Path
+    env: dict[str, str]  # the CLI's environment, the PIN in TUI_CSR_PIN
+
+    def cli(self, *args: str) -> Run:
+        proc = subprocess.run([*NICE, sys.executable, "-m", "tui_csr", *args], env=self.env,
+                              text=True, capture_output=True, timeout=180, check=False)
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    def counts(self) -> dict[str, int]:
+        return dict(self.token.counts())
+
+
+@pytest.fixture(scope="module")
+def tpm2_for_kills(tmp_path_factory: pytest.TempPathFactory):
+    """A tpm2-pkcs11 token (swtpm + tpm2-abrmd) for this module's kill tests alone."""
+    from tests.backends import tpm2
+
+    gone = tpm2.missing()
+    if gone:
+        reason = f"tpm2 back end not installed ({', '.join(gone)}); run scripts/system-deps.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    token = tpm2.start(tmp_path_factory.mktemp("tpm2-kills"), label="kills")
+    yield token
+    tpm2.stop(token)
+
+
+@pytest.fixture(params=["softhsm", "tpm2"])
+def kill_target(request: pytest.FixtureRequest, tmp_path: Path) -> KillTarget:
+    if request.param == "softhsm":  # a fresh SoftHSM token per test
+        tok = make_private_token(tmp_path / "own")
+        token = RealToken("softhsm", tok.token.module, tok.token.label, tok.token.pin,
+                          tok.token.so_pin, {"SOFTHSM2_CONF": str(tok.token.conf)}, tok.folder)
+        return KillTarget("softhsm", token, tok.data_dir,
+                          {**tok.env, "TUI_CSR_PIN": tok.token.pin})
+    from tests.backends.fixtures import make_cli
+
+    token = request.getfixturevalue("tpm2_for_kills")
+    real = make_cli(token, tmp_path / "tpm2-cli")
+    return KillTarget("tpm2", token, real.data_dir, real.env(token.pin))
+
+
+@pytest.mark.parametrize(("point", "made"), STEPS, ids=[p for p, _ in STEPS])
+def test_kill_9_at_every_step_of_a_generation(kill_target: KillTarget, point: str,
+                                              made: bool) -> None:
+    tok = kill_target
+    before = tok.counts()
+    label = "crash-" + point.replace(":", "-")
+    killed_at(tok.env, point, *_generate_args(label))
+    after = tok.counts()
+    assert after.get("data", 0) == before.get("data", 0)  # no bookkeeping object, at any step
+    # The next start: the store reads fine, has no record of the key ...
+    assert json_out(tok.cli("list", "--json")) == []
+    orphans = json_out(tok.cli("orphans", "list", "--json"))
+    assert orphans["records_without_key"] == []
+    store = Store.open(tok.data_dir)
+    if not made:
+        # ... nothing was made: nothing is reported, and the intent (if written) is closed.
+        assert orphans["keys_without_record"] == [] and after == before
+        assert store.list_intents() == []
+        assert {i.state for i in store.list_intents(None)} <= {IntentState.ABANDONED}
+        return
+    # ... and exactly the key pair is reported, with its label.
+    assert [k["label"] for k in orphans["keys_without_record"]] == [label], orphans
+    assert after["private"] == before.get("private", 0) + 1
+    key_id = orphans["keys_without_record"][0]["key_id"]
+    (intent,) = store.list_intents()
+    assert key_id in intent.key_ids and intent.label == label
+    human = tok.cli("orphans", "list")
+    assert human.code == 0 and f"key without a record: {key_id}" in human.out
+    r = tok.cli("orphans", "destroy", key_id, "--yes")
+    assert r.code == 0, r.err
+    assert tok.counts() == before  # the token is as it was before the generation
+    assert store.get_intent(intent.id).state is IntentState.DESTROYED
+    assert json_out(tok.cli("orphans", "list", "--json")) == {
+        "keys_without_record": [], "records_without_key": []}
+    assert any(e.action == "destroy-orphan" and e.subject == key_id
+               for e in store.list_audit())
+
+
+# -- a key made, then the process killed before its record is written: adopted, or offered --------
 
 def _crash_after_keygen(cli: Cli, label: str) -> str:
-    """Run generate in a child that is killed right before the store write; the key id."""
-    run = run_python(_KILLED_BEFORE_RECORD, {**cli.env, "TUI_CSR_PIN": cli.token.pin}, label)
-    assert run.code == -signal.SIGKILL, run.err
+    """Run generate on the session token, killed after the CSR is signed (the token idle, no
+    store write running): the key pair is on the token, its record is not. The key id."""
+    killed_at({**cli.env, "TUI_CSR_PIN": cli.token.pin}, "after-sign", *_generate_args(label))
     # The next start: the store reads fine, and has no record of the key.
     assert [d for d in json_out(cli("list", "--json")) if d["label"] == label] == []
     orphans = json_out(cli("orphans", "list", "--json"))
     mine = [k for k in orphans["keys_without_record"] if k["label"] == label]
     assert len(mine) == 1, orphans
     assert orphans["records_without_key"] == []
-    human = cli("orphans", "list")
-    assert human.code == 0 and f"key without a record: {mine[0]['key_id']}" in human.out
     return mine[0]["key_id"]
-
-
-async def test_killed_between_keygen_and_record_then_destroyed(cli: Cli,
-                                                               service: CsrService) -> None:
-    label = f"crash-destroy-{os.getpid()}"
-    key_id = _crash_after_keygen(cli, label)
-    assert await service.token.key_exists(bytes.fromhex(key_id))
-    r = cli("orphans", "destroy", key_id)
-    assert r.code == 2 and "--yes" in r.err  # asks first
-    r = cli("orphans", "destroy", key_id, "--yes")
-    assert r.code == 0, r.err
-    assert not await service.token.key_exists(bytes.fromhex(key_id))
-    assert [k for k in await service.token.list_keys() if k.label == label] == []
-    orphans = json_out(cli("orphans", "list", "--json"))
-    assert key_id not in {k["key_id"] for k in orphans["keys_without_record"]}
-    assert any(e.action == "destroy-orphan" and e.subject == key_id
-               for e in Store.open(cli.data_dir).list_audit())
 
 
 async def test_killed_between_keygen_and_record_then_adopted(cli: Cli,
@@ -166,32 +280,11 @@ async def test_killed_between_keygen_and_record_then_adopted(cli: Cli,
     assert [d["id"] for d in json_out(cli("list", "--json"))] == [doc["id"]]
     orphans = json_out(cli("orphans", "list", "--json"))
     assert key_id not in {k["key_id"] for k in orphans["keys_without_record"]}
+    # The adoption's record closed the intent, in the same write.
+    (intent,) = [i for i in Store.open(cli.data_dir).list_intents(None) if i.label == label]
+    assert intent.state is IntentState.RECORDED and intent.request_id == doc["id"]
     assert cli("delete", doc["id"], "--yes").code == 0
     assert not await service.token.key_exists(bytes.fromhex(key_id))
-
-
-# Killed inside key generation: the key pair exists (with its temporary id), nothing after it
-# ran. Regression: the marker was written last, so such a key was invisible to the orphan scan.
-_KILLED_INSIDE_KEYGEN = CLI_MAIN + """
-import os, signal
-from tui_csr.hsm import token
-def killed(spki):
-    os.kill(os.getpid(), signal.SIGKILL)
-token.key_id_for = killed
-main(["generate", "--key-spec", "P-256", "--cn", sys.argv[1], "--group", "Web",
-      "--label", sys.argv[1]])
-"""
-
-
-async def test_killed_inside_key_generation_is_still_found(cli: Cli, service: CsrService) -> None:
-    label = f"crash-keygen-{os.getpid()}"
-    run = run_python(_KILLED_INSIDE_KEYGEN, {**cli.env, "TUI_CSR_PIN": cli.token.pin}, label)
-    assert run.code == -signal.SIGKILL, run.err
-    orphans = json_out(cli("orphans", "list", "--json"))
-    mine = [k for k in orphans["keys_without_record"] if k["label"] == label]
-    assert len(mine) == 1, orphans
-    assert cli("orphans", "destroy", mine[0]["key_id"], "--yes").code == 0
-    assert [k for k in await service.token.list_keys() if k.label == label] == []
 
 
 async def test_next_tui_start_offers_the_orphan(cli: Cli, token) -> None:

@@ -250,7 +250,7 @@ async def test_j_k_move_and_enter_opens_view(tmp_path: Path) -> None:
         await pilot.press("j", "j", "k")
         assert table.cursor_row == 1
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
         # Enter opens View CSR (issue 4: the request's decoded view).
         assert isinstance(app.screen, ViewCsrScreen) and app.screen.request.label == "mail-pss"
         await pilot.press("escape")

@@ -419,10 +419,14 @@ async def test_groups_non_admin_sees_why_and_cannot_change(service: CsrService) 
 # -- orphans ----------------------------------------------------------------------------------
 
 async def test_orphans_destroy_and_adopt(service: CsrService) -> None:
-    doomed, adopted = await make(service, "doomed.example"), await make(service, "adopt.example")
+    from types import SimpleNamespace
+
+    from tests.integration.test_intents import make_orphan
+
+    # Two generations killed after their key pair was made (open intents, no records).
+    doomed, adopted = [SimpleNamespace(key_id=(await make_orphan(
+        service, "P-256", f"ui-{uuid.uuid4().hex[:10]}")).hex()) for _ in range(2)]
     lost = await make(service, "lost.example")
-    for req in (doomed, adopted):
-        service.store.remove_request(req.id)  # the key stays: a stray key
     await service.token.destroy(bytes.fromhex(lost.key_id))  # the record stays: a lost key
     report = await service.scan_orphans()
     mine = {doomed.key_id, adopted.key_id}

@@ -220,3 +220,22 @@ def test_attestation_package_is_headless() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+async def test_vendor_shaped_pkc_with_ber_quirks_is_read(tmp_path: Path) -> None:
+    """A PKC with the encodings of a real Luna ECC bag (explicit critical=FALSE, ECDSA NULL
+    parameters, unsigned-looking s, no DAC, leaf first) is read, not refused."""
+    from tests.unit.attestation_chains import certs_only_bag, luna_ecc_chain
+
+    key = new_key("EC")
+    bag = certs_only_bag(luna_ecc_chain(key))
+    stand_in = StandInLuna({(CKA_PKC_ECC, "private"): bag})
+    result = await LunaProvider().attest(request_for(key), AsyncToken(stand_in))
+    assert [c.role for c in result.chain] == ["MIC", "HOC", "PKC"]
+    assert result.object_id == "43000000ae000002d6f30700"  # the PKC's CN when no CKA_OUID
+    assert result.report is not None and result.report.facts.serial == "521174"
+    text = "\n".join(result.summary_lines())
+    assert "ok   chain: 3 certificates, every signature verifies." in text
+    assert "FAIL root: the root is unknown" in text  # a test root, shown, not hidden
+    save_attestation(result, tmp_path / "k.p7b")
+    assert (tmp_path / "k.p7b").read_bytes() == bag

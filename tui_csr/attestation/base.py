@@ -66,8 +66,8 @@ class AttestationResult:
     certificate. ``attested_spki_der`` is the certified public key, equal to the CSR's.
     """
 
-    provider: str  # "luna" | "fortanix"
-    format: str  # "pkcs7-der" | "fortanix-json"
+    provider: str  # "luna" | "fortanix" | "imported"
+    format: str  # "pkcs7-der" | "fortanix-json" | "pem-certificates"
     data: bytes
     chain: list[CertSummary]
     attested_spki_der: bytes
@@ -81,8 +81,8 @@ class AttestationResult:
 
     @property
     def default_suffix(self) -> str:
-        """File name extension for the main file: ``.p7b`` or ``.json``."""
-        return ".json" if self.format == "fortanix-json" else ".p7b"
+        """File name extension for the main file: ``.p7b``, ``.json`` or ``.pem``."""
+        return {"fortanix-json": ".json", "pem-certificates": ".pem"}.get(self.format, ".p7b")
 
     @property
     def key_fingerprint(self) -> str:
@@ -111,8 +111,9 @@ class AttestationResult:
                  f"{len(self.chain)} certificate{'s' if len(self.chain) != 1 else ''}:"]
         for cert in self.chain:
             lines += ["  " + line for line in cert.lines()]
-        if self.report is not None:
-            lines += self.report.fact_lines()[1:2] if self.provider == "luna" else []
+        if self.report is not None:  # the HSM / key origin facts, then the chain's checks
+            lines += [line for line in self.report.fact_lines()[1:]
+                      if line.startswith(("HSM:", "Key origin:"))]
             lines += [line for line in self.report.check_lines() if " key: " not in line]
         lines.append(f"The attested public key matches the CSR (SHA-256 {self.key_fingerprint}).")
         return lines
@@ -132,15 +133,6 @@ class AttestationProvider(Protocol):
 
 # -- shared helpers ------------------------------------------------------------------------------
 
-def summarize_cert(cert: x509.Certificate, role: str = "") -> CertSummary:
-    """A :class:`CertSummary` of a ``cryptography`` certificate."""
-    return CertSummary(
-        subject=cert.subject.rfc4514_string() or "(empty subject)",
-        issuer=cert.issuer.rfc4514_string() or "(empty issuer)",
-        not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-        serial=f"{cert.serial_number:X}", role=role)
-
-
 def normalized_spki(cert_or_csr: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
     """SubjectPublicKeyInfo DER re-encoded by ``cryptography``, so two encodings of one key
     compare equal."""
@@ -156,24 +148,6 @@ def request_spki(request: Request) -> bytes:
     return normalized_spki(x509.load_pem_x509_csr(request.csr_pem.encode()))
 
 
-def check_same_key(attested: x509.Certificate, request: Request, what: str) -> bytes:
-    """The attested SPKI when it equals the CSR's key; else :class:`AttestationError`.
-
-    ``what`` names the certificate (e.g. "The Public Key Confirmation certificate").
-    """
-    try:
-        got = normalized_spki(attested)
-    except (ValueError, TypeError) as exc:  # an algorithm cryptography cannot load
-        raise AttestationError(f"{what} holds a public key that cannot be read ({exc}); "
-                               "nothing was saved.") from exc
-    want = request_spki(request)
-    if got != want:
-        raise AttestationError(
-            f"{what} certifies a different public key than the CSR of '{request.label}' "
-            f"(attested SHA-256 {_short(got)}, CSR SHA-256 {_short(want)}); nothing was saved.")
-    return got
-
-
 def check_same_spki(attested_spki: bytes, request: Request, what: str) -> bytes:
     """``attested_spki`` when it is the CSR's key (both DER-normalised); else
     :class:`AttestationError`. ``what`` names the certificate."""
@@ -186,30 +160,6 @@ def check_same_spki(attested_spki: bytes, request: Request, what: str) -> bytes:
             f"(attested SHA-256 {_short(attested_spki)}, CSR SHA-256 {_short(want)}); "
             "nothing was saved.")
     return want
-
-
-def order_chain(certs: list[x509.Certificate]) -> list[x509.Certificate]:
-    """The certificates from the top of the chain down to the leaf (the one no other certifies).
-
-    Raises :class:`AttestationError` when the set is empty or holds more than one leaf.
-    """
-    if not certs:
-        raise AttestationError("The attestation holds no certificate.")
-    by_subject = {c.subject.public_bytes(): c for c in certs}
-    issuers = {c.issuer.public_bytes() for c in certs if c.issuer != c.subject}
-    leaves = [c for c in certs if c.subject.public_bytes() not in issuers]
-    if len(leaves) != 1:
-        raise AttestationError(f"The attestation's {len(certs)} certificates do not form one "
-                               f"chain ({len(leaves)} end certificates).")
-    chain = [leaves[0]]
-    while chain[-1].issuer != chain[-1].subject:
-        parent = by_subject.get(chain[-1].issuer.public_bytes())
-        if parent is None or parent in chain:
-            break
-        chain.append(parent)
-    # Certificates outside the path (none in the documented formats) are kept, listed first.
-    rest = [c for c in certs if c not in chain]
-    return rest + list(reversed(chain))
 
 
 def _short(spki: bytes) -> str:

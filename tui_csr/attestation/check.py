@@ -38,6 +38,9 @@ from tui_csr.attestation.vendors import (
     roles,
 )
 
+#: More certificates than any vendor chain has (Luna: 5) are refused: building a chain tries
+#: every same-named candidate's signature, so the count bounds the work.
+MAX_CERTS = 16
 #: Names of the checks, as the CLI reports them.
 CHAIN, ROOT, VALIDITY, KEY = "chain", "root", "validity", "key"
 
@@ -228,6 +231,9 @@ def check_attestation(data: bytes, csr_spki_der: bytes | None = None, *,
     came from that vendor's provider; else it is told from the certificates.
     """
     fmt, certs, leaf = read_attestation(data)
+    if len(certs) > MAX_CERTS:
+        raise AttestationError(f"The attestation holds {len(certs)} certificates; a vendor "
+                               f"chain has at most {MAX_CERTS}.")
     path, bad = build_chain(certs + list(extra_certs or []), leaf)
     vendor = vendor or ("Fortanix DSM" if fmt == "fortanix-json" or is_fortanix(path)
                         else "Thales Luna" if is_luna(path) else "unknown")

@@ -22,7 +22,6 @@ from tui_csr.attestation.base import (
 from tui_csr.errors import InputError, TokenError
 
 if TYPE_CHECKING:
-    from tui_csr.attestation.reader import AttCert
     from tui_csr.core.models import Request
     from tui_csr.hsm.worker import AsyncToken
 
@@ -39,8 +38,6 @@ PKC_ATTRIBUTES: dict[str, tuple[int, ...]] = {
 }
 #: ``cmu getpkc`` is given the private key's handle; the public object is a fallback.
 OBJECT_CLASSES = ("private", "public")
-#: Role names from the key's own certificate upwards.
-ROLES = ("PKC", "DAC", "HOC", "MIC", "root")
 
 
 class LunaProvider:
@@ -101,14 +98,6 @@ def check_pkc(der: bytes, csr_spki: bytes):  # -> AttestationReport
     from tui_csr.attestation.check import check_attestation
 
     return check_attestation(_as_pkcs7(der), csr_spki, vendor="Thales Luna")
-
-
-def parse_pkcs7_certificates(der: bytes) -> list[AttCert]:
-    """The certificates of a DER (or PEM) PKCS#7 SignedData, read tolerantly;
-    AttestationError if it is not one."""
-    from tui_csr.attestation.reader import read_pkcs7
-
-    return read_pkcs7(_as_pkcs7(der), "The Public Key Confirmation read from the token")
 
 
 def _as_pkcs7(der: bytes) -> bytes:

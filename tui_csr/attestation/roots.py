@@ -10,6 +10,7 @@ derived from.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass
 
@@ -57,11 +58,9 @@ def spki_hash(spki_der: bytes) -> str:
         load_der_public_key,
     )
 
-    try:
+    with contextlib.suppress(ValueError, TypeError, UnsupportedAlgorithm):
         spki_der = load_der_public_key(spki_der).public_bytes(Encoding.DER,
                                                               PublicFormat.SubjectPublicKeyInfo)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        pass
     return hashlib.sha256(spki_der).hexdigest()
 
 

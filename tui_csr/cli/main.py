@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from tui_csr import __version__
@@ -19,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tui_csr.errors import TuiCsrError
 
     args = _literal_double_dash(build_parser().parse_args(argv))
+    previous = _interrupt_on_sigterm()
     try:
         return _dispatch(args)
     except TuiCsrError as exc:
@@ -38,6 +41,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         _shutdown()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt_on_sigterm():  # -> the previous handler, or None when none was installed
+    """SIGTERM ends a command like Ctrl-C (exit 130 after the cleanup and the token shutdown),
+    instead of killing the process by the signal while it may be inside the PKCS#11 module."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):  # noqa: ARG001 - signal handler signature
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _shutdown() -> None:

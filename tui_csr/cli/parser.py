@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "import-cert": "import_cert",
     "certs": "certs",
     "orphans": "orphans",
+    "tokens": "tokens",
     "groups": "groups",
     "completion": "completion",
 }

@@ -38,18 +38,21 @@ async def read_pin(service: CsrService, label: str) -> str:
 
     pin = pin_from_environment(service.settings.pin_file)
     if pin is None:
-        pin = await asyncio.to_thread(prompt_pin, label)
+        hint = service.token_info.pin_hint if service.token_info is not None else None
+        pin = await asyncio.to_thread(prompt_pin, label, hint)
     return pin
 
 
 async def login(service: CsrService) -> None:
     """Open the configured token and log in (a PIN only where the token needs one)."""
     info = await service.open_token()
-    if not info.login_required or getattr(info, "protected_auth_path", False):
-        if getattr(info, "protected_auth_path", False) and info.login_required:
-            import sys
+    if not info.login_required:
+        await service.login(None)
+        return
+    if info.protected_auth_path:  # a PIN pad: the token reads the PIN itself
+        import sys
 
-            print(f"Enter the PIN of token '{info.label}' on the device.", file=sys.stderr)
+        print(f"Enter the PIN of token '{info.label}' on the device.", file=sys.stderr)
         await service.login(None)
         return
     await service.login(await read_pin(service, info.label))

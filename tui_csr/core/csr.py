@@ -15,6 +15,14 @@ from dataclasses import dataclass
 from asn1crypto import algos, csr, keys, pem, x509
 
 from tui_csr.core.dn import DistinguishedName
+from tui_csr.core.extensions import (
+    ExtensionView,
+    RequestedExtensions,
+    extensions_der,
+    oid_der,
+    read_extensions,
+    tlv,
+)
 from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
 from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError, TuiCsrError
@@ -24,33 +32,50 @@ from tui_csr.errors import InputError, TuiCsrError
 # for SAN strings (URIs go through its normaliser, domains through IDNA 2003, which raises on
 # 'ß'), and when it hits the whole request the CSR carried other bytes than the token signed.
 # So the parts we build are encoded here, by hand, once; asn1crypto only parses them.
-_OID_DER = {
-    "CN": b"\x06\x03\x55\x04\x03", "O": b"\x06\x03\x55\x04\x0a",
-    "OU": b"\x06\x03\x55\x04\x0b", "L": b"\x06\x03\x55\x04\x07",
-    "ST": b"\x06\x03\x55\x04\x08", "C": b"\x06\x03\x55\x04\x06",
-}
 _EXTENSION_REQUEST = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"  # 1.2.840.113549.1.9.14
 _SUBJECT_ALT_NAME = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17
 _SAN_TAGS = {"email": 0x81, "dns": 0x82, "uri": 0x86, "ip": 0x87}  # [1] [2] [6] [7] IMPLICIT
 
+#: Subject attribute types: OID and string type. C, jurisdictionC and serialNumber are
+#: PrintableString, DC and emailAddress IA5String (RFC 5280, CA/B Forum EV guidelines); the rest
+#: UTF8String, as is a type given as a dotted OID.
+_PRINTABLE, _IA5, _UTF8 = 0x13, 0x16, 0x0C
+_ATTRIBUTE_TYPES: dict[str, tuple[str, int]] = {
+    "CN": ("2.5.4.3", _UTF8), "O": ("2.5.4.10", _UTF8), "OU": ("2.5.4.11", _UTF8),
+    "L": ("2.5.4.7", _UTF8), "ST": ("2.5.4.8", _UTF8), "C": ("2.5.4.6", _PRINTABLE),
+    "DC": ("0.9.2342.19200300.100.1.25", _IA5), "UID": ("0.9.2342.19200300.100.1.1", _UTF8),
+    "serialNumber": ("2.5.4.5", _PRINTABLE), "emailAddress": ("1.2.840.113549.1.9.1", _IA5),
+    "title": ("2.5.4.12", _UTF8), "givenName": ("2.5.4.42", _UTF8), "SN": ("2.5.4.4", _UTF8),
+    "pseudonym": ("2.5.4.65", _UTF8), "street": ("2.5.4.9", _UTF8),
+    "postalCode": ("2.5.4.17", _UTF8), "organizationIdentifier": ("2.5.4.97", _UTF8),
+    "businessCategory": ("2.5.4.15", _UTF8),
+    "jurisdictionC": ("1.3.6.1.4.1.311.60.2.1.3", _PRINTABLE),
+    "jurisdictionST": ("1.3.6.1.4.1.311.60.2.1.2", _UTF8),
+    "jurisdictionL": ("1.3.6.1.4.1.311.60.2.1.1", _UTF8),
+}
+
 
 def _tlv(tag: int, content: bytes) -> bytes:
     """One DER element: tag, definite length, content."""
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
+    return tlv(tag, content)
+
+
+def _attribute_der(attr: str, value: str) -> bytes:
+    """One AttributeTypeAndValue."""
+    oid, tag = _ATTRIBUTE_TYPES.get(attr, (attr, _UTF8))  # a dotted OID names itself
+    data = value.encode("ascii") if tag in (_PRINTABLE, _IA5) else value.encode("utf-8")
+    return _tlv(0x30, oid_der(oid) + _tlv(tag, data))
 
 
 def _name_der(dn: DistinguishedName) -> bytes:
-    """The subject as ``to_asn1_name`` describes it: one attribute per RDN, C first, values
-    UTF8String except C (PrintableString)."""
+    """The subject as ``to_asn1_name`` describes it: one attribute per RDN (or the RDNs the DN
+    groups, where it keeps multi-valued ones), C first; string types as above."""
+    rdns_of = getattr(dn, "rdns", None)
+    groups = list(rdns_of) if rdns_of is not None else [[pair] for pair in dn.attrs]
+    # A SET OF is DER-sorted by its elements' encodings (X.690 11.6).
     rdns = b"".join(
-        _tlv(0x31, _tlv(0x30, _OID_DER[attr] + (
-            _tlv(0x13, value.encode("ascii")) if attr == "C"
-            else _tlv(0x0C, value.encode("utf-8")))))
-        for attr, value in reversed(dn.attrs))
+        _tlv(0x31, b"".join(sorted(_attribute_der(a, v) for a, v in rdn)))
+        for rdn in reversed(groups))
     return _tlv(0x30, rdns)
 
 
@@ -73,18 +98,22 @@ class _ExactRequestInfo(csr.CertificationRequestInfo):
         return self._exact
 
 
-def build_tbs(dn: DistinguishedName, spki_der: bytes,
-              sans: Sequence[SanEntry] = ()) -> csr.CertificationRequestInfo:
+def build_tbs(dn: DistinguishedName, spki_der: bytes, sans: Sequence[SanEntry] = (),
+              extensions: RequestedExtensions | None = None) -> csr.CertificationRequestInfo:
     """The CertificationRequestInfo: version 0, subject, SubjectPublicKeyInfo, and an
-    extensionRequest attribute holding the SAN extension when there are SANs.
+    extensionRequest attribute holding the SAN extension (when there are SANs) followed by
+    the requested ``extensions`` (basicConstraints, keyUsage, extendedKeyUsage,
+    subjectKeyIdentifier).
 
     Its ``dump()`` is the exact DER the token signs (see the note above ``_tlv``)."""
     sans = validate_sans(sans)  # what goes into a CSR is checked again, whatever the caller did
     keys.PublicKeyInfo.load(spki_der)  # raises on a malformed public key
+    parts = [_san_extension_der(sans)] if sans else []
+    if extensions is not None:
+        parts += extensions_der(extensions, spki_der)
     attributes = b""
-    if sans:
-        extensions = _tlv(0x30, _san_extension_der(sans))
-        attributes = _tlv(0x30, _EXTENSION_REQUEST + _tlv(0x31, extensions))
+    if parts:
+        attributes = _tlv(0x30, _EXTENSION_REQUEST + _tlv(0x31, _tlv(0x30, b"".join(parts))))
     der = _tlv(0x30, b"\x02\x01\x00" + _name_der(dn) + spki_der + _tlv(0xA0, attributes))
     tbs = _ExactRequestInfo.load(der)
     tbs._exact = der
@@ -95,6 +124,9 @@ def signature_algorithm(spec: KeySpec, hash_alg: HashAlg,
                         scheme: Scheme) -> algos.SignedDigestAlgorithm:
     """The AlgorithmIdentifier for the signature; PSS parameters match what the token signs
     with (MGF1 with the same hash, salt length = hash length, trailer field 1)."""
+    if spec.key_type is KeyType.EDDSA:
+        # RFC 8410 3: the parameters MUST be absent; PureEdDSA has no separate hash.
+        return algos.SignedDigestAlgorithm({"algorithm": spec.curve})
     h = hash_alg.asn1_name
     if scheme is Scheme.PSS:
         return algos.SignedDigestAlgorithm({
@@ -143,6 +175,8 @@ def spec_of_spki(spki_der: bytes) -> KeySpec:
         name = f"RSA{info.bit_size}"
     elif info.algorithm == "ec":
         name = _CURVES.get(info.curve[1], info.curve[1])
+    elif info.algorithm in ("ed25519", "ed448"):
+        name = {"ed25519": "Ed25519", "ed448": "Ed448"}[info.algorithm]
     else:
         name = info.algorithm
     if name not in KEY_SPECS:
@@ -184,6 +218,8 @@ class CsrSummary:
     csr_sha256: str
     spki_sha256: str
     spki_der: bytes
+    #: The requested extensions other than the SAN, decoded.
+    extensions: tuple[ExtensionView, ...] = ()
 
 
 _CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
@@ -198,11 +234,15 @@ def summarize(der: bytes) -> CsrSummary:
     spki = info["subject_pk_info"]
     if spki.algorithm == "rsa":
         key = f"RSA {spki.bit_size}"
+    elif spki.algorithm in ("ed25519", "ed448"):
+        key = {"ed25519": "Ed25519", "ed448": "Ed448"}[spki.algorithm]
     else:
         curve = spki.curve[1] if spki.algorithm == "ec" else spki.algorithm
         key = f"EC {_CURVES.get(curve, curve)}"
     sig_alg = req["signature_algorithm"]
-    if sig_alg.signature_algo == "rsassa_pss":
+    if sig_alg["algorithm"].native in ("ed25519", "ed448"):
+        signature = {"ed25519": "Ed25519", "ed448": "Ed448"}[sig_alg["algorithm"].native]
+    elif sig_alg.signature_algo == "rsassa_pss":
         params = sig_alg["parameters"]
         h = params["hash_algorithm"]["algorithm"].native.upper()
         signature = (f"RSASSA-PSS ({h[:3]}-{h[3:]}, MGF1, salt {params['salt_length'].native})")
@@ -210,6 +250,7 @@ def summarize(der: bytes) -> CsrSummary:
         h = sig_alg.hash_algo.upper()
         signature = f"{h}with{'ECDSA' if sig_alg.signature_algo == 'ecdsa' else 'RSA'}"
     sans: list[tuple[str, str]] = []
+    requested: list[ExtensionView] = []
     for attr in info["attributes"]:
         if attr["type"].native != "extension_request":
             continue
@@ -217,12 +258,13 @@ def summarize(der: bytes) -> CsrSummary:
             for ext in exts:
                 if ext["extn_id"].native == "subject_alt_name":
                     sans += [_general_name(gn) for gn in ext["extn_value"].parsed]
+            requested += read_extensions(exts)
     creq = cx509.load_der_x509_csr(der)
     spki_der = spki.dump()
     return CsrSummary(
         subject=creq.subject.rfc4514_string(), sans=sans, key=key, signature=signature,
         signature_valid=creq.is_signature_valid, csr_sha256=fingerprint(der),
-        spki_sha256=fingerprint(spki_der), spki_der=spki_der)
+        spki_sha256=fingerprint(spki_der), spki_der=spki_der, extensions=tuple(requested))
 
 
 def _general_name(gn: x509.GeneralName) -> tuple[str, str]:
@@ -248,6 +290,10 @@ def describe(der: bytes) -> str:
     if s.sans:
         lines.append("    Subject Alternative Names:")
         lines += [f"        {kind}: {value}" for kind, value in s.sans]
+    if s.extensions:
+        lines.append("    Requested Extensions:")
+        lines += [f"        {e.name}{' (critical)' if e.critical else ''}: {', '.join(e.values)}"
+                  for e in s.extensions]
     lines += [
         f"    SHA-256 (CSR): {s.csr_sha256}",
         f"    SHA-256 (public key): {s.spki_sha256}",

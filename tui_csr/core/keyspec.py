@@ -1,7 +1,9 @@
 """Key specifications, hash algorithms and RSA signature schemes (EJBCA-style names).
 
 Pure data: no I/O. ``parse_key_spec("prime256v1")`` and ``parse_key_spec("p-256")`` give the same
-:class:`KeySpec`. Nothing weaker than RSA-2048 / SHA-256 is accepted.
+:class:`KeySpec`. Nothing weaker than RSA-2048 / SHA-256 is accepted. Ed25519 and Ed448 are
+offered only where the token lists CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA
+(``hsm.describe.spec_problem``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ class KeyType(enum.StrEnum):
 
     RSA = "RSA"
     EC = "EC"
+    #: Edwards curves (Ed25519, Ed448): CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA, RFC 8410.
+    EDDSA = "EdDSA"
 
 
 @dataclass(frozen=True)
@@ -26,14 +30,25 @@ class KeySpec:
     name: str  # canonical name: RSA2048 / P-256 ...
     key_type: KeyType
     bits: int  # modulus size or curve field size
-    curve: str | None = None  # asn1crypto / OpenSSL curve name (secp256r1 ...)
+    curve: str | None = None  # asn1crypto / OpenSSL curve name (secp256r1, ed25519 ...)
 
     @property
     def display(self) -> str:
-        """Human form for tables: ``RSA 3072`` or ``EC P-384``."""
+        """Human form for tables: ``RSA 3072``, ``EC P-384`` or ``Ed25519``."""
         if self.key_type is KeyType.RSA:
             return f"RSA {self.bits}"
+        if self.key_type is KeyType.EDDSA:
+            return self.name
         return f"EC {self.name}"
+
+    @property
+    def oid(self) -> str | None:
+        """The curve's OID for EC and EdDSA keys (for EdDSA also the signature algorithm)."""
+        return _CURVE_OIDS.get(self.curve or "")
+
+
+_CURVE_OIDS = {"secp256r1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34",
+               "secp521r1": "1.3.132.0.35", "ed25519": "1.3.101.112", "ed448": "1.3.101.113"}
 
 
 KEY_SPECS: dict[str, KeySpec] = {
@@ -43,6 +58,9 @@ KEY_SPECS: dict[str, KeySpec] = {
     "P-256": KeySpec("P-256", KeyType.EC, 256, "secp256r1"),
     "P-384": KeySpec("P-384", KeyType.EC, 384, "secp384r1"),
     "P-521": KeySpec("P-521", KeyType.EC, 521, "secp521r1"),
+    # bits: what CKM_EC_EDWARDS_KEY_PAIR_GEN's mechanism info measures (SoftHSM: 256 to 456).
+    "Ed25519": KeySpec("Ed25519", KeyType.EDDSA, 256, "ed25519"),
+    "Ed448": KeySpec("Ed448", KeyType.EDDSA, 448, "ed448"),
 }
 
 _ALIASES: dict[str, str] = {
@@ -52,6 +70,8 @@ _ALIASES: dict[str, str] = {
     "P-256": "P-256", "P256": "P-256", "SECP256R1": "P-256", "PRIME256V1": "P-256",
     "P-384": "P-384", "P384": "P-384", "SECP384R1": "P-384",
     "P-521": "P-521", "P521": "P-521", "SECP521R1": "P-521",
+    "ED25519": "Ed25519", "EDWARDS25519": "Ed25519",
+    "ED448": "Ed448", "EDWARDS448": "Ed448",
 }
 
 _WEAK_HINT = "RSA below 2048 bits is not accepted"
@@ -117,19 +137,25 @@ def parse_hash(text: str | None) -> HashAlg:
 
 
 class Scheme(enum.StrEnum):
-    """Signature scheme: PKCS#1 v1.5 or RSASSA-PSS for RSA keys; ECDSA for EC keys."""
+    """Signature scheme: PKCS#1 v1.5 or RSASSA-PSS for RSA keys; ECDSA for EC keys; PureEdDSA
+    (RFC 8032, no separate hash) for Edwards keys."""
 
     PKCS1V15 = "PKCS1v15"
     PSS = "PSS"
     ECDSA = "ECDSA"
+    EDDSA = "EdDSA"
 
 
 def scheme_for(spec: KeySpec, pss: bool) -> Scheme:
     """The scheme for ``spec``; PSS is only valid with RSA keys."""
+    if spec.key_type is not KeyType.RSA and pss:
+        kind = "EC" if spec.key_type is KeyType.EC else spec.name
+        raise InputError(f"PSS padding applies to RSA keys only, not to {kind} keys.",
+                         field="pss")
     if spec.key_type is KeyType.EC:
-        if pss:
-            raise InputError("PSS padding applies to RSA keys only, not to EC keys.", field="pss")
         return Scheme.ECDSA
+    if spec.key_type is KeyType.EDDSA:
+        return Scheme.EDDSA
     return Scheme.PSS if pss else Scheme.PKCS1V15
 
 
@@ -137,6 +163,8 @@ def signature_name(spec: KeySpec, hash_alg: HashAlg, scheme: Scheme) -> str:
     """Java-style signature algorithm name, as admins read it: ``SHA256withRSA``, ``RSASSA-PSS``."""
     if scheme is Scheme.PSS:
         return "RSASSA-PSS"
+    if spec.key_type is KeyType.EDDSA:
+        return spec.name
     if spec.key_type is KeyType.EC:
         return f"{hash_alg.value}withECDSA"
     return f"{hash_alg.value}withRSA"

@@ -15,6 +15,9 @@ class Status(enum.StrEnum):
 
     PENDING = "pending"
     ISSUED = "issued"
+    #: Superseded by its renewal, whose certificate was imported: its key pair was destroyed
+    #: (unless the renewal uses the same key), the record kept for the audit trail.
+    RETIRED = "retired"
 
 
 def utcnow() -> datetime:
@@ -58,6 +61,14 @@ class Request:
     token_serial: str | None = None
     certificate_pem: str | None = None
     issued: datetime | None = None
+    #: A key attestation file imported with ``tui-csr attestation import`` (base64 of its
+    #: bytes), checked against ``csr_pem`` before it was attached.
+    attestation: str | None = None
+    #: The id of the request this one renews (``tui-csr renew``), and of the request that
+    #: renews this one; ``retired``: when it was retired after its renewal was issued.
+    renews: str | None = None
+    renewed_by: str | None = None
+    retired: datetime | None = None
 
     def to_doc(self) -> dict:
         """Serialise to a JSON-able dict."""
@@ -65,6 +76,7 @@ class Request:
         doc["sans"] = [list(s) for s in self.sans]
         doc["created"] = _iso(self.created)
         doc["issued"] = _iso(self.issued) if self.issued else None
+        doc["retired"] = _iso(self.retired) if self.retired else None
         doc["status"] = self.status.value
         return doc
 
@@ -89,6 +101,8 @@ class Request:
         data["created"] = datetime.fromisoformat(data["created"])
         issued = data["issued"]
         data["issued"] = datetime.fromisoformat(issued) if issued else None
+        retired = data["retired"]
+        data["retired"] = datetime.fromisoformat(retired) if retired else None
         status = data["status"]
         data["status"] = _STATUSES.get(status) or Status(status)
         data["groups"] = list(data["groups"])

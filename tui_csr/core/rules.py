@@ -10,11 +10,24 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from tui_csr.core.dn import DistinguishedName, parse_dn
-from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme, parse_hash, parse_key_spec, scheme_for
+from tui_csr.core.extensions import RequestedExtensions
+from tui_csr.core.keyspec import (
+    HashAlg,
+    KeySpec,
+    KeyType,
+    Scheme,
+    parse_hash,
+    parse_key_spec,
+    scheme_for,
+)
 from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError
+
+if TYPE_CHECKING:
+    from tui_csr.core.profiles import Profile
 
 #: Labels: printable, no control characters; the token and the URI both carry them.
 LABEL_MAX = 64
@@ -41,6 +54,13 @@ class GenerateParams:
     label: str | None = None
     #: The key needs a login (context-specific, the PIN) before every signature.
     always_authenticate: bool = False
+    #: A profile (:mod:`tui_csr.core.profiles`) chosen explicitly; the groups' apply as well.
+    profile: str | None = None
+    #: Requested extensions; None leaves them to the profiles (``"none"``: none at all).
+    key_usage: str | Sequence[str] | None = None
+    eku: str | Sequence[str] | None = None
+    ca: bool = False
+    path_len: int | str | None = None
 
     def field_pairs(self) -> list[tuple[str, str]]:
         """The DN fields as (attribute, value) pairs, blanks left out."""
@@ -61,6 +81,10 @@ class ValidatedRequest:
     owner: str | None
     label: str
     always_authenticate: bool = False
+    extensions: RequestedExtensions = field(default_factory=RequestedExtensions)
+    #: The profiles applied: ``{"name", "version", "source"}`` (source ``--profile`` or
+    #: ``group:NAME``), as the request record keeps them.
+    profiles: tuple[dict, ...] = ()
 
 
 def _printable_name(value: str, what: str, field_name: str, limit: int) -> str:
@@ -169,14 +193,34 @@ def _single_valued(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
+KEY_SPEC_REQUIRED = "--key-spec is required (e.g. RSA3072 or P-256)."
+
+
 def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
                      label_taken: Callable[[str], bool], san_supported: bool,
-                     today: date) -> ValidatedRequest:
+                     today: date, group_policies: Mapping[str, str] | None = None,
+                     profiles: Mapping[str, Profile] | None = None,
+                     attestation_problem: str | None = None) -> ValidatedRequest:
     """Check everything that needs no token; raises InputError naming the field.
 
     ``label_taken(label)`` says whether the store already has a request with that label.
+    ``group_policies`` maps each group to its policy and ``profiles`` the known profiles by
+    name: the explicit ``params.profile`` and the chosen groups' profiles are applied (see
+    :func:`tui_csr.core.profiles.apply_profiles`). ``attestation_problem`` is why the token
+    cannot attest keys (None when it can): a profile that requires attestation is refused then.
     """
+    from tui_csr.core.profiles import BUILTIN_PROFILES, apply_profiles, resolve_profiles
+
+    applied = resolve_profiles(params.profile, params.groups, group_policies or {},
+                               BUILTIN_PROFILES if profiles is None else profiles)
+    if not (params.key_spec or "").strip() and not any(
+            a.profile.default_key_spec for a in applied):
+        raise InputError(KEY_SPEC_REQUIRED, field="key_spec")
+    params, outcome = apply_profiles(params, applied)
     spec = parse_key_spec(params.key_spec)
+    if spec.key_type is KeyType.EDDSA and params.hash and params.hash.strip():
+        raise InputError(f"{spec.name} signs without a separate hash (PureEdDSA, RFC 8410); "
+                         "leave the hash out.", field="hash")
     hash_alg = parse_hash(params.hash)
     scheme = scheme_for(spec, params.pss)
     dn = subject_of(params)
@@ -192,5 +236,10 @@ def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
             raise InputError(f"A request labelled '{label}' already exists.", field="label")
     else:
         label = free_label(default_label(dn, today), label_taken)
+    if outcome.attestation_required and attestation_problem:
+        raise InputError(f"attestation: {outcome.required_by} needs a key attestation, and "
+                         f"{attestation_problem[0].lower()}{attestation_problem[1:]}",
+                         field="attestation")
     return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label,
-                            params.always_authenticate)
+                            params.always_authenticate, outcome.extensions,
+                            tuple(a.to_doc() for a in outcome.applied))

@@ -10,7 +10,7 @@ from typing import Any
 
 from tui_csr.core.keyspec import KEY_SPECS, KeySpec, KeyType
 from tui_csr.hsm.keys import serial_of
-from tui_csr.hsm.profiles import choose_profile
+from tui_csr.hsm.profiles import PROFILES, choose_profile
 
 
 #: The combined hash-and-sign mechanisms tui-csr uses where a slot lists them.
@@ -96,6 +96,16 @@ def spec_problem(spec: KeySpec, mechanisms: set[Any], info: Any, refused: dict[s
     return None
 
 
+def adjustments(profile: Any, module_path: str) -> list[str]:
+    """The profile's adjustments, plus p11-kit's when the module forwards a remote token."""
+    out = profile.adjustments()
+    forwarder = PROFILES["p11-kit-client"]
+    file_name = module_path.rsplit("/", 1)[-1].lower()
+    if profile is not forwarder and any(s in file_name for s in forwarder.match.module_file):
+        out.extend(forwarder.notes)
+    return out
+
+
 def describe_module(lib: Any, module_path: str, override: str | None) -> ModuleDescription:
     """Describe every slot of the loaded module ``lib``."""
     from pkcs11 import TokenFlag
@@ -144,5 +154,22 @@ def describe_module(lib: Any, module_path: str, override: str | None) -> ModuleD
             key_specs={name: spec_problem(spec, mechanisms, info, profile.refused_specs,
                                           tok.label)
                        for name, spec in KEY_SPECS.items()},
-            combined_mechanisms=combined, adjustments=profile.adjustments()))
+            combined_mechanisms=combined, adjustments=adjustments(profile, module_path)))
     return out
+
+
+async def list_tokens(module_path: str, profile: str | None = None) -> ModuleDescription:
+    """Describe every slot of the module at ``module_path`` without selecting a token (for
+    ``tui-csr tokens`` and the TUI's token picker). Runs on the token thread; raises
+    ConfigError for a module that cannot be loaded, TokenError for one that cannot list."""
+    from pkcs11 import exceptions as px
+
+    from tui_csr.hsm.errors import token_error
+    from tui_csr.hsm.token import Pkcs11Token
+    from tui_csr.hsm.worker import AsyncToken
+
+    token = AsyncToken(Pkcs11Token(module_path, profile=profile))
+    try:
+        return await token.describe()
+    except px.PKCS11Error as exc:
+        raise token_error(exc, "listing the module's slots and tokens") from exc

@@ -52,6 +52,8 @@ class TokenProfile:
     #: Key spec name -> why tui-csr refuses it before any key is made (known module bugs).
     refused_specs: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: CKR name -> what it usually means on this implementation (a fragment starting "; ").
+    failure_hints: dict[str, str] = field(default_factory=dict)
     match: Match = Match()
 
     def left_to_token(self, ec: bool) -> frozenset[str]:
@@ -108,8 +110,12 @@ PROFILES: dict[str, TokenProfile] = {p.name: p for p in (
         leave_to_token=frozenset({"ENCRYPT", "DECRYPT"}),
         refused_specs={"P-521": "tpm2-pkcs11 returns a malformed CKA_EC_POINT for P-521 keys "
                                 "and cannot sign with them."},
-        notes=("RSA keys come back with CKA_DECRYPT=true (the TPM ties it to signing); "
-               "tui-csr reports it in key_attributes.",),
+        notes=("Keys come back with CKA_DECRYPT=true and the public key with CKA_ENCRYPT=true "
+               "(the TPM ties them to signing); tui-csr reports them in key_attributes.",
+               "The TPM resource manager holds about 14 key generations per process.",),
+        failure_hints={"CKR_GENERAL_ERROR": (
+            "; on tpm2-pkcs11 this is often the TPM resource manager out of object slots "
+            "(about 14 key generations per process): run tui-csr again")},
         match=Match(library=("tpm2-software", "tpm2.0 cryptoki"), module_file=("tpm2_pkcs11",))),
     TokenProfile(
         "p11-kit-client", "p11-kit client (remote token)",

@@ -108,10 +108,11 @@ class Pkcs11Token(CertificateMixin):
             tokens = list(lib.get_tokens())
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing the module's tokens") from exc
+        # An uninitialised token (SoftHSM's free slot, tpm2-pkcs11's second slot: empty label)
+        # is never a candidate.
+        tokens = [t for t in tokens if TokenFlag(t.flags) & TokenFlag.TOKEN_INITIALIZED]
         labels = [t.label for t in tokens if t.label]
         if self.token_label is None and self.token_serial is None:
-            # Nothing configured: only initialised tokens are candidates.
-            tokens = [t for t in tokens if TokenFlag(t.flags) & TokenFlag.TOKEN_INITIALIZED]
             if len(tokens) > 1:
                 raise TokenError(
                     f"{path} has {len(tokens)} tokens ({', '.join(repr(t.label) for t in tokens)}"
@@ -202,6 +203,8 @@ class Pkcs11Token(CertificateMixin):
                 hint = " One try is left before the PIN locks."
             elif info.pin_count_low:
                 hint = " Few tries are left before the PIN locks."
+            if self._profile.pin_hint:
+                hint += f" {self._profile.pin_hint}"
             raise TokenError(f"Wrong PIN for token '{label}'.{hint}", field="pin",
                              code="CKR_PIN_INCORRECT") from exc
         except px.PinLocked as exc:
@@ -304,6 +307,8 @@ class Pkcs11Token(CertificateMixin):
         problem = self._profile.label_problem(label)
         if problem:
             raise InputError(problem, field="label")
+        if not key_id:
+            key_id = self.new_key_id()
         if len(key_id) != self._profile.key_id_length:
             raise ValueError(f"CKA_ID of {len(key_id)} bytes; token_profile "
                              f"{self._profile.name} uses {self._profile.key_id_length}")
@@ -326,7 +331,9 @@ class Pkcs11Token(CertificateMixin):
                     store=True, public_template=public_template,
                     private_template=private_template)
         except px.PKCS11Error as exc:
-            hint = template_hint(self._profile.name) if ckr_name(exc) in TEMPLATE_REFUSALS else ""
+            code = ckr_name(exc) or ""
+            hint = (template_hint(self._profile.name) if code in TEMPLATE_REFUSALS
+                    else self._profile.failure_hints.get(code, ""))
             error = token_error(exc, doing, self.token_label, hint)
             self._after_failed_generation(key_id, doing, error)
             raise error from exc
@@ -447,9 +454,11 @@ class Pkcs11Token(CertificateMixin):
         Uses the combined hash-and-sign mechanism where the slot lists it; otherwise hashes in
         software and uses the raw mechanism (SoftHSM 2.6 has no CKM_ECDSA_SHA256). ``pin`` is
         the context-specific login (C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit) that keys
-        with CKA_ALWAYS_AUTHENTICATE need; it is not kept, and not used for other keys.
+        with CKA_ALWAYS_AUTHENTICATE need; it is not kept, and not used for other keys. Such a
+        key without a PIN is refused before C_SignInit: on tpm2-pkcs11 a failed sign leaves the
+        operation active and the key impossible to destroy in this process.
         """
-        from pkcs11 import MGF, Attribute, Mechanism, ObjectClass
+        from pkcs11 import Attribute, ObjectClass
         from pkcs11 import exceptions as px
 
         session = self._s()
@@ -467,44 +476,74 @@ class Pkcs11Token(CertificateMixin):
                         f"The private key {key_id.hex()} is not on token '{self.token_label}'.",
                         field="token", code="CKR_OBJECT_HANDLE_INVALID")
                 priv = keys[0]
-                always = pin is not None and bool(
-                    read_attributes(priv, ("ALWAYS_AUTHENTICATE",)).get("ALWAYS_AUTHENTICATE"))
-            extra: dict[str, Any] = {"pin": pin} if always and pin is not None else {}
-            mechs = self.mechanisms()
-            h = hash_alg.value  # SHA256 ...
-            digest = hashlib.new(hash_alg.asn1_name, data).digest()
-            if scheme is Scheme.ECDSA:
-                from pkcs11.util.ec import encode_ecdsa_signature
-
-                combined = getattr(Mechanism, f"ECDSA_{h}", None)
-                if combined in mechs:
-                    raw = priv.sign(data, mechanism=combined, **extra)
-                else:
-                    raw = priv.sign(digest, mechanism=Mechanism.ECDSA, **extra)
-                return encode_ecdsa_signature(raw)
-            if scheme is Scheme.PSS:
-                param = (getattr(Mechanism, h), getattr(MGF, h), hash_alg.octets)
-                combined = getattr(Mechanism, f"{h}_RSA_PKCS_PSS")
-                if combined in mechs:
-                    return priv.sign(data, mechanism=combined, mechanism_param=param, **extra)
-                return priv.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=param,
-                                 **extra)
-            combined = getattr(Mechanism, f"{h}_RSA_PKCS")
-            if combined in mechs:
-                return priv.sign(data, mechanism=combined, **extra)
-            return priv.sign(digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS, **extra)
-        except px.PinIncorrect as exc:
-            raise TokenError(f"Wrong PIN for the signature with key {key_id.hex()} on token "
-                             f"'{self.token_label}'.", field="pin",
-                             code="CKR_PIN_INCORRECT") from exc
-        except px.UserNotLoggedIn as exc:
-            self._ensure_present(doing)
-            raise TokenError(f"Key {key_id.hex()} on token '{self.token_label}' needs the PIN "
-                             "again before each signature (CKA_ALWAYS_AUTHENTICATE).",
-                             field="pin", code="CKR_USER_NOT_LOGGED_IN") from exc
+                always = bool(read_attributes(priv, ("ALWAYS_AUTHENTICATE",)).get(
+                    "ALWAYS_AUTHENTICATE"))
         except px.PKCS11Error as exc:
             self._ensure_present(doing)
             raise token_error(exc, doing, self.token_label) from exc
+        if always and pin is None:
+            raise TokenError(f"Key {key_id.hex()} on token '{self.token_label}' needs the PIN "
+                             "again before each signature (CKA_ALWAYS_AUTHENTICATE).",
+                             field="pin", code="CKR_USER_NOT_LOGGED_IN")
+        try:
+            return self._sign_with(priv, data, hash_alg, scheme, pin if always else None)
+        except px.PKCS11Error as exc:
+            self._ensure_present(doing)
+            self._fresh_session()
+            if isinstance(exc, px.PinIncorrect):
+                raise TokenError(f"Wrong PIN for the signature with key {key_id.hex()} on token "
+                                 f"'{self.token_label}'.", field="pin",
+                                 code="CKR_PIN_INCORRECT") from exc
+            if isinstance(exc, px.UserNotLoggedIn):
+                raise TokenError(f"Key {key_id.hex()} on token '{self.token_label}' needs the "
+                                 "PIN again before each signature (CKA_ALWAYS_AUTHENTICATE).",
+                                 field="pin", code="CKR_USER_NOT_LOGGED_IN") from exc
+            raise token_error(exc, doing, self.token_label) from exc
+
+    def _sign_with(self, priv: Any, data: bytes, hash_alg: HashAlg, scheme: Scheme,
+                   pin: str | None) -> bytes:
+        """One C_SignInit/C_Sign with the best mechanism the slot lists."""
+        from pkcs11 import MGF, Mechanism
+
+        extra: dict[str, Any] = {"pin": pin} if pin is not None else {}
+        mechs = self.mechanisms()
+        h = hash_alg.value  # SHA256 ...
+        digest = hashlib.new(hash_alg.asn1_name, data).digest()
+        if scheme is Scheme.ECDSA:
+            from pkcs11.util.ec import encode_ecdsa_signature
+
+            combined = getattr(Mechanism, f"ECDSA_{h}", None)
+            if combined in mechs:
+                raw = priv.sign(data, mechanism=combined, **extra)
+            else:
+                raw = priv.sign(digest, mechanism=Mechanism.ECDSA, **extra)
+            return encode_ecdsa_signature(raw)
+        if scheme is Scheme.PSS:
+            param = (getattr(Mechanism, h), getattr(MGF, h), hash_alg.octets)
+            combined = getattr(Mechanism, f"{h}_RSA_PKCS_PSS")
+            if combined in mechs:
+                return priv.sign(data, mechanism=combined, mechanism_param=param, **extra)
+            return priv.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=param,
+                             **extra)
+        combined = getattr(Mechanism, f"{h}_RSA_PKCS")
+        if combined in mechs:
+            return priv.sign(data, mechanism=combined, **extra)
+        return priv.sign(digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS, **extra)
+
+    def _fresh_session(self) -> None:
+        """Replace the session after a failed sign: some modules (tpm2-pkcs11) leave the sign
+        operation active, and every later search in that session would fail. The new session
+        is opened before the old one closes, so the login (per token) stays."""
+        from pkcs11 import exceptions as px
+
+        old = self._session
+        try:
+            self._session = self._token.open(rw=True)
+        except px.PKCS11Error:
+            return  # keep the old one: the caller reports the sign's own failure
+        self._fresh = None
+        with contextlib.suppress(Exception):  # closing must not mask the sign's failure
+            old.close()
 
     def destroy(self, key_id: bytes) -> int:
         """Destroy every object with CKA_ID ``key_id`` (keys, certificates) and any legacy
@@ -548,6 +587,19 @@ class Pkcs11Token(CertificateMixin):
             raise TokenError(f"The private key {key_id.hex()} is not on token "
                              f"'{self.token_label}'.", field="token")
         return read_flags(keys[0])
+
+    def find_key(self, selector: Any) -> Any:
+        """The existing key pair ``selector`` (a :class:`~tui_csr.core.p11uri.KeySelector`)
+        names, as an :class:`~tui_csr.hsm.existing.ExistingKey` (see :mod:`.existing`)."""
+        from tui_csr.hsm.existing import find_existing_key
+
+        return find_existing_key(self._s(), self.token_label or "", selector)
+
+    def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int:
+        """Destroy the certificate object(s) with CKA_ID ``key_id`` and value ``cert_der``."""
+        from tui_csr.hsm.existing import destroy_certificate
+
+        return destroy_certificate(self._s(), self.token_label or "", key_id, cert_der)
 
     def read_vendor_attribute(self, key_id: bytes, attr_type: int,
                               object_class: str = "private") -> bytes | None:

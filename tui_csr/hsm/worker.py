@@ -9,10 +9,14 @@ twice at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import sys
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol, TypeVar
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
@@ -25,10 +29,16 @@ T = TypeVar("T")
 class TokenThread:
     """The single thread that owns the PKCS#11 module."""
 
+    #: How long :meth:`shutdown` waits for a call still running on the token (a keygen that an
+    #: interrupt left behind) before giving up on an orderly finish.
+    SHUTDOWN_WAIT = 60.0
+
     def __init__(self) -> None:
         self._executor: ThreadPoolExecutor | None = None
         self._guard = threading.Lock()
         self.thread_ident: int | None = None
+        #: The facades whose token may hold an open session (see :meth:`shutdown`).
+        self._open: weakref.WeakSet[AsyncToken] = weakref.WeakSet()
 
     def _ensure(self) -> ThreadPoolExecutor:
         with self._guard:
@@ -50,9 +60,67 @@ class TokenThread:
         """Blocking variant for code outside any event loop (never call it from the loop)."""
         return self._ensure().submit(fn, *args, **kwargs).result()
 
+    # -- orderly shutdown ------------------------------------------------------------------------
+    # A process must not exit while a thread is inside the module or the module is still
+    # initialised: glibc then unwinds threads through C/C++ frames at interpreter exit, and a
+    # frame that catches the unwind aborts the process ("FATAL: exception not rethrown", exit
+    # -6). So the sessions are closed and C_Finalize runs on this thread, then the thread ends.
+
+    def shutdown(self) -> None:
+        """Close every open session, finalise the PKCS#11 modules (C_Finalize) on the token
+        thread, and stop the thread. Idempotent; waits for a call still running on the token.
+
+        For the end of a process (the CLI calls it after every command, and it runs at
+        interpreter exit in any case). A later call starts a new thread; tokens must then be
+        opened again (their sessions are gone)."""
+        with self._guard:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        future = executor.submit(self._finish, list(self._open))
+        with contextlib.suppress(FutureTimeout):
+            future.result(timeout=self.SHUTDOWN_WAIT)
+        executor.shutdown(wait=future.done())
+        self.thread_ident = None
+
+    def _finish(self, tokens: list[AsyncToken]) -> None:
+        """On the token thread: close the sessions, then finalise every loaded module."""
+        for token in tokens:
+            token._close_here()
+        finalize_modules()
+
+
+def finalize_modules() -> None:
+    """C_Finalize every module python-pkcs11 has initialised (on the calling thread, which must
+    be the token thread). python-pkcs11 keeps its loaded modules in ``pkcs11._loaded`` and
+    initialises one again on the next ``pkcs11.lib(path)``; it would finalise a module only when
+    the lib object is freed, at interpreter teardown, too late."""
+    pkcs11 = sys.modules.get("pkcs11")
+    loaded = getattr(pkcs11, "_loaded", None) if pkcs11 is not None else None
+    for lib in list((loaded or {}).values()):
+        if getattr(lib, "initialized", False):
+            with contextlib.suppress(Exception):  # a module that fails to finalise: nothing to do
+                lib.finalize()
+
 
 #: The process-wide token thread.
 TOKEN_THREAD = TokenThread()
+
+
+def shutdown_token_thread() -> None:
+    """Close the sessions and finalise the module on the token thread (:meth:`TokenThread.shutdown`
+    of :data:`TOKEN_THREAD`); the CLI calls it on every path out of ``main``."""
+    TOKEN_THREAD.shutdown()
+
+
+# The same at interpreter exit, for every other way out (a script calling the CLI's main in a
+# loop, the test suite, an uncaught exception): threading's exit hooks run on the main thread
+# before the interpreter starts tearing down, last registered first, so this runs while the
+# token thread (whose executor registered its own hook when concurrent.futures.thread was
+# imported above) still takes work.
+_register_exit = getattr(threading, "_register_atexit", None)
+if _register_exit is not None:
+    _register_exit(shutdown_token_thread)
 
 
 class SyncToken(Protocol):
@@ -76,6 +144,9 @@ class SyncToken(Protocol):
     def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
              scheme: Scheme, pin: str | None = None) -> bytes: ...
     def remove_legacy_markers(self, key_ids: list[bytes] | set[bytes]) -> int: ...
+    def read_vendor_attribute(self, key_id: bytes, attr_type: int,
+                              object_class: str = "private") -> bytes | None: ...
+    def describe(self) -> Any: ...
     def destroy(self, key_id: bytes) -> int: ...
     def key_exists(self, key_id: bytes) -> bool: ...
     def key_attributes(self, key_id: bytes) -> dict[str, bool]: ...
@@ -86,6 +157,8 @@ class SyncToken(Protocol):
     def certificates(self, key_id: bytes) -> list[bytes]: ...
     def destroy_certificates(self, key_id: bytes) -> int: ...
     def public_key_spki(self, key_id: bytes) -> bytes: ...
+    def find_key(self, selector: Any) -> Any: ...
+    def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int: ...
 
 
 class AsyncToken:
@@ -95,6 +168,23 @@ class AsyncToken:
     def __init__(self, token: SyncToken, thread: TokenThread = TOKEN_THREAD) -> None:
         self._token = token
         self._thread = thread
+
+    async def shutdown(self) -> None:
+        """Close this token's session on the token thread and, when no other token of the
+        process has one open, finalise the module there too (C_Finalize). The token must be
+        opened again to be used after this."""
+        await self._thread.run(self._shutdown_here)
+
+    def _shutdown_here(self) -> None:
+        self._close_here()
+        if not any(True for _ in self._thread._open):
+            finalize_modules()
+
+    def _close_here(self) -> None:
+        """On the token thread: close the session (never raises: a dying session is closed)."""
+        self._thread._open.discard(self)
+        with contextlib.suppress(Exception):
+            self._token.close()
 
     @property
     def label(self) -> str:
@@ -107,6 +197,7 @@ class AsyncToken:
 
     async def open(self) -> TokenInfo:
         """Load the module and select the token."""
+        self._thread._open.add(self)  # before: a shutdown must see a token that is opening
         return await self._thread.run(self._token.open)
 
     async def info(self) -> TokenInfo:
@@ -115,11 +206,13 @@ class AsyncToken:
 
     async def login(self, pin: str | None) -> TokenInfo:
         """Log in once; the PIN is not kept."""
+        self._thread._open.add(self)
         return await self._thread.run(self._token.login, pin)
 
     async def close(self) -> None:
         """Close the session."""
         await self._thread.run(self._token.close)
+        self._thread._open.discard(self)
 
     async def supports(self, spec: KeySpec) -> str | None:
         """None when the token can make ``spec``, else the reason it cannot."""
@@ -171,7 +264,14 @@ class AsyncToken:
     async def describe(self) -> Any:
         """Every slot and token of the module (:class:`~tui_csr.hsm.describe.ModuleDescription`);
         needs no login and selects no token."""
-        return await self._thread.run(self._token.describe)  # type: ignore[attr-defined]
+        return await self._thread.run(self._token.describe)
+
+    async def read_vendor_attribute(self, key_id: bytes, attr_type: int,
+                                    object_class: str = "private") -> bytes | None:
+        """Raw value of a vendor attribute (e.g. Luna's CKA_PKC_ECC) of key ``key_id``; None
+        when the token does not know it for that key (key attestation)."""
+        return await self._thread.run(self._token.read_vendor_attribute, key_id, attr_type,
+                                      object_class)
 
     async def destroy(self, key_id: bytes) -> int:
         """Destroy the objects with CKA_ID ``key_id``; returns the count destroyed."""
@@ -210,3 +310,12 @@ class AsyncToken:
     async def public_key_spki(self, key_id: bytes) -> bytes:
         """SubjectPublicKeyInfo of the public key ``key_id``."""
         return await self._thread.run(self._token.public_key_spki, key_id)
+
+    async def find_key(self, selector: Any) -> Any:
+        """The existing key pair a :class:`~tui_csr.core.p11uri.KeySelector` names
+        (:class:`~tui_csr.hsm.existing.ExistingKey`: CKA_ID, label, SPKI, private-key flags)."""
+        return await self._thread.run(self._token.find_key, selector)
+
+    async def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int:
+        """Destroy the certificate object with CKA_ID ``key_id`` and this DER value."""
+        return await self._thread.run(self._token.destroy_certificate, key_id, cert_der)

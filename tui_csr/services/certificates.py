@@ -44,13 +44,62 @@ def parse_certificate(data: bytes | str):  # -> cryptography.x509.Certificate
     from cryptography import x509
 
     raw = data.encode() if isinstance(data, str) else data
+    pem = b"-----BEGIN" in raw
     try:
-        if b"-----BEGIN" in raw:
+        if pem:
             return x509.load_pem_x509_certificate(raw)
         return x509.load_der_x509_certificate(raw)
     except ValueError as exc:
-        raise InputError(f"This is not an X.509 certificate in PEM or DER form ({exc}).",
+        # The parser's own text ("ParseError { kind: ShortData { needed: 89 } }") says nothing
+        # to the user: say what was expected and what the data looked like instead.
+        what = ("the PEM block does not hold a certificate (a CSR or a key, or cut short?)"
+                if pem else "the file is neither PEM text nor a complete DER certificate "
+                "(cut short, or another kind of file?)")
+        raise InputError(f"This is not an X.509 certificate: {what}.",
                          field="certificate") from exc
+
+
+def parse_chain(data: bytes | str) -> list:  # -> list[cryptography.x509.Certificate]
+    """The certificates after the first in PEM ``data`` (the chain pasted or saved along with
+    the certificate); [] for DER or a single certificate. InputError for a block that is not
+    a certificate."""
+    from cryptography import x509
+
+    raw = data.encode() if isinstance(data, str) else data
+    if b"-----BEGIN" not in raw:
+        return []
+    try:
+        certs = x509.load_pem_x509_certificates(raw)
+    except ValueError as exc:
+        raise InputError("A PEM block after the certificate is not a certificate; give the "
+                         "certificate and its chain only.", field="certificate") from exc
+    return certs[1:]
+
+
+def missing_sans(requested: list[tuple[str, str]], cert) -> list[str]:
+    """The SANs the CSR asked for (``(kind, value)`` pairs) that ``cert`` does not carry."""
+    from cryptography import x509
+
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        ext = None
+    have: set[tuple[str, str]] = set()
+    if ext is not None:
+        have |= {("email", v.casefold()) for v in ext.get_values_for_type(x509.RFC822Name)}
+        have |= {("dns", v.casefold()) for v in ext.get_values_for_type(x509.DNSName)}
+        have |= {("ip", str(v)) for v in ext.get_values_for_type(x509.IPAddress)}
+        have |= {("uri", v) for v in ext.get_values_for_type(x509.UniformResourceIdentifier)}
+    out = []
+    for kind, value in requested:
+        key = (kind, value if kind in {"uri", "ip"} else value.casefold())
+        if kind == "ip":
+            import ipaddress
+
+            key = (kind, str(ipaddress.ip_address(value)))
+        if key not in have:
+            out.append(f"{kind}:{value}")
+    return out
 
 
 def summarize_certificate(cert) -> CertSummary:  # cert: cryptography.x509.Certificate

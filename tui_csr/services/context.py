@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from tui_csr.errors import PermissionDeniedError, TokenError
@@ -31,6 +31,8 @@ class ServiceContext:
         self.token_info: TokenInfo | None = None
         #: Today's date for default labels; tests and snapshots replace it to stay stable.
         self.today: Callable[[], date] = date.today
+        #: The current time (aware, UTC) for expiry listings; tests replace it.
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._store_tag: str | None = None
 
     def require_token(self) -> AsyncToken:

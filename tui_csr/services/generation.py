@@ -1,5 +1,6 @@
 """Generating a request: validate, make the key pair on the token, have it sign the CSR, verify
-the signature in software, store the record. No key is left without a record."""
+the signature in software, store the record. No key pair is left untracked: each is made under a
+write-ahead intent in the store (see :mod:`tui_csr.services.orphans`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import contextlib
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
-from tui_csr.core.models import AuditEntry, Request, Status, utcnow
+from tui_csr import crashpoint
+from tui_csr.core.models import AuditEntry, Intent, IntentState, Request, Status, utcnow
 from tui_csr.core.rules import (
     GenerateParams,
     ValidatedRequest,
@@ -19,13 +22,18 @@ from tui_csr.core.rules import (
     validate_label,
     validate_request,
 )
-from tui_csr.errors import InputError
+from tui_csr.errors import InputError, StoreError, TokenError
 
 if TYPE_CHECKING:
     from tui_csr.core.dn import DistinguishedName
+    from tui_csr.hsm.keys import KeyPair
     from tui_csr.services.context import ServiceContext
+    from tui_csr.store.leases import Lease
 
 Progress = Callable[[str], None]
+
+#: How often a fresh CKA_ID is drawn when the store already knows the one drawn (2-byte ids).
+_ID_ATTEMPTS = 8
 
 
 class Generation:
@@ -78,10 +86,19 @@ class Generation:
 
     # -- generating ----------------------------------------------------------------------------
     async def generate(self, params: GenerateParams,
-                       progress: Progress | None = None) -> Request:
+                       progress: Progress | None = None, *,
+                       renews: str | None = None) -> Request:
         """Validate, generate the key pair on the token, have it sign the CSR, verify the
-        signature in software and store the request. On any failure after key generation the
-        key pair is destroyed again: no key without a record."""
+        signature in software and store the request.
+
+        The key pair is generated under a write-ahead intent (see
+        :mod:`tui_csr.services.orphans`): lease, intent (durable), pair with the intent's
+        CKA_ID, the rewrite target recorded, CKA_ID rewritten to the public key's SHA-1 where
+        the token allows it, signature, verification, then the record, which closes the intent
+        in the same store write. On any failure after the intent the pair is destroyed and the
+        intent closed once that is confirmed; a pair that cannot be destroyed is reported with a
+        sentence naming ``tui-csr orphans`` and its intent stays open for the next scan.
+        """
         say = progress or (lambda _msg: None)
         v = await asyncio.to_thread(self.validate, params)
         token = self.ctx.require_token()
@@ -95,28 +112,128 @@ class Generation:
             # A default label may collide with a key made elsewhere (another data folder,
             # another tool): take the next free suffix instead of refusing.
             v = await self._free_token_label(v)
-        say(f"Generating {v.spec.display} key on token {token.label}")
-        pair = await token.generate_keypair(v.spec, v.label, await self.ctx.store_tag())
+        intent, lease = await self._open_intent(v)
         try:
-            return await self.record(v, pair.key_id, pair.spki_der, "generate", say)
-        except BaseException:
-            # Shield the clean-up: a cancelled worker must still not leave a key behind.
-            await asyncio.shield(self._destroy_quietly(pair.key_id))
-            raise
+            crashpoint.reached("after-intent")
+            say(f"Generating {v.spec.display} key on token {token.label}")
+            try:
+                pair = await token.generate_keypair(
+                    v.spec, v.label, bytes.fromhex(intent.key_id),
+                    always_authenticate=v.always_authenticate)
+            except BaseException as exc:
+                # The token destroys what a failed generation made, or says it could not
+                # (naming `tui-csr orphans`): only the intent is left to settle.
+                await asyncio.shield(self._settle(intent, exc, report=False))
+                raise
+            crashpoint.reached("after-keygen")
+            try:
+                key_id = await self._final_key_id(intent, pair)
+                return await self.record(v, key_id, pair.spki_der,
+                                         "renew" if renews else "generate", say,
+                                         close_intent=intent.id, renews=renews)
+            except BaseException as exc:
+                # Shielded: a cancelled worker must still not leave a key behind untracked.
+                await asyncio.shield(self._settle(intent, exc))
+                raise
+        finally:
+            await asyncio.to_thread(lease.release)
+
+    async def _open_intent(self, v: ValidatedRequest) -> tuple[Intent, Lease]:
+        """Take a lease and durably record a new intent under it: before any key exists. A
+        fresh CKA_ID is drawn when the store already knows the one drawn (2-byte ids)."""
+        token = self.ctx.require_token()
+        store = self.ctx.store
+        info = self.ctx.token_info
+        store_id = await self.ctx.store_tag()
+        for attempt in range(_ID_ATTEMPTS):
+            key_id = await token.new_key_id()
+            intent = Intent(id=uuid.uuid4().hex, store_id=store_id, label=v.label,
+                            key_id=key_id.hex(), key_spec=v.spec.name, token_label=token.label,
+                            created_by=self.ctx.user, created=utcnow(),
+                            token_serial=info.serial if info else None)
+            lease = await asyncio.to_thread(store.intent_lease, intent.id)
+            try:
+                await asyncio.to_thread(store.open_intent, intent)
+            except InputError as exc:
+                await asyncio.to_thread(lease.release)
+                if exc.field == "key_id" and attempt < _ID_ATTEMPTS - 1:
+                    continue
+                raise
+            except BaseException:
+                await asyncio.to_thread(lease.release)
+                raise
+            return intent, lease
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _final_key_id(self, intent: Intent, pair: KeyPair) -> bytes:
+        """Rewrite the pair's CKA_ID to the SHA-1 of its public key where the token allows it,
+        the target recorded in the intent first; returns the id the pair has now."""
+        from tui_csr.hsm.keys import key_id_for
+
+        token = self.ctx.require_token()
+        target = key_id_for(pair.spki_der)
+        if not token.profile.key_id_mutable or target == pair.key_id:
+            return pair.key_id
+        await asyncio.to_thread(self.ctx.store.set_intent_target, intent.id, target.hex())
+        key_id = await token.set_key_id(pair.key_id, target)
+        crashpoint.reached("after-id-rewrite")
+        return key_id
+
+    async def _settle(self, intent: Intent, exc: BaseException, *, report: bool = True) -> None:
+        """After a failure: destroy what the intent's pair left on the token and close the
+        intent once nothing is left. When that cannot be confirmed the intent stays open (the
+        next orphan scan finds the pair) and, with ``report`` and unless the error says so
+        already, a TokenError naming ``tui-csr orphans`` is raised from the original error:
+        never swallowed."""
+        token = self.ctx.require_token()
+        store = self.ctx.store
+        with contextlib.suppress(StoreError):
+            intent = await asyncio.to_thread(store.get_intent, intent.id)  # the latest target
+        ids = [bytes.fromhex(k) for k in intent.key_ids]
+        try:
+            for key_id in ids:
+                await token.destroy(key_id)
+            left = {k.key_id for k in await token.list_keys() if k.has_private or k.has_public}
+        except TokenError as err:
+            checked, why = False, err.message.rstrip(".")
+        else:
+            if not any(key_id in left for key_id in ids):
+                with contextlib.suppress(StoreError):  # else the next scan closes it: no key
+                    await asyncio.to_thread(store.close_intent, intent.id,
+                                            IntentState.DESTROYED)
+                return
+            checked, why = True, "it is still there after destroying it"
+        first = str(getattr(exc, "message", exc)).rstrip(".") or type(exc).__name__
+        if not report or not isinstance(exc, Exception) or "tui-csr orphans" in first:
+            return  # interrupted (that stays the outcome), or the error already says it
+        what = f"key pair '{intent.label}' ({ids[-1].hex()})"
+        if checked:
+            tail = (f"The {what} could not be removed from token '{token.label}' ({why}); "
+                    "`tui-csr orphans` lists it and can destroy it.")
+        else:
+            tail = (f"Whether the {what} was left on token '{token.label}' could not be "
+                    f"checked ({why}); `tui-csr orphans` lists it if so, and can destroy it.")
+        raise TokenError(f"{first}. {tail}", field="token",
+                         code=getattr(exc, "code", None)) from exc
 
     async def sign_and_record(self, params: GenerateParams, key_id: bytes, label: str,
-                              spki_der: bytes, action: str) -> Request:
+                              spki_der: bytes, action: str,
+                              close_intent: str | None = None, *, renews: str | None = None,
+                              key_label: str | None = None) -> Request:
         """Validate ``params`` for an existing key pair (its spec comes from the public key),
-        have the token sign the CSR and record it."""
+        have the token sign the CSR and record it (closing ``close_intent`` in that write)."""
         from tui_csr.core.csr import spec_of_spki
 
         params = replace(params, key_spec=spec_of_spki(spki_der).name, label=label)
         v = await asyncio.to_thread(self.validate, params)
-        return await self.record(v, key_id, spki_der, action, lambda _m: None)
+        return await self.record(v, key_id, spki_der, action, lambda _m: None,
+                                 close_intent=close_intent, renews=renews, key_label=key_label)
 
     async def record(self, v: ValidatedRequest, key_id: bytes, spki_der: bytes, action: str,
-                     say: Progress) -> Request:
-        """Sign the CSR for ``key_id`` on the token, verify it in software, store the record."""
+                     say: Progress, close_intent: str | None = None, *,
+                     renews: str | None = None, key_label: str | None = None) -> Request:
+        """Sign the CSR for ``key_id`` on the token, verify it in software, store the record;
+        the open intent ``close_intent`` is closed in the same store write."""
         # Imported here, not at the top: list, show and the TUI's start need no asn1crypto.
         from tui_csr.core.csr import assemble, build_tbs, signature_algorithm, to_pem, verify
         from tui_csr.hsm.keys import pkcs11_uri
@@ -127,20 +244,23 @@ class Generation:
         signature = await token.sign(key_id, tbs.dump(), v.spec, v.hash_alg, v.scheme)
         der = assemble(tbs, signature_algorithm(v.spec, v.hash_alg, v.scheme), signature)
         verify(der)
+        crashpoint.reached("after-sign")
         info = self.ctx.token_info
         request = Request(
             id=uuid.uuid4().hex, label=v.label, subject=v.dn.to_rfc4514(),
             subject_fields=v.dn.fields, sans=[(e.kind.value, e.value) for e in v.sans],
             key_spec=v.spec.name, hash=v.hash_alg.value, scheme=v.scheme.value,
             token_label=token.label, key_id=key_id.hex(),
-            pkcs11_uri=pkcs11_uri(token.label, v.label, key_id),
+            pkcs11_uri=pkcs11_uri(token.label, v.label if key_label is None else key_label,
+                                  key_id),
             csr_pem=to_pem(der), groups=list(v.groups), owner=v.owner, created=utcnow(),
             created_by=self.ctx.user, status=Status.PENDING,
-            token_serial=info.serial if info else None)
+            token_serial=info.serial if info else None, renews=renews)
         say("Saving the request")
         audit = AuditEntry(action, self.ctx.user, request.id,
                            f"{v.label} {v.spec.name} {request.subject}")
-        await asyncio.to_thread(self.ctx.store.add_request, request, audit)
+        await asyncio.to_thread(partial(self.ctx.store.add_request, request, audit,
+                                        close_intent=close_intent, renews=renews))
         return request
 
     async def _free_token_label(self, v: ValidatedRequest) -> ValidatedRequest:
@@ -152,8 +272,3 @@ class Generation:
                 return replace(v, label=label)
         raise InputError(f"No free key label near '{v.label}' on token '{token.label}'; give "
                          "one with --label.", field="label")
-
-    async def _destroy_quietly(self, key_id: bytes) -> None:
-        # The original failure is what the user must see, not a clean-up error.
-        with contextlib.suppress(Exception):
-            await self.ctx.require_token().destroy(key_id)

@@ -13,6 +13,7 @@ from tui_csr.errors import InputError, TokenError
 from tui_csr.services.certificates import (
     CertSummary,
     ImportResult,
+    missing_sans,
     parse_certificate,
     summarize_certificate,
 )
@@ -56,13 +57,20 @@ class Requests:
             raise InputError(f"Request '{request.label}' lives on token '{request.token_label}', "
                              f"not on '{token.label}'; open that token to delete it.",
                              field="token")
-        try:
-            await token.destroy(bytes.fromhex(request.key_id))
-        except TokenError as exc:
-            raise TokenError(f"{exc.message} The request record was kept.", field="token",
-                             code=exc.code) from exc
+        # A renewal with the same key (tui-csr renew --same-key) shares the key pair: then
+        # only the record goes, the pair stays for the other request.
+        sharing = [r for r in await self.list_requests(None) if r.id != request.id
+                   and r.key_id == request.key_id and r.status is not Status.RETIRED
+                   and r.token_label == request.token_label]
+        if not sharing:
+            try:
+                await token.destroy(bytes.fromhex(request.key_id))
+            except TokenError as exc:
+                raise TokenError(f"{exc.message} The request record was kept.", field="token",
+                                 code=exc.code) from exc
+        done = (f"kept for request '{sharing[0].label}'" if sharing else "destroyed")
         audit = AuditEntry("delete", self.ctx.user, request.id,
-                           f"{request.label} key {request.key_id} destroyed")
+                           f"{request.label} key {request.key_id} {done}")
         await asyncio.to_thread(self.ctx.store.remove_request, request.id, audit)
         return request
 
@@ -84,21 +92,20 @@ class Requests:
         certificate object with the key's CKA_ID and label, then the request becomes issued.
         A store failure removes the certificate object again.
         """
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        from cryptography.hazmat.primitives.serialization import Encoding
 
         from tui_csr.core.csr import from_pem_or_der, summarize
+        from tui_csr.services.chain import bundle_pem, leaf_and_chain
 
         request = await self.get_request(request_id)
         if request.status is not Status.PENDING:
             raise InputError(f"Request '{request.label}' already has a certificate.",
                              field="certificate")
-        cert = parse_certificate(data)
-        cert_spki = cert.public_key().public_bytes(Encoding.DER,
-                                                   PublicFormat.SubjectPublicKeyInfo)
         csr_spki = summarize(from_pem_or_der(request.csr_pem)).spki_der
-        if cert_spki != csr_spki:
-            raise InputError(f"This certificate is for another key than request "
-                             f"'{request.label}'; nothing was imported.", field="certificate")
+        # The leaf is the file's certificate for the request's key; the others are its chain,
+        # put in issuing order and checked link by link (tui_csr.services.chain). The bundle is
+        # kept leaf first, so the Certificates tab can show and save leaf, chain or both.
+        cert, chain = leaf_and_chain(data, csr_spki, request.label)
         summary = summarize_certificate(cert)
         token = self.ctx.require_token()
         key_id = bytes.fromhex(request.key_id)
@@ -107,19 +114,31 @@ class Requests:
 
         parsed = ax509.Certificate.load(cert_der)
         tbs = parsed["tbs_certificate"]
-        await token.store_certificate(key_id, request.label, cert_der, tbs["subject"].dump(),
-                                      tbs["issuer"].dump(), tbs["serial_number"].dump())
+        on_token = token.profile.stores_certificates
+        if on_token:
+            await token.store_certificate(key_id, request.label, cert_der,
+                                          tbs["subject"].dump(), tbs["issuer"].dump(),
+                                          tbs["serial_number"].dump())
         request.status = Status.ISSUED
-        request.certificate_pem = cert.public_bytes(Encoding.PEM).decode("ascii")
+        request.certificate_pem = bundle_pem([cert, *chain])
         request.issued = utcnow()
         audit = AuditEntry("import-cert", self.ctx.user, request.id,
-                           f"{request.label} serial {summary.serial} from {summary.issuer}")
+                           f"{request.label} serial {summary.serial} from {summary.issuer}"
+                           f" (chain of {len(chain)})")
         try:
             await asyncio.to_thread(self.ctx.store.update_request, request, audit)
         except BaseException:
-            await asyncio.shield(token.destroy_certificates(key_id))
+            if on_token:
+                await asyncio.shield(token.destroy_certificates(key_id))
             raise
         warnings = [w for w in [summary.validity_problem] if w]
+        if not on_token:
+            warnings.append(f"Token '{token.label}' ({token.profile.title}) cannot hold "
+                            "certificate objects; the certificate is kept in the store only.")
+        missing = missing_sans(request.sans, cert)
+        if missing:
+            warnings.append("The certificate lacks SANs the CSR asked for: "
+                            f"{', '.join(missing)}.")
         return ImportResult(request, summary, warnings)
 
     async def list_certificates(self) -> list[tuple[Request, CertSummary]]:

@@ -244,15 +244,28 @@ class Store:
     # -- requests ---------------------------------------------------------------------------
 
     def add_request(self, req: Request, audit: AuditEntry | None = None, *,
-                    close_intent: str | None = None) -> None:
+                    close_intent: str | None = None, renews: str | None = None) -> None:
         """Store a new request (and its audit entry, in the same write).
 
         ``close_intent``: the id of the open intent of the request's key pair, closed in this
         same write (so no moment exists where the pair has a record and an open intent, or
         neither). Raises InputError when the id or the label is already taken, StoreError when
         the intent is not open (nothing is written then).
+
+        ``renews``: the id of the request ``req`` renews; its ``renewed_by`` is set to ``req.id``
+        in this same write (NotFoundError when it is gone; InputError when a request that still
+        exists renews it already).
         """
         with self._writing("add_request") as tx:
+            source = None
+            if renews is not None:
+                source = tx.request_doc(renews)
+                if source is None:
+                    raise NotFoundError(f"No request has the id '{renews}'.", field="id")
+                other = source.get("renewed_by")
+                if other and other != req.id and tx.request_doc(other) is not None:
+                    raise InputError(f"Request '{source.get('label')}' is already renewed by "
+                                     f"request {other}.", field="id")
             for doc in tx.find(_REQUESTS, lambda d: d.get("id") == req.id
                                or d.get("label") == req.label):
                 if doc.get("id") == req.id:
@@ -261,6 +274,8 @@ class Store:
             if close_intent is not None:
                 self._close_in(tx, close_intent, IntentState.RECORDED, request_id=req.id)
             tx.insert(tx.requests, req.to_doc())
+            if source is not None:
+                tx.update(tx.requests, {"renewed_by": req.id}, [source.doc_id])
             tx.log(audit)
 
     def get_request(self, req_id: str) -> Request:
@@ -422,6 +437,8 @@ class Store:
             canonical = {_fold(d.get("name")): d.get("name") for d in tx.group_docs()}
             usage = {name: [0, 0] for name in canonical.values()}
             for doc in tx.requests.all():
+                if doc.get("status") == Status.RETIRED.value:
+                    continue  # kept for the audit trail only
                 slot = 1 if doc.get("status") == Status.ISSUED.value else 0
                 named = {_fold(g): g for g in doc.get("groups") or [] if isinstance(g, str)}
                 for key, g in named.items():

@@ -21,6 +21,7 @@ from textual.screen import Screen
 
 from tui_csr.errors import TokenError, TuiCsrError
 from tui_csr.pin import pin_from_environment
+from tui_csr.ui.dialogs.actions import ACTIONS, Action
 from tui_csr.ui.dialogs.error import (
     ErrorDialog,
     ErrorReported,
@@ -28,6 +29,9 @@ from tui_csr.ui.dialogs.error import (
     error_dialog_for,
 )
 from tui_csr.ui.dialogs.login import LoginDialog
+from tui_csr.ui.keymap import apply_keymap
+from tui_csr.ui.navigation import RequestNavigation
+from tui_csr.ui.screens.certificates import Clock
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
 from tui_csr.ui.screens.help import HelpScreen
 from tui_csr.ui.screens.main import MainScreen
@@ -41,12 +45,21 @@ if TYPE_CHECKING:
 
 
 class TuiCsrCommands(Provider):
-    """Command-palette entries for the main actions (ctrl+p)."""
+    """Command-palette entries (ctrl+p): the main actions, the tabs, every action of the
+    Actions menu (on the selected request) and the group actions."""
 
     #: (name, help, app action)
     ENTRIES = (
         ("Generate CSR", "Generate a key pair on the token and its CSR", "generate"),
-        ("Refresh requests", "Read the list of pending requests again", "refresh"),
+        ("Refresh", "Read the lists again", "refresh"),
+        ("Requests tab", "Show the pending requests (1)", "tab(0)"),
+        ("Certificates tab", "Show the issued certificates (2)", "tab(1)"),
+        ("Groups tab", "Show the certificate groups (3)", "tab(2)"),
+        *((f"{text.rstrip('…')}", "On the request selected on the Requests or Certificates tab",
+           f"request_action('{action.value}')") for action, text in ACTIONS),
+        ("New group", "Create a certificate group (administrators)", "group('create')"),
+        ("Edit group", "Edit the selected group's name, policy, description", "group('edit')"),
+        ("Remove group", "Remove the selected (empty) group", "group('remove')"),
         ("Help", "Show the keys of the current screen", "help"),
         ("Quit", "Quit tui-csr", "quit"),
     )
@@ -72,7 +85,7 @@ class TuiCsrCommands(Provider):
                 yield Hit(score, matcher.highlight(name), self._command(action), help=help_text)
 
 
-class TuiCsrApp(LiteralNotifications, ReportsWorkerErrors, App[None]):
+class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, App[None]):
     """tui-csr's terminal UI over one :class:`CsrService`.
 
     ``pin`` (e.g. the demo PIN) is used once for the login and then dropped; without it the PIN
@@ -116,10 +129,14 @@ class TuiCsrApp(LiteralNotifications, ReportsWorkerErrors, App[None]):
             super().__init__()
             self.error = error
 
-    def __init__(self, service: CsrService, *, pin: str | None = None) -> None:
+    def __init__(self, service: CsrService, *, pin: str | None = None,
+                 clock: Clock | None = None) -> None:
         super().__init__()
         self.service = service
         self._pin = pin
+        self._clock = clock
+        #: Requests whose key the start-up scan found gone from the token.
+        self.lost_key_ids: set[str] = set()
         #: The start-up failure the user quit on (run_app prints it after the UI is gone).
         self.fatal_error: TuiCsrError | None = None
         #: The main screen (made on mount, when the app is running).
@@ -128,7 +145,8 @@ class TuiCsrApp(LiteralNotifications, ReportsWorkerErrors, App[None]):
     # -- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:
         self._show_identity("opening token…")
-        self.main_screen = MainScreen(self.service)
+        self.main_screen = MainScreen(self.service, clock=self._clock)
+        apply_keymap(self, self.service.settings)
         self.push_screen(self.main_screen)
         self._start()
 
@@ -233,6 +251,28 @@ class TuiCsrApp(LiteralNotifications, ReportsWorkerErrors, App[None]):
         """Read every tab again."""
         if self.main_screen.ready:
             self.main_screen.reload_all()
+
+    def _on_main(self) -> bool:
+        if self.screen is not self.main_screen:
+            self.notify("Go back to the list first (escape).", severity="warning")
+            return False
+        return True
+
+    def action_tab(self, index: int) -> None:
+        """Show tab ``index`` of the main screen."""
+        if self._on_main():
+            self.main_screen.action_tab(index)
+
+    def action_request_action(self, value: str) -> None:
+        """An Actions-menu action on the request selected on the main screen."""
+        if self._on_main():
+            self.main_screen.run_request_action(Action(value))
+
+    def action_group(self, what: str) -> None:
+        """A group action on the Groups tab."""
+        if self._on_main():
+            self.main_screen.action_tab(2)
+            self.main_screen.action_groups(what)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's commands, minus those :class:`TuiCsrCommands` offers itself."""

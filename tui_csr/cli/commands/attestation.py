@@ -90,16 +90,19 @@ async def _download(args: Any, settings: Any, ident: str) -> int:
 
     service = await open_service(settings, token=False)
     req = await find_request(service, ident)
-    problem = planned_problem(settings.attestation, args.out, args.force)
+    problem = planned_problem("imported" if req.attestation else settings.attestation,
+                              args.out, args.force)
     if problem:
         raise InputError(problem, field="out")
-    if settings.attestation == "none":
+    if req.attestation:  # imported with `attestation import`: no token or network needed
+        pass
+    elif settings.attestation == "none":
         with contextlib.suppress(TuiCsrError):  # the token's maker only sharpens the reason
             await service.open_token()
-    reason = service.attestation_available()
+    reason = service.attestation_available_for(req)
     if reason:
         raise AttestationUnsupportedError(reason)
-    if service.attestation_needs_token:
+    if service.attestation_needs_token and not req.attestation:
         await login(service)
     result = await service.attestation(req.id)
     paths = save_attestation(result, args.out, force=args.force)
@@ -191,13 +194,6 @@ def run_check(data: bytes, spki: bytes, root_paths: list[str] | None):  # -> Att
         raise InputError(str(exc), field="file") from exc
 
 
-def failure_error(report: Any):  # -> AttestationError
-    from tui_csr.attestation.base import AttestationError
-
-    text = "; ".join(f"{c.name}: {c.detail.rstrip('.')}" for c in report.failures)
-    return AttestationError(f"attestation check failed: {text}.")
-
-
 async def _check(args: Any, settings: Any, path: Path) -> int:
     import asyncio
 
@@ -213,32 +209,35 @@ async def _check(args: Any, settings: Any, path: Path) -> int:
         for line in report.lines():
             print(safe(line))
     if not report.ok:
+        from tui_csr.attestation.imported import failure_error
+
         raise failure_error(report)
     return 0
 
 
 async def _import(args: Any, settings: Any, ident: str, path: Path) -> int:
-    import asyncio
-
-    from tui_csr.attestation.reader import read_csr_spki
+    from tui_csr.attestation.base import AttestationError
     from tui_csr.cli.output import safe
     from tui_csr.cli.session import find_request, open_service
-    from tui_csr.errors import TuiCsrError
+    from tui_csr.errors import InputError
 
     data = read_input(path, "file", _max_input())
+    pins, certs = supplied_roots(args.root)
     service = await open_service(settings, token=False)
     req = await find_request(service, ident)
-    spki = read_csr_spki(req.csr_pem.encode(), f"The CSR of request '{req.label}'")
-    report = await asyncio.to_thread(run_check, data, spki, args.root)
+    from tui_csr.attestation.roots import PINNED_ROOTS
+
+    try:
+        report = await service.attach_attestation(req.id, data, roots=PINNED_ROOTS + tuple(pins),
+                                                  extra_certs=certs)
+    except AttestationError as exc:
+        if str(exc).startswith("attestation check failed"):
+            raise
+        raise InputError(str(exc), field="file") from exc  # the file does not read
     for line in report.lines():
         print(safe(line), file=sys.stderr)
-    if not report.ok:
-        raise failure_error(report)
-    attach = getattr(service, "attach_attestation", None)
-    if attach is None:  # the service method lands with the service split
-        raise TuiCsrError("This build cannot attach an attestation to a request yet.")
-    await attach(req.id, data)
-    print(safe(f"attached {path} to request '{req.label}' ({req.id})"), file=sys.stderr)
+    print(safe(f"attached {path} to request '{req.label}' ({req.id}): View CSR and "
+               f"'attestation {req.id} --out FILE' now offer it"), file=sys.stderr)
     return 0
 
 

@@ -72,7 +72,8 @@ async def run_batch_command(args: Any, settings: Any) -> int:
     def started(index: int, line: BatchLine) -> None:
         if bar is not None:
             p = line.params
-            what = p.label or p.fields.get("CN") or p.dn or ""
+            cn = next((v for k, v in p.field_pairs() if k.upper() == "CN"), None)
+            what = p.label or cn or p.dn or ""
             bar.show(index, safe(f"line {line.number}: {p.key_spec} {what}"))
 
     def made(line: BatchLine, req: Request) -> None:

@@ -10,6 +10,7 @@ changed the store so the caller can reload its tables.
 from __future__ import annotations
 
 import asyncio
+import enum
 import inspect
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,17 +21,27 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import TuiCsrError
-from tui_csr.ui.dialogs.delete import DeleteDialog
+from tui_csr.ui.dialogs.delete import DeleteDialog, deleted_text
 from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, error_dialog_for
 from tui_csr.ui.dialogs.import_cert import ImportCertDialog
-from tui_csr.ui.dialogs.save import SaveDialog, copy_csr, safe_file_name, save_csr, write_atomic
+from tui_csr.ui.dialogs.save import (
+    SaveDialog,
+    copy_certificate,
+    copy_csr,
+    safe_file_name,
+    save_certificate,
+    save_csr,
+    write_atomic,
+)
+from tui_csr.ui.text import shown
 
 if TYPE_CHECKING:
     from tui_csr.service import CsrService
@@ -39,26 +50,72 @@ if TYPE_CHECKING:
 #: Said when the service offers no key attestation at all (or not yet).
 NO_ATTESTATION = "This token does not support key attestation"
 
-#: (action id, menu text) in menu order.
-ACTIONS: tuple[tuple[str, str], ...] = (
-    ("view", "View CSR"),
-    ("copy", "Copy CSR to the clipboard"),
-    ("download", "Download CSR (PEM / DER)…"),
-    ("attestation", "Download key attestation…"),
-    ("edit", "Edit groups and owner…"),
-    ("import", "Import certificate…"),
-    ("delete", "Delete request (destroys the key)…"),
+class Action(enum.Enum):
+    """What the Actions menu offers; the menu dismisses with one of these (or None)."""
+
+    VIEW = "view"
+    COPY = "copy"
+    DOWNLOAD = "download"
+    VIEW_CERTIFICATE = "view-certificate"
+    COPY_CERTIFICATE = "copy-certificate"
+    DOWNLOAD_CERTIFICATE = "download-certificate"
+    ATTESTATION = "attestation"
+    EDIT = "edit"
+    IMPORT = "import"
+    DELETE = "delete"
+
+
+#: (action, menu text) in menu order.
+ACTIONS: tuple[tuple[Action, str], ...] = (
+    (Action.VIEW, "View CSR"),
+    (Action.COPY, "Copy CSR to the clipboard"),
+    (Action.DOWNLOAD, "Download CSR (PEM / DER)…"),
+    (Action.VIEW_CERTIFICATE, "View certificate"),
+    (Action.COPY_CERTIFICATE, "Copy certificate to the clipboard"),
+    (Action.DOWNLOAD_CERTIFICATE, "Download certificate (PEM / DER / chain)…"),
+    (Action.ATTESTATION, "Download key attestation…"),
+    (Action.EDIT, "Edit groups and owner…"),
+    (Action.IMPORT, "Import certificate…"),
+    (Action.DELETE, "Delete request (destroys the key)…"),
 )
+_CERTIFICATE_ACTIONS = frozenset({Action.VIEW_CERTIFICATE, Action.COPY_CERTIFICATE,
+                                  Action.DOWNLOAD_CERTIFICATE})
+
+
+class ViewRequested(Message):
+    """Show ``request`` decoded: its CSR (``certificate=False``) or its certificate. Posted to
+    the app, which opens the screen (see :mod:`tui_csr.ui.navigation`): no dialog or tab
+    imports a screen to open it or to test what is on top."""
+
+    def __init__(self, request: Request, *, certificate: bool = False,
+                 on_change: OnChange | None = None, save_directory: Path | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.certificate = certificate
+        self.on_change = on_change
+        self.save_directory = save_directory
+
+
+class RequestDeleted(Message):
+    """Request ``request_id`` is gone; screens showing it close themselves."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__()
+        self.request_id = request_id
 
 OnChange = Callable[[], None]
 
 
-async def attestation_problem(service: CsrService) -> str | None:
-    """None when the service can fetch a key attestation; else the reason it cannot.
+async def attestation_problem(service: CsrService, request: Request | None = None
+                              ) -> str | None:
+    """None when the service can fetch a key attestation (or ``request`` has an imported one,
+    ``tui-csr attestation import``); else the reason it cannot.
 
     Works before the attestation methods exist (then: :data:`NO_ATTESTATION`) and with either a
     plain or an async ``attestation_available``.
     """
+    if request is not None and getattr(request, "attestation", None):
+        return None
     available = getattr(service, "attestation_available", None)
     if available is None or getattr(service, "attestation", None) is None:
         return NO_ATTESTATION
@@ -71,11 +128,12 @@ async def attestation_problem(service: CsrService) -> str | None:
     return str(reason) if reason else None
 
 
-class ActionsMenu(ModalScreen[str | None]):
-    """The actions for ``request``; dismisses with an action id of :data:`ACTIONS` or None.
+class ActionsMenu(ModalScreen[Action | None]):
+    """The actions for ``request``; dismisses with an :class:`Action` or None.
 
     ``attestation`` is None when key attestation works, else the reason shown beside the
-    disabled entry. Import is disabled for a request that already has its certificate.
+    disabled entry. Import is disabled for a request that already has its certificate; the
+    certificate's entries are listed for an issued request only.
     """
 
     DEFAULT_CSS = """
@@ -101,23 +159,30 @@ class ActionsMenu(ModalScreen[str | None]):
         self.request = request
         self.attestation = attestation
 
-    def disabled_reason(self, action: str) -> str | None:
+    def disabled_reason(self, action: Action) -> str | None:
         """Why ``action`` is not offered for this request (None: it is)."""
-        if action == "attestation":
+        if action is Action.ATTESTATION:
             return self.attestation
-        if action == "import" and self.request.status is Status.ISSUED:
+        if action is Action.IMPORT and self.request.status is Status.ISSUED:
             return "This request already has its certificate."
         return None
 
+    @property
+    def actions(self) -> list[tuple[Action, str]]:
+        """The entries listed for this request."""
+        issued = self.request.status is Status.ISSUED and bool(self.request.certificate_pem)
+        return [(a, t) for a, t in ACTIONS if issued or a not in _CERTIFICATE_ACTIONS]
+
     def compose(self) -> ComposeResult:
         r = self.request
-        options = [Option(text, id=action, disabled=self.disabled_reason(action) is not None)
-                   for action, text in ACTIONS]
+        options = [Option(text, id=action.value,
+                          disabled=self.disabled_reason(action) is not None)
+                   for action, text in self.actions]
         with Vertical():
-            yield Label(f"Actions: {r.label}", id="title", markup=False)
-            yield Static(r.subject, id="subject", markup=False)
+            yield Label(shown(f"Actions: {r.label}"), id="title", markup=False)
+            yield Static(shown(r.subject), id="subject", markup=False)
             yield OptionList(*options, id="actions", markup=False)
-            for action, text in ACTIONS:
+            for action, text in self.actions:
                 reason = self.disabled_reason(action)
                 if reason:
                     end = "" if reason.endswith(".") else "."
@@ -132,7 +197,7 @@ class ActionsMenu(ModalScreen[str | None]):
     @on(OptionList.OptionSelected)
     def _chosen(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.dismiss(event.option_id)
+        self.dismiss(Action(event.option_id))
 
     def action_down(self) -> None:
         """Highlight the next action."""
@@ -221,16 +286,18 @@ class RequestActions:
         self.on_change = on_change or (lambda: None)
         self.save_directory = save_directory
 
-    def run(self, action: str | None) -> None:
-        """Start ``action`` (an id from :data:`ACTIONS`; None does nothing)."""
-        handlers: dict[str, Callable[[], None]] = {
-            "view": self.view, "copy": self.copy, "download": self.download,
-            "attestation": self.attestation, "edit": self.edit,
-            "import": self.import_certificate, "delete": self.delete,
+    def run(self, action: Action | None) -> None:
+        """Start ``action`` (None does nothing)."""
+        handlers: dict[Action, Callable[[], None]] = {
+            Action.VIEW: self.view, Action.COPY: self.copy, Action.DOWNLOAD: self.download,
+            Action.VIEW_CERTIFICATE: self.view_certificate,
+            Action.COPY_CERTIFICATE: self.copy_certificate,
+            Action.DOWNLOAD_CERTIFICATE: self.download_certificate,
+            Action.ATTESTATION: self.attestation, Action.EDIT: self.edit,
+            Action.IMPORT: self.import_certificate, Action.DELETE: self.delete,
         }
-        handler = handlers.get(action or "")
-        if handler is not None:
-            handler()
+        if action is not None:
+            handlers[action]()
 
     def _start(self, work: Coroutine[Any, Any, None], title: str) -> None:
         async def guarded() -> None:
@@ -246,14 +313,22 @@ class RequestActions:
 
     # -- the actions --------------------------------------------------------------------------
     def view(self) -> None:
-        """Open the decoded view (unless it is already showing this request)."""
-        from tui_csr.ui.screens.view_csr import ViewCsrScreen
+        """Open the decoded view (the app skips it when the screen on top shows it already)."""
+        self.app.post_message(ViewRequested(self.request, on_change=self.on_change,
+                                            save_directory=self.save_directory))
 
-        screen = self.app.screen
-        if isinstance(screen, ViewCsrScreen) and screen.request.id == self.request.id:
-            return
-        self.app.push_screen(ViewCsrScreen(self.service, self.request, on_change=self.on_change,
-                                           save_directory=self.save_directory))
+    def view_certificate(self) -> None:
+        """Open the decoded certificate."""
+        self.app.post_message(ViewRequested(self.request, certificate=True,
+                                            save_directory=self.save_directory))
+
+    def copy_certificate(self) -> None:
+        """Copy the certificate's PEM to the clipboard."""
+        copy_certificate(self.app, self.request)
+
+    def download_certificate(self) -> None:
+        """Save the certificate as PEM, DER or the chain as PEM."""
+        save_certificate(self.app, self.request, self.save_directory)
 
     def copy(self) -> None:
         """Copy the PEM to the clipboard (OSC 52; also kept in ``app.clipboard``)."""
@@ -268,7 +343,7 @@ class RequestActions:
         self._start(self._attestation(), "The key attestation cannot be downloaded")
 
     async def _attestation(self) -> None:
-        reason = await attestation_problem(self.service)
+        reason = await attestation_problem(self.service, self.request)
         if reason:
             self.app.notify(f"{reason}.", title="No key attestation", severity="warning")
             return
@@ -329,11 +404,14 @@ class RequestActions:
             if yes:
                 self._start(self._delete(), "The request was not deleted")
 
-        self.app.push_screen(DeleteDialog(self.request), confirmed)
+        self.app.push_screen(DeleteDialog(self.request, key_gone=self.key_gone), confirmed)
+
+    @property
+    def key_gone(self) -> bool:
+        """Whether the start-up scan found this request's key gone from the token."""
+        return self.request.id in getattr(self.app, "lost_key_ids", ())
 
     async def _delete(self) -> None:
-        from tui_csr.ui.screens.view_csr import ViewCsrScreen
-
         request = self.request
         try:
             await self.service.delete_request(request.id)
@@ -341,13 +419,10 @@ class RequestActions:
             self.app.push_screen(ErrorDialog.from_error(exc, f"'{request.label}' was not "
                                                              "deleted"))
             return
-        # The decoded view of a request that no longer exists has nothing left to show.
-        screen = self.app.screen
-        if isinstance(screen, ViewCsrScreen) and screen.request.id == request.id:
-            screen.dismiss(None)
-        self.app.notify(f"The key pair of '{request.label}' was destroyed on token "
-                        f"'{request.token_label}' and the request removed.",
-                        title="Request deleted")
+        # A screen showing a request that no longer exists has nothing left to show.
+        for screen in self.app.screen_stack:
+            screen.post_message(RequestDeleted(request.id))
+        self.app.notify(deleted_text(request, key_gone=self.key_gone), title="Request deleted")
         self._changed()
 
 
@@ -362,7 +437,7 @@ def open_actions(host: App | DOMNode, service: CsrService, request: Request,
     app = host if isinstance(host, App) else host.app
 
     async def show() -> None:
-        reason = await attestation_problem(service)
+        reason = await attestation_problem(service, request)
         controller = RequestActions(app, service, request, on_change,
                                     save_directory=save_directory)
         app.push_screen(ActionsMenu(request, attestation=reason), controller.run)

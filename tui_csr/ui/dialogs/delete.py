@@ -11,17 +11,32 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui_csr.core.models import Request, Status
+from tui_csr.ui.text import shown
 
 
-def delete_warning(request: Request) -> str:
-    """The sentence the dialog shows: what is destroyed, where, and that it cannot come back."""
+def delete_warning(request: Request, *, key_gone: bool = False) -> str:
+    """The sentence the dialog shows: what is destroyed, where, and that it cannot come back
+    (for a request whose key is already gone from the token: that only the record goes)."""
     token = request.token_label or "?"
+    if key_gone:
+        return (f"The private key of '{request.label}' is no longer on token '{token}' (key id "
+                f"{request.key_id}), so no certificate for this CSR can be used. Deleting removes "
+                "only the request record.")
     text = (f"Deleting '{request.label}' destroys its private key on the HSM (token '{token}', "
             f"key id {request.key_id}). The key cannot be recovered: no certificate issued for "
             "this CSR will ever be usable again.")
     if request.status is Status.ISSUED:
         text += " The imported certificate is removed from the token as well."
     return text + " The request record is removed after the key."
+
+
+def deleted_text(request: Request, *, key_gone: bool = False) -> str:
+    """What to say once ``request`` was deleted."""
+    if key_gone:
+        return (f"The request '{request.label}' was removed; its key was already gone from "
+                f"token '{request.token_label}'.")
+    return (f"The key pair of '{request.label}' was destroyed on token "
+            f"'{request.token_label}' and the request removed.")
 
 
 class DeleteDialog(ModalScreen[bool]):
@@ -50,22 +65,26 @@ class DeleteDialog(ModalScreen[bool]):
                 id="delete.cancel"),
     ]
 
-    def __init__(self, request: Request) -> None:
+    def __init__(self, request: Request, *, key_gone: bool = False) -> None:
         super().__init__()
         self.request = request
+        self.key_gone = key_gone
 
     def compose(self) -> ComposeResult:
         r = self.request
         with Vertical():
-            yield Label(f"Delete request '{r.label}'?", id="title", markup=False)
-            yield Static(r.subject, id="subject", markup=False)
-            yield Static(delete_warning(r), id="warning", markup=False)
-            yield Label(f"Type the label {r.label} to confirm:", id="prompt", markup=False)
+            yield Label(shown(f"Delete request '{r.label}'?"), id="title", markup=False)
+            yield Static(shown(r.subject), id="subject", markup=False)
+            yield Static(shown(delete_warning(r, key_gone=self.key_gone)), id="warning",
+                         markup=False)
+            yield Label(shown(f"Type the label {r.label} to confirm:"), id="prompt",
+                        markup=False)
             yield Input(placeholder=r.label, id="confirm-label")
             yield Static("", id="hint", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Delete and destroy the key", id="delete", variant="error",
+                yield Button("Delete the record" if self.key_gone
+                             else "Delete and destroy the key", id="delete", variant="error",
                              disabled=True)
 
     def on_mount(self) -> None:

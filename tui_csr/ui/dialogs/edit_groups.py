@@ -16,6 +16,7 @@ from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.text import literal
+from tui_csr.ui.widgets.toggles import StateSelectionList
 
 #: Applies the choice (e.g. ``service.set_groups``); raises TuiCsrError to refuse it.
 ApplyGroups = Callable[[list[str], str | None], Awaitable[object]]
@@ -72,7 +73,7 @@ class EditGroupsDialog(ReportsWorkerErrors, ModalScreen[EditResult | None]):
             yield Label(f"Groups and owner of '{self.request.label}'", id="title",
                         markup=False)
             yield Label("Certificate groups (space toggles):")
-            yield SelectionList[str](
+            yield StateSelectionList(
                 *[Selection(literal(name), name, name.casefold() in chosen)
               for name in self.groups],
                 id="groups")

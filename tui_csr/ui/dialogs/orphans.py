@@ -20,6 +20,7 @@ from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, ReportsWorkerErrors
 from tui_csr.ui.text import LiteralTable, literal, shown
+from tui_csr.ui.widgets.toggles import StateSelectionList
 
 if TYPE_CHECKING:
     from tui_csr.service import CsrService
@@ -81,7 +82,7 @@ class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
             yield Input(placeholder="e.g. www.example.com", id="cn")
             yield Static("", id="cn-problem", classes="problem -empty", markup=False)
             yield Label("Certificate groups (space toggles):")
-            yield SelectionList[str](*[Selection(literal(g), g, len(self.groups) == 1)
+            yield StateSelectionList(*[Selection(literal(g), g, len(self.groups) == 1)
                                        for g in self.groups], id="groups")
             yield Static("", id="groups-problem", classes="problem -empty", markup=False)
             with Horizontal(id="buttons"):

@@ -1,10 +1,13 @@
-"""Save a CSR to a file (PEM or DER), asking before overwriting anything."""
+"""Save a CSR or a certificate to a file (PEM, DER, chain), asking before overwriting anything."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from textual import on, work
@@ -12,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from tui_csr.core.csr import from_pem_or_der
 from tui_csr.core.models import Request
@@ -23,24 +26,46 @@ from tui_csr.fileio import (
 )
 from tui_csr.ui.clipboard import copy_pem
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
+from tui_csr.ui.text import shown
+from tui_csr.ui.widgets.toggles import StateRadioButton
 
 #: File name extension per format.
 EXTENSIONS = {"pem": ".csr", "der": ".der"}
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# Letters and digits of any script stay ("Müller", not "M_ller"); the rest becomes "_".
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+@dataclass(frozen=True)
+class SaveFormat:
+    """One choice of the save dialog: its radio id and text, the file extension, the bytes."""
+
+    id: str
+    text: str
+    extension: str
+    data: Callable[[], bytes]
+
+
+def csr_formats(request: Request) -> list[SaveFormat]:
+    """PEM and DER of ``request``'s CSR."""
+    pem = request.csr_pem
+    return [SaveFormat("pem", "PEM (text)", ".csr", lambda: pem.encode("ascii")),
+            SaveFormat("der", "DER (binary)", ".der", lambda: from_pem_or_der(pem))]
 
 
 def safe_file_name(label: str, extension: str) -> str:
     """A file name made from a key label: ``www.example.com-2026-01-02.csr``.
 
-    Anything but letters, digits, dot, dash and underscore becomes ``_``; no leading dot.
+    Letters and digits (of any script), dot, dash and underscore stay; anything else (spaces,
+    slashes, control characters) becomes ``_``; no leading dot.
     """
-    stem = _UNSAFE.sub("_", label).strip("._") or "request"
+    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", label)).strip("._") or "request"
     return stem[:120] + extension
 
 
 class SaveDialog(ModalScreen[Path | None]):
-    """Ask where (and as PEM or DER) to save ``request``'s CSR; dismisses with the full path
-    written, or None when cancelled. The dialog writes the file itself."""
+    """Ask where (and in which of ``formats``: PEM or DER of the CSR by default) to save
+    ``request``'s CSR or certificate; dismisses with the full path written, or None when
+    cancelled. The dialog writes the file itself."""
 
     DEFAULT_CSS = """
     SaveDialog { align: center middle; }
@@ -62,22 +87,28 @@ class SaveDialog(ModalScreen[Path | None]):
         Binding("ctrl+s", "save", "Save", tooltip="Write the file", id="save.save"),
     ]
 
-    def __init__(self, request: Request, *, directory: Path | None = None) -> None:
+    def __init__(self, request: Request, *, directory: Path | None = None,
+                 formats: list[SaveFormat] | None = None, what: str = "CSR",
+                 stem: str | None = None) -> None:
         super().__init__()
         self.request = request
         self.directory = directory if directory is not None else Path.cwd()
+        self.formats = formats or csr_formats(request)
+        self.what = what
+        self.stem = stem if stem is not None else request.label
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Save the CSR of '{self.request.label}'", id="title", markup=False)
+            yield Label(shown(f"Save the {self.what} of '{self.request.label}'"), id="title",
+                        markup=False)
             yield Label("File (a relative name is saved in the folder below):")
-            yield Input(safe_file_name(self.request.label, EXTENSIONS["pem"]), id="path",
+            yield Input(safe_file_name(self.stem, self.formats[0].extension), id="path",
                         select_on_focus=False)
-            yield Static(f"Folder: {self.directory}", id="folder", markup=False)
+            yield Static(shown(f"Folder: {self.directory}"), id="folder", markup=False)
             yield Static("", id="problem", classes="-empty", markup=False)
             with RadioSet(id="format"):
-                yield RadioButton("PEM (text)", value=True, id="pem")
-                yield RadioButton("DER (binary)", id="der")
+                for index, choice in enumerate(self.formats):
+                    yield StateRadioButton(choice.text, value=index == 0, id=choice.id)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", id="save", variant="primary")
@@ -87,9 +118,15 @@ class SaveDialog(ModalScreen[Path | None]):
 
     @property
     def format(self) -> str:
-        """``pem`` or ``der``, as chosen."""
+        """The id of the chosen format (``pem`` or ``der`` for a CSR)."""
+        return self.chosen.id
+
+    @property
+    def chosen(self) -> SaveFormat:
+        """The chosen format."""
         pressed = self.query_one("#format", RadioSet).pressed_button
-        return "der" if pressed is not None and pressed.id == "der" else "pem"
+        return next((f for f in self.formats if pressed is not None and f.id == pressed.id),
+                    self.formats[0])
 
     def show_problem(self, text: str | None) -> None:
         """Show ``text`` under the file field (None clears it)."""
@@ -102,8 +139,8 @@ class SaveDialog(ModalScreen[Path | None]):
         # Follow the format with the extension, unless the user typed a name of their own.
         field = self.query_one("#path", Input)
         root, ext = os.path.splitext(field.value)
-        if ext.lower() in {".csr", ".der", ".pem", ""}:
-            field.value = root + EXTENSIONS[self.format]
+        if ext.lower() in {f.extension for f in self.formats} | {".pem", ".csr", ".der", ""}:
+            field.value = root + self.chosen.extension
 
     def target(self) -> Path | None:
         """The absolute path in the field (relative names go into ``directory``)."""
@@ -137,8 +174,7 @@ class SaveDialog(ModalScreen[Path | None]):
     @work(exclusive=True, exit_on_error=False, group="save")
     async def _write(self, path: Path) -> None:
         try:
-            pem = self.request.csr_pem
-            data = from_pem_or_der(pem) if self.format == "der" else pem.encode("ascii")
+            data = self.chosen.data()
             await asyncio.to_thread(write_atomic, path, data)
         except TuiCsrError as exc:
             self.show_problem(exc.message)
@@ -170,6 +206,39 @@ def save_csr(app: App, request: Request, directory: Path | None = None) -> None:
             app.notify(f"Saved {path}", title="CSR saved")
 
     app.push_screen(SaveDialog(request, directory=directory), saved)
+
+
+def certificate_formats(request: Request) -> list[SaveFormat]:
+    """PEM and DER of ``request``'s certificate, and the chain imported with it as PEM."""
+    from tui_csr.core.certificate_text import certificate_files
+
+    files = certificate_files(request.certificate_pem or "")
+    formats = [SaveFormat("cert-pem", "PEM", ".crt", lambda: files.pem.encode("ascii")),
+               SaveFormat("cert-der", "DER", ".der", lambda: files.der)]
+    if files.chain_length:
+        formats.append(SaveFormat("cert-chain", f"Chain as PEM (+{files.chain_length})",
+                                  ".chain.pem", lambda: files.chain_pem.encode("ascii")))
+    return formats
+
+
+def copy_certificate(app: App, request: Request) -> None:
+    """Copy the request's certificate PEM (OSC 52) and say what happened."""
+    from tui_csr.core.certificate_text import certificate_files
+
+    copy_pem(app, certificate_files(request.certificate_pem or "").pem)
+    app.notify("The certificate was sent to the terminal's clipboard (OSC 52). If nothing "
+               "arrives, your terminal ignores OSC 52: save it to a file instead.",
+               title="Copied")
+
+
+def save_certificate(app: App, request: Request, directory: Path | None = None) -> None:
+    """Open :class:`SaveDialog` for the request's certificate (PEM, DER, chain)."""
+    def saved(path: Path | None) -> None:
+        if path is not None:
+            app.notify(f"Saved {path}", title="Certificate saved")
+
+    app.push_screen(SaveDialog(request, directory=directory, what="certificate",
+                               formats=certificate_formats(request)), saved)
 
 
 def resolve_path(text: str, directory: Path) -> Path | None:

@@ -1,7 +1,7 @@
 """The Certificates tab: requests whose certificate was imported, with what the certificate says.
 
 :class:`CertificatesView` goes in a ``TabPane`` of the main screen; like the Requests view it
-has ``reload()``. Enter opens View CSR, ``a`` the request's Actions menu; after an action changed
+has ``reload()``. Enter opens View certificate, ``a`` the request's Actions menu; after an action changed
 something the view reloads itself and posts :class:`CertificatesView.Changed` (bubbling), so the
 main screen can reload its other tabs too.
 """
@@ -9,6 +9,7 @@ main screen can reload its other tabs too.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,7 +22,9 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from tui_csr.core.certificate_text import days_left
 from tui_csr.core.models import Request
+from tui_csr.ui.dialogs.actions import ViewRequested, open_actions
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.text import LiteralTable
 
@@ -31,11 +34,31 @@ if TYPE_CHECKING:
 
 #: (column key, header, widest cell) of the table, in display order. Subject and issuer show
 #: their CN (View CSR shows everything), so the table fits 100 columns in the common case.
+#: Days left comes second so it shows at 80 columns.
 COLUMNS: tuple[tuple[str, str, int], ...] = (
-    ("subject", "Subject CN", 28), ("issuer", "Issuer CN", 24), ("serial", "Serial", 16),
-    ("not_before", "Not before", 10), ("not_after", "Not after", 18),
-    ("groups", "Groups", 16), ("owner", "Owner", 12),
+    ("subject", "Subject CN", 28), ("days", "Days left", 12), ("issuer", "Issuer CN", 24),
+    ("not_after", "Not after", 10), ("serial", "Serial", 16),
+    ("not_before", "Not before", 10), ("groups", "Groups", 16), ("owner", "Owner", 12),
 )
+
+#: The clock the tab compares validity with (injectable: snapshots must not depend on today).
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def days_left_text(not_after: datetime, now: datetime) -> str:
+    """``45 days``, ``1 day``, ``today`` or ``expired`` (``expired 3d ago``)."""
+    if not_after < now:
+        ago = (now - not_after).days
+        return "expired" if ago < 1 else f"expired {ago}d ago"
+    days = days_left(not_after, now)
+    if days == 0:
+        return "today"
+    return f"{days} day{'s' if days != 1 else ''}"
 
 EMPTY_TEXT = "No issued certificates yet: import one from a request's Actions (a)."
 WAITING_TEXT = "Reading the certificates…"
@@ -57,13 +80,11 @@ def common_name(rfc4514: str) -> str:
 
 def certificate_cells(request: Request, cert: CertSummary,
                       now: datetime | None = None) -> tuple[str, ...]:
-    """The row for one certificate (dates local; an expired one says so)."""
-    now = now or datetime.now(UTC)
-    not_after = f"{cert.not_after.astimezone():%Y-%m-%d}"
-    if cert.not_after < now:
-        not_after += " expired"
-    values = (common_name(cert.subject), common_name(cert.issuer), cert.serial,
-              f"{cert.not_before.astimezone():%Y-%m-%d}", not_after,
+    """The row for one certificate (dates local; days left until it expires, or expired)."""
+    now = now or utc_now()
+    values = (common_name(cert.subject), days_left_text(cert.not_after, now),
+              common_name(cert.issuer), f"{cert.not_after.astimezone():%Y-%m-%d}", cert.serial,
+              f"{cert.not_before.astimezone():%Y-%m-%d}",
               ", ".join(request.groups), request.owner or "")
     return tuple(clip(v, width) for v, (_, _, width) in zip(values, COLUMNS, strict=True))
 
@@ -72,6 +93,8 @@ class CertificatesTable(LiteralTable):
     """The certificates table, with vim keys on top of the arrows."""
 
     BINDINGS = [
+        Binding("enter", "select_cursor", "View", tooltip="View the certificate (decoded, "
+                "fingerprints, chain; copy, save)", id="certificates.view"),
         Binding("j", "cursor_down", "Down", show=False, tooltip="Next certificate",
                 id="certificates.down"),
         Binding("k", "cursor_up", "Up", show=False, tooltip="Previous certificate",
@@ -106,9 +129,11 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
         """An action on a certificate's request changed the store."""
 
     def __init__(self, service: CsrService, *, save_directory: Path | None = None,
-                 **kwargs) -> None:
+                 clock: Clock | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.service = service
+        #: Where "now" comes from (tests and snapshots fix it).
+        self.clock: Clock = clock or utc_now
         self.rows: list[tuple[Request, CertSummary]] | None = None  # None until loaded
         self._save_directory = save_directory
 
@@ -151,7 +176,7 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
         for key, title, _ in COLUMNS:
             table.add_column(title, key=key)
         for request, cert in self.rows or []:
-            table.add_row(*certificate_cells(request, cert), key=request.id)
+            table.add_row(*certificate_cells(request, cert, self.clock()), key=request.id)
         if keep is not None and any(r.id == keep.id for r, _ in self.rows or []):
             table.move_cursor(row=table.get_row_index(keep.id))
         empty = self.query_one("#certificates-empty", Static)
@@ -175,8 +200,6 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
 
     def action_actions(self) -> None:
         """Open the Actions menu of the selected certificate's request."""
-        from tui_csr.ui.dialogs.actions import open_actions
-
         request = self.selected_request()
         if request is not None:
             open_actions(self, self.service, request, self._changed,
@@ -184,13 +207,11 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
 
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:
-        from tui_csr.ui.screens.view_csr import ViewCsrScreen
-
         event.stop()
         request = next((r for r, _ in self.rows or [] if r.id == event.row_key.value), None)
         if request is not None:
-            self.app.push_screen(ViewCsrScreen(self.service, request, on_change=self._changed,
-                                               save_directory=self._save_directory))
+            self.post_message(ViewRequested(request, certificate=True,
+                                            save_directory=self._save_directory))
 
     def _changed(self) -> None:
         self.reload()

@@ -1,4 +1,5 @@
-"""F1 / ``?``: the keys of the screen that was active, straight from its declared Bindings."""
+"""F1 / ``?``: the keys of the screen that was active, straight from its declared Bindings,
+with each binding's id (the name a ``[keys]`` table in the config remaps it by)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class KeyHelp:
     keys: str
     description: str
     tooltip: str = ""
+    id: str = ""
 
 
 def keys_of(screen: Screen) -> list[KeyHelp]:
@@ -28,6 +30,7 @@ def keys_of(screen: Screen) -> list[KeyHelp]:
     app = screen.app
     merged: dict[tuple[str, str], list[str]] = {}
     tooltips: dict[tuple[str, str], str] = {}
+    ids: dict[tuple[str, str], str] = {}
     for active in screen.active_bindings.values():
         binding = active.binding
         # Textual's own widget keys (arrows, paging) carry no tooltip and stay out of the list;
@@ -40,8 +43,15 @@ def keys_of(screen: Screen) -> list[KeyHelp]:
         if display not in keys:
             keys.append(display)
         tooltips.setdefault(ident, binding.tooltip)
-    return [KeyHelp(", ".join(keys), desc, tooltips[(action, desc)])
+        ids.setdefault(ident, binding.id or "")
+    return [KeyHelp(", ".join(keys), desc, tooltips[(action, desc)], ids[(action, desc)])
             for (action, desc), keys in merged.items()]
+
+
+HINT = ("Tabs: 1 2 3 or ctrl+pageup/pagedown (Tab, then arrows, on the tab bar). Arrows, "
+        "Home/End and PgUp/PgDn move in lists; Tab moves between fields; ctrl+p opens the "
+        "command palette. Remap a key with its id in the config's [keys] table. Escape closes "
+        "this help.")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -81,13 +91,11 @@ class HelpScreen(ModalScreen[None]):
             yield Label(self._title, id="title", markup=False)
             table: DataTable = LiteralTable(cursor_type="none", zebra_stripes=True,
                                          show_header=False, id="keys")
-            table.add_columns("Key", "Action", "Details")
+            table.add_columns("Key", "Action", "Details", "Id")
             for item in self.keys:
-                table.add_row(item.keys, item.description, item.tooltip)
+                table.add_row(item.keys, item.description, item.tooltip, item.id)
             yield table
-            yield Static("Arrows, Home/End and PgUp/PgDn move in lists; Tab moves between "
-                         "fields; Ctrl+P opens the command palette. Escape closes this help.",
-                         id="hint")
+            yield Static(HINT, id="hint", markup=False)
 
     def action_close(self) -> None:
         """Close the help."""

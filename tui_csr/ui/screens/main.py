@@ -28,13 +28,18 @@ from textual.widgets import (
 from textual.worker import Worker
 
 from tui_csr.core.models import Group, Request
-from tui_csr.ui.dialogs.actions import open_actions
+from tui_csr.ui.dialogs.actions import (
+    Action,
+    ActionsMenu,
+    RequestActions,
+    ViewRequested,
+    open_actions,
+)
 from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors
 from tui_csr.ui.dialogs.orphans import OrphansDialog
-from tui_csr.ui.screens.certificates import CertificatesView
+from tui_csr.ui.screens.certificates import CertificatesView, Clock
 from tui_csr.ui.screens.groups import GroupsView
 from tui_csr.ui.screens.result import ResultScreen, describe_key
-from tui_csr.ui.screens.view_csr import ViewCsrScreen
 from tui_csr.ui.text import LiteralTable
 
 if TYPE_CHECKING:
@@ -56,6 +61,8 @@ NO_GROUP_TEXT = ("No certificate group exists yet, and every request needs one: 
                  "administrator must create one first (tui-csr groups add NAME).")
 NO_REQUEST_TEXT = "No pending requests. Press g (or the Generate CSR button) to make one."
 WAITING_TEXT = "Opening the token…"
+#: The Key cell of a request whose key pair the start-up scan found gone from the token.
+KEY_GONE = "✗ key gone"
 _WIZARD_MODULE = "tui_csr.ui.screens.wizard"
 
 
@@ -67,9 +74,12 @@ class RequestRow:
     cells: tuple[str, ...]
 
     @classmethod
-    def of(cls, request: Request, attestation: str) -> RequestRow:
-        """The row for ``request``; ``attestation`` is the configured vendor or ``none``."""
+    def of(cls, request: Request, attestation: str, *, key_gone: bool = False) -> RequestRow:
+        """The row for ``request``; ``attestation`` is the configured vendor or ``none``;
+        ``key_gone`` marks a request whose key pair is no longer on the token."""
         key, signature = describe_key(request)
+        if key_gone:
+            key = KEY_GONE
         return cls(request, (
             request.label, request.subject_fields.get("CN", ""), key, signature,
             ", ".join(request.groups), request.owner or "",
@@ -88,6 +98,13 @@ class RequestRow:
         if column == "created":
             return (self.request.created,)
         return (self.cells[_KEYS.index(column)].casefold(), self.request.label.casefold())
+
+
+def sort_text(column: str, reverse: bool) -> str:
+    """``Sorted by Signature, ascending (▲).``"""
+    title = dict(COLUMNS)[column]
+    order = "descending (▼)" if reverse else "ascending (▲)"
+    return f"Sorted by {title}, {order}."
 
 
 class RequestsTable(LiteralTable):
@@ -145,6 +162,9 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         self._shown = 0  # how many of them the table holds
         self.sort_column = "created"
         self.sort_reverse = True  # newest first
+        #: Ids of requests whose key is gone from the token (from the start-up scan).
+        self.lost_key_ids: set[str] = set()
+        self._requests: list[Request] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="toolbar"):
@@ -176,10 +196,20 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:
-        attestation = self.service.settings.attestation
-        self.rows = [RequestRow.of(r, attestation) for r in event.requests]
+        self._requests = event.requests
         self.groups = event.groups
         self.loading = False
+        self._make_rows()
+
+    def mark_lost(self, ids: set[str]) -> None:
+        """Mark the requests ``ids`` as having lost their key (the Key column says so)."""
+        self.lost_key_ids = set(ids)
+        self._make_rows()
+
+    def _make_rows(self) -> None:
+        attestation = self.service.settings.attestation
+        self.rows = [RequestRow.of(r, attestation, key_gone=r.id in self.lost_key_ids)
+                     for r in self._requests]
         self.show_rows()
 
     # -- showing ------------------------------------------------------------------------------
@@ -285,12 +315,25 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         """Sort by the next column (ascending)."""
         self.sort_column = _KEYS[(_KEYS.index(self.sort_column) + 1) % len(_KEYS)]
         self.sort_reverse = False
-        self.show_rows()
+        self._sorted()
 
     def action_sort_reverse(self) -> None:
         """Reverse the sort order."""
         self.sort_reverse = not self.sort_reverse
+        self._sorted()
+
+    def _sorted(self) -> None:
+        """Show the rows in the new order, bring the sorted column (with its ▲/▼) into view
+        and say what the order is: at 80 columns most columns are off to the right."""
         self.show_rows()
+        table = self.table
+        index = _KEYS.index(self.sort_column)
+        x = sum(c.get_render_width(table) for c in list(table.columns.values())[:index])
+        width = list(table.columns.values())[index].get_render_width(table)
+        if x < table.scroll_x or x + width > table.scroll_x + table.scrollable_content_region.width:
+            table.scroll_to(x=x, animate=False)
+        self.notify(sort_text(self.sort_column, self.sort_reverse), title="Sorted",
+                    timeout=3)
 
     @on(DataTable.HeaderSelected)
     def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
@@ -299,7 +342,7 @@ class RequestsView(ReportsWorkerErrors, Vertical):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_column, self.sort_reverse = column, False
-        self.show_rows()
+        self._sorted()
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:
@@ -319,18 +362,42 @@ class RequestsView(ReportsWorkerErrors, Vertical):
             self.post_message(self.Opened(request))
 
 
-class MainScreen(Screen[None]):
-    """Header, the tabs and the footer; ``g`` opens the Generate-CSR wizard."""
+#: (tab pane id, tab title) in order; keys 1, 2, 3 choose them.
+TABS: tuple[tuple[str, str], ...] = (
+    ("requests-tab", "Requests"), ("certificates-tab", "Certificates"), ("groups-tab", "Groups"),
+)
 
-    HELP_TITLE = "Requests"
+
+class MainScreen(Screen[None]):
+    """Header, the tabs and the footer; ``g`` opens the Generate-CSR wizard.
+
+    Keys that belong to a tab (``a`` Actions, ``n``/``e``/``x`` on Groups) are declared here
+    too and handed to the active tab's view, so they work wherever the focus is (the tab bar
+    included); the views keep their own declarations for when the focus is inside them.
+    """
 
     BINDINGS = [
         Binding("g", "generate", "Generate CSR", tooltip="Generate a key pair and CSR on the "
                 "token", id="main.generate"),
         Binding("r", "refresh", "Refresh", tooltip="Read the list again", id="main.refresh"),
         Binding("a", "actions", "Actions", tooltip="View, copy, download, groups, import, "
-                "delete",
-                id="main.actions"),
+                "delete", id="main.actions"),
+        Binding("1", "tab(0)", "Tabs", key_display="1-3", tooltip="Requests (1), Certificates "
+                "(2), Groups (3); ctrl+pageup/pagedown: previous/next tab", id="main.tab_1"),
+        Binding("2", "tab(1)", "Certificates", show=False, tooltip="The Certificates tab",
+                id="main.tab_2"),
+        Binding("3", "tab(2)", "Groups", show=False, tooltip="The Groups tab",
+                id="main.tab_3"),
+        Binding("ctrl+pagedown", "next_tab", "Next tab", show=False,
+                tooltip="The tab to the right", id="main.next_tab"),
+        Binding("ctrl+pageup", "previous_tab", "Previous tab", show=False,
+                tooltip="The tab to the left", id="main.previous_tab"),
+        Binding("n", "groups('create')", "New group", show=False,
+                tooltip="Create a certificate group (Groups tab)", id="main.groups_create"),
+        Binding("e", "groups('edit')", "Edit", show=False,
+                tooltip="Edit the selected group (Groups tab)", id="main.groups_edit"),
+        Binding("x", "groups('remove')", "Remove", show=False,
+                tooltip="Remove the selected group (Groups tab)", id="main.groups_remove"),
     ]
 
     class OrphansFound(Message):
@@ -340,9 +407,10 @@ class MainScreen(Screen[None]):
             super().__init__()
             self.report = report
 
-    def __init__(self, service: CsrService) -> None:
+    def __init__(self, service: CsrService, *, clock: Clock | None = None) -> None:
         super().__init__()
         self.service = service
+        self._clock = clock
         #: Set once the token is logged in; the wizard and the table wait for it.
         self.ready = False
 
@@ -352,15 +420,36 @@ class MainScreen(Screen[None]):
             # One TabPane per tab; each holds a view with reload() (see action_refresh).
             yield TabPane("Requests", RequestsView(self.service, id="requests"),
                           id="requests-tab")
-            yield TabPane("Certificates", CertificatesView(self.service, id="certificates"),
+            yield TabPane("Certificates", CertificatesView(self.service, id="certificates",
+                                                           clock=self._clock),
                           id="certificates-tab")
             yield TabPane("Groups", GroupsView(self.service, id="groups"), id="groups-tab")
         yield Footer(compact=True)
 
     @property
+    def HELP_TITLE(self) -> str:  # noqa: N802 - the name HelpScreen reads on every screen
+        """Help is titled by the tab it describes."""
+        return dict(TABS).get(self.active_tab, "Requests")
+
+    @property
+    def active_tab(self) -> str:
+        """The id of the tab pane showing."""
+        return self.query_one(TabbedContent).active
+
+    @property
     def requests(self) -> RequestsView:
         """The Requests tab's view."""
         return self.query_one(RequestsView)
+
+    @property
+    def certificates(self) -> CertificatesView:
+        """The Certificates tab's view."""
+        return self.query_one(CertificatesView)
+
+    @property
+    def groups(self) -> GroupsView:
+        """The Groups tab's view."""
+        return self.query_one(GroupsView)
 
     def token_ready(self) -> None:
         """Called by the app once logged in: load the lists, enable the actions."""
@@ -376,14 +465,16 @@ class MainScreen(Screen[None]):
         table = view.table
         # While the list was empty the table was hidden and focus went to the filter or the
         # Generate button; give it back unless the user is filtering.
-        if (self.ready and table.display and not view.filter_text
+        if (self.ready and self.active_tab == "requests-tab" and table.display
+                and not view.filter_text
                 and (self.focused is None or self.focused.id in {"generate", "filter"})):
             table.focus()
 
     def reload_all(self) -> None:
         """Reload every tab (after a change that may move a request between them)."""
-        for view in self.query("RequestsView, CertificatesView, GroupsView"):
-            view.reload()  # type: ignore[attr-defined]
+        self.requests.reload()
+        self.certificates.reload()
+        self.groups.reload()
 
     @work(exclusive=True, exit_on_error=False, group="orphans")
     async def _scan_orphans(self) -> None:
@@ -398,41 +489,102 @@ class MainScreen(Screen[None]):
 
     @on(OrphansFound)
     def _orphans_found(self, event: OrphansFound) -> None:
+        lost = {r.id for r in event.report.records_without_key}
+        if hasattr(self.app, "lost_key_ids"):
+            self.app.lost_key_ids = set(lost)  # type: ignore[attr-defined]
+        self.requests.mark_lost(lost)
         self.app.push_screen(OrphansDialog(self.service, event.report, self.reload_all))
 
-    def action_actions(self) -> None:
-        """The Actions menu of the selected request."""
-        request = self.requests.selected_request()
-        if request is None:
-            self.notify("Select a request first.", severity="warning")
-            return
-        open_actions(self, self.service, request, self.reload_all)
+    # -- tabs ---------------------------------------------------------------------------------
+    def action_tab(self, index: int) -> None:
+        """Show tab number ``index`` (0-based) and put the focus in its table."""
+        tab_id = TABS[index % len(TABS)][0]
+        self.query_one(TabbedContent).active = tab_id
+        self.call_after_refresh(self._focus_tab_table)
+
+    def action_next_tab(self) -> None:
+        """The tab to the right (wrapping)."""
+        self.action_tab([t for t, _ in TABS].index(self.active_tab) + 1)
+
+    def action_previous_tab(self) -> None:
+        """The tab to the left (wrapping)."""
+        self.action_tab([t for t, _ in TABS].index(self.active_tab) - 1)
+
+    def _focus_tab_table(self) -> None:
+        view = self.active_view()
+        table = getattr(view, "table", None)
+        if table is not None and table.display:
+            table.focus()
+
+    def active_view(self) -> RequestsView | CertificatesView | GroupsView:
+        """The view of the tab showing."""
+        return {"requests-tab": self.requests, "certificates-tab": self.certificates,
+                "groups-tab": self.groups}[self.active_tab]
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
-        self.refresh_bindings()  # Actions applies to the Requests tab only
+        self.refresh_bindings()  # Actions and the group keys follow the tab
 
     @on(CertificatesView.Changed)
     @on(GroupsView.Changed)
     def _tab_changed(self) -> None:
         self.requests.reload()
 
+    # -- actions ------------------------------------------------------------------------------
+    def selected_request(self) -> Request | None:
+        """The request selected on the Requests or Certificates tab (None elsewhere)."""
+        view = self.active_view()
+        if isinstance(view, GroupsView):
+            return None
+        return view.selected_request()
+
+    def action_actions(self) -> None:
+        """The Actions menu of the selected request (Requests or Certificates tab)."""
+        request = self.selected_request()
+        if request is None:
+            self.notify("Select a request first.", severity="warning")
+            return
+        open_actions(self, self.service, request, self.reload_all)
+
+    def run_request_action(self, action: Action) -> None:
+        """Carry out one Actions-menu ``action`` on the selected request (the palette)."""
+        request = self.selected_request()
+        if request is None:
+            self.notify("Select a request on the Requests or Certificates tab first.",
+                        severity="warning")
+            return
+        menu = ActionsMenu(request)
+        if action not in {a for a, _ in menu.actions}:
+            self.notify(f"'{request.label}' has no certificate yet.", severity="warning")
+            return
+        RequestActions(self.app, self.service, request, self.reload_all).run(action)
+
+    def action_groups(self, what: str) -> None:
+        """Create, edit or remove a group (Groups tab), wherever the focus is."""
+        if self.active_tab != "groups-tab":
+            return
+        view = self.groups
+        if view.check_action(what, ()) is True:
+            {"create": view.action_create, "edit": view.action_edit,
+             "remove": view.action_remove}[what]()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Generate and refresh wait for the login (shown dimmed until then)."""
+        """Generate and refresh wait for the login (shown dimmed until then); tab keys show
+        on their tab only."""
         if action in {"generate", "refresh"}:
             return True if self.ready else None
         if action == "actions":
-            on_requests = self.query_one(TabbedContent).active == "requests-tab"
-            return (True if self.ready else None) if on_requests else False
+            on_list = self.active_tab in {"requests-tab", "certificates-tab"}
+            return (True if self.ready else None) if on_list else False
+        if action == "groups":
+            if self.active_tab != "groups-tab" or not self.service.is_admin:
+                return False
+            return self.groups.check_action(str(parameters[0]), ())
         return True
 
     def action_refresh(self) -> None:
         """Reload the active tab."""
-        active = self.query_one(TabbedContent).active_pane
-        view = active.children[0] if active is not None and active.children else None
-        reload = getattr(view, "reload", None)
-        if callable(reload):
-            reload()
+        self.active_view().reload()
 
     @on(Button.Pressed, "#generate")
     def action_generate(self) -> None:
@@ -463,5 +615,4 @@ class MainScreen(Screen[None]):
 
     @on(RequestsView.Opened)
     def _open(self, event: RequestsView.Opened) -> None:
-        self.app.push_screen(ViewCsrScreen(self.service, event.request,
-                                           on_change=self.reload_all))
+        self.post_message(ViewRequested(event.request, on_change=self.reload_all))

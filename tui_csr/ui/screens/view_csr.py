@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static, TextArea
 
 from tui_csr.core.models import Request, Status
+from tui_csr.ui.dialogs.actions import OnChange, RequestDeleted, open_actions
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.dialogs.save import copy_csr, save_csr
 from tui_csr.ui.text import shown, shown_lines
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from tui_csr.core.csr import CsrSummary
     from tui_csr.service import CsrService
     from tui_csr.services.certificates import CertSummary
-    from tui_csr.ui.dialogs.actions import OnChange
 
 PENDING = "…"
 
@@ -122,6 +122,9 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
                 id="view_csr.save"),
         Binding("a", "actions", "Actions", tooltip="Open the request's Actions menu",
                 id="view_csr.actions"),
+        # Shown only for a request with an imported attestation (see check_action).
+        Binding("t", "attestation", "Attestation", tooltip="Show the imported key "
+                "attestation's facts and checks", id="view_csr.attestation"),
         Binding("escape", "back", "Back", tooltip="Back to the list", id="view_csr.back"),
         Binding("q", "back", "Back", show=False, tooltip="Back to the list",
                 id="view_csr.q"),
@@ -144,6 +147,7 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
         self.decoded: Decoded | None = None
         self._on_change = on_change
         self._save_directory = save_directory
+        self._gone = False
 
     def compose(self) -> ComposeResult:
         values = fact_values(self.request, None)
@@ -196,6 +200,19 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
             area.load_text(self.request.csr_pem)
 
     # -- keys ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide "Attestation" unless the request has an imported one."""
+        if action == "attestation":
+            return bool(self.request.attestation)
+        return True
+
+    def action_attestation(self) -> None:
+        """Open the imported attestation's facts (tui_csr/ui/dialogs/attestation.py)."""
+        from tui_csr.ui.dialogs.attestation import AttestationFactsDialog
+
+        if self.request.attestation:
+            self.app.push_screen(AttestationFactsDialog(self.request))
+
     def action_copy(self) -> None:
         """Copy the PEM with OSC 52 (also through tmux)."""
         copy_csr(self.app, self.request)
@@ -204,17 +221,34 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
         """Ask where to save the CSR (PEM or DER), then say where it went."""
         save_csr(self.app, self.request, self._save_directory)
 
+    @property
+    def shows_request(self) -> tuple[str, str]:
+        """``(request id, "csr")``: what this screen shows."""
+        return (self.request.id, "csr")
+
+    @on(RequestDeleted)
+    def _deleted(self, event: RequestDeleted) -> None:
+        # The decoded view of a request that no longer exists has nothing left to show. Only
+        # this screen is closed: dismiss() pops whatever is on top, so wait until it is us.
+        if event.request_id == self.request.id:
+            self._gone = True
+            if self.is_current:
+                self.dismiss(None)
+
+    def on_screen_resume(self) -> None:
+        """Back on top after the request was deleted meanwhile: close."""
+        if self._gone:
+            self.dismiss(None)
+
     def action_actions(self) -> None:
         """Open the Actions menu for this request."""
-        from tui_csr.ui.dialogs.actions import open_actions
-
         open_actions(self, self.service, self.request, self._changed,
                      save_directory=self._save_directory)
 
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change()
-        if self in self.app.screen_stack:  # not after a deletion closed it
+        if self in self.app.screen_stack and not self._gone:  # not after a deletion
             self.reload()
 
     def action_back(self) -> None:

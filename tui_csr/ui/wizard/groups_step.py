@@ -14,6 +14,7 @@ from tui_csr.core.models import Group
 from tui_csr.errors import InputError, TuiCsrError
 from tui_csr.service import GenerateParams, validate_owner
 from tui_csr.ui.text import literal, shown
+from tui_csr.ui.widgets.toggles import StateSelectionList
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 NO_GROUPS = ("No certificate group exists yet. Every request must belong to one, and only an "
@@ -58,7 +59,7 @@ class GroupsStep(WizardStep):
         """The group list, the create-a-group form (administrators) and the owner."""
         yield from self.heading()
         yield Static("Certificate groups (at least one; space toggles):", id="groups-title")
-        yield SelectionList[str](id="groups")
+        yield StateSelectionList(id="groups")
         yield FieldError(id="group-error", wide=True)
         with Vertical(id="no-groups"):
             yield Static(NO_GROUPS, id="no-groups-text", markup=False)

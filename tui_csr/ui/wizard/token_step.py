@@ -11,6 +11,7 @@ from textual.widgets import Input, RadioButton, RadioSet, Static
 
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, KeyType
 from tui_csr.service import GenerateParams
+from tui_csr.ui.widgets.toggles import StateRadioButton
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 _KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
@@ -22,7 +23,7 @@ def _spec_button(name: str, on: bool = False) -> RadioButton:
     # The bits alone for RSA: the key type is chosen on the row above, and "RSA 4096" as the
     # third button did not fit at 80 columns.
     text = str(spec.bits) if spec.key_type is KeyType.RSA else name
-    return RadioButton(text, value=on, name=name, id=f"spec-{name}")
+    return StateRadioButton(text, value=on, name=name, id=f"spec-{name}")
 
 
 class CryptoTokenStep(WizardStep):
@@ -58,7 +59,7 @@ class CryptoTokenStep(WizardStep):
         yield FieldRow("Token", Static(token, id="token-label", markup=False))
         yield Static(classes="row-gap")
         yield FieldRow("Key type", RadioSet(
-            RadioButton("RSA", value=True, id="type-rsa"), RadioButton("ECDSA", id="type-ec"),
+            StateRadioButton("RSA", value=True, id="type-rsa"), StateRadioButton("ECDSA", id="type-ec"),
             id="key-type", compact=True))
         yield FieldRow("Key spec", RadioSet(
             _spec_button("RSA2048", True), _spec_button("RSA3072"), _spec_button("RSA4096"),
@@ -68,12 +69,12 @@ class CryptoTokenStep(WizardStep):
         yield FieldError(id="key_spec-error")
         yield Static("", id="spec-note", classes="hint", markup=False)
         yield FieldRow("Hash", RadioSet(
-            *(RadioButton(h.display, value=h is HashAlg.SHA256, name=h.value, id=f"hash-{h.value}")
+            *(StateRadioButton(h.display, value=h is HashAlg.SHA256, name=h.value, id=f"hash-{h.value}")
               for h in HashAlg), id="hash", compact=True))
         yield FieldError(id="hash-error")
         yield FieldRow("RSA padding", RadioSet(
-            RadioButton("PKCS#1 v1.5", value=True, id="pad-pkcs1"),
-            RadioButton("PSS", id="pad-pss"), id="padding", compact=True),
+            StateRadioButton("PKCS#1 v1.5", value=True, id="pad-pkcs1"),
+            StateRadioButton("PSS", id="pad-pss"), id="padding", compact=True),
             Static("Not used with ECDSA keys.", id="padding-na"))
         yield FieldError(id="pss-error")
         yield Static(classes="row-gap")

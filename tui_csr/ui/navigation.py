@@ -1,0 +1,44 @@
+"""Cross-screen effects as messages: the app opens the decoded views of a request.
+
+Tabs and the Actions controller post :class:`~tui_csr.ui.dialogs.actions.ViewRequested` to the
+app instead of importing the screens (View CSR imports the Actions menu; the menu importing
+View CSR back made a cycle, and the controller tested the type of the screen on top). An app
+mixes in :class:`RequestNavigation` to handle it; a screen tells what it shows through
+``shows_request`` so the same view is not opened twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+
+from tui_csr.ui.dialogs.actions import ViewRequested
+from tui_csr.ui.screens.view_certificate import ViewCertificateScreen
+from tui_csr.ui.screens.view_csr import ViewCsrScreen
+
+if TYPE_CHECKING:
+    from tui_csr.service import CsrService
+
+
+class RequestNavigation:
+    """App mixin: opens View CSR or View certificate for :class:`ViewRequested`, and keeps
+    the ids of requests whose key the start-up scan found gone (``lost_key_ids``)."""
+
+    service: CsrService
+    #: Ids of requests whose key pair is no longer on the token (set by the orphan scan).
+    lost_key_ids: set[str]
+
+    @on(ViewRequested)
+    def _view_requested(self, event: ViewRequested) -> None:
+        event.stop()
+        app = self  # the mixin is on the App
+        kind = "certificate" if event.certificate else "csr"
+        if getattr(app.screen, "shows_request", None) == (event.request.id, kind):  # type: ignore[attr-defined]
+            return
+        if event.certificate:
+            screen = ViewCertificateScreen(event.request, save_directory=event.save_directory)
+        else:
+            screen = ViewCsrScreen(self.service, event.request, on_change=event.on_change,
+                                   save_directory=event.save_directory)
+        app.push_screen(screen)  # type: ignore[attr-defined]
