@@ -18,6 +18,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+#: Quick mode (``make bench-smoke``, ``python -m bench --smoke``): a few runs of every figure,
+#: to prove each one still runs against the public interfaces; its numbers are not results.
+SMOKE = os.environ.get("TUI_CSR_BENCH_SMOKE") == "1"
+
+
+def runs(full: int, smoke: int = 2) -> int:
+    """``full``, or at most ``smoke`` in quick mode."""
+    return min(full, smoke) if SMOKE else full
+
+
 PIN = "246810"
 SO_PIN = "13579135"
 GROUP = "Bench"

@@ -12,10 +12,10 @@ import statistics
 import time
 
 from bench import peers
-from bench.common import GROUP, Row, emit, new_token, run, tui_csr_cmd, workdir_from_argv
+from bench.common import GROUP, Row, emit, new_token, run, runs, tui_csr_cmd, workdir_from_argv
 
-ROUNDS = 3
-COUNT = 50
+ROUNDS = runs(3, 1)
+COUNT = runs(50, 4)
 LIMIT = 0.5
 
 

@@ -8,10 +8,10 @@ import json
 import statistics
 import sys
 
-from bench.common import Row, emit, new_token, run, tui_csr_cmd, value_row, workdir_from_argv
+from bench.common import Row, emit, new_token, run, runs, tui_csr_cmd, value_row, workdir_from_argv
 from bench.scale import fill_store, seed_documents
 
-RUNS = 15
+RUNS = runs(15)
 
 
 def main() -> None:

@@ -11,18 +11,19 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
 import time
 import uuid
 
-from bench.common import ROOT, Row, emit, new_token, value_row, workdir_from_argv
+from bench.common import ROOT, Row, emit, new_token, runs, value_row, workdir_from_argv
 from bench.scale import fill_store, seed_documents
 
-COUNT = 10_000
-RUNS = 9
-TUI_RUNS = int(__import__('os').environ.get('BENCH_TUI_RUNS', 3))
+COUNT = runs(10_000, 300)
+RUNS = runs(9)
+TUI_RUNS = runs(int(os.environ.get('BENCH_TUI_RUNS', 3)), 1)
 
 
 def _new_request(seeds: list[dict], n: int):  # -> (Request, AuditEntry)

@@ -16,9 +16,9 @@ import statistics
 import sys
 import time
 
-from bench.common import GROUP, PIN, Row, emit, new_token, workdir_from_argv
+from bench.common import GROUP, PIN, Row, emit, new_token, runs, workdir_from_argv
 
-RUNS = 3
+RUNS = runs(3, 1)
 LIMIT_MS = 20.0
 SLEEP = 0.002
 

@@ -15,7 +15,7 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # Real tokens besides SoftHSM for the test suite (tests/backends): tpm2-pkcs11 over swtpm with
 # tpm2-abrmd on a private D-Bus bus, and SoftHSM forwarded by p11-kit server (p11-kit-client.so).
 token_backends=(swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
-                libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules)
+                libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules postgresql)
 for extra in "${token_backends[@]}" "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done

@@ -20,7 +20,7 @@ from tui_csr.hsm import softhsm
 
 #: Real back ends besides SoftHSM (tpm2-pkcs11, p11-kit forwarding): tpm2_token, p11kit_token,
 #: own_tpm2_token, own_p11kit_token; each starts its daemons only when a test asks for it.
-pytest_plugins = ["tests.backends.fixtures"]
+pytest_plugins = ["tests.backends.fixtures", "tests.backends.postgres"]  # + postgres_server
 
 PIN = "246810"
 SO_PIN = "13579135"

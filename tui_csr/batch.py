@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 #: Canonical field names, each with the spellings accepted for it (case and -/_ ignored).
 _SCALARS = ("key_spec", "hash", "dn", "owner", "label")
 _SUBJECT = {"cn": "CN", "o": "O", "ou": "OU", "l": "L", "st": "ST", "c": "C"}
+#: Subject fields that may hold several values, kept in the order given.
+_REPEATABLE_SUBJECT = frozenset({"ou"})
 SAN_FIELDS = _SANS = ("email", "dns", "ip", "uri")
 _ALIASES = {"keyspec": "key_spec", "groups": "group"}
 KNOWN_FIELDS = (*_SCALARS, "pss", *_SUBJECT, *_SANS, "group")
@@ -203,8 +205,12 @@ def _params(items: Iterable[tuple[str, Any]], *, split_lists: bool) -> GenerateP
         if key in values:
             raise InputError(f"field '{key}' is given twice.", field=key)
         values[key] = value
-    fields = [(attr, text) for k, attr in _SUBJECT.items()
-              if (text := _text(values.get(k), k))]
+    fields: list[tuple[str, str]] = []
+    for k, attr in _SUBJECT.items():
+        if k in _REPEATABLE_SUBJECT:  # several OUs: a JSON list, or `;` between them in CSV
+            fields.extend((attr, v) for v in _list(values.get(k), k, split_lists))
+        elif text := _text(values.get(k), k):
+            fields.append((attr, text))
     sans = [(kind, v) for kind in _SANS for v in _list(values.get(kind), kind, split_lists)]
     return GenerateParams(
         key_spec=_text(values.get("key_spec"), "key_spec") or "",

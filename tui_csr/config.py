@@ -18,7 +18,7 @@ APP = "tui-csr"
 #: Config-file keys we know; anything else is refused so a typo does not pass silently.
 _KEYS = {"module", "token", "token_serial", "data_dir", "admins", "san_supported",
          "attestation", "module_env", "fortanix", "token_profile", "keys",
-         "expiry_warning_days"}
+         "expiry_warning_days", "store", "store_admin_role", "store_user_role"}
 _ATTESTATION = {"none", "luna", "fortanix"}
 
 
@@ -77,6 +77,11 @@ class Settings:
     #: The ``[keys]`` table: binding id -> keys (``"requests.filter" = "f,slash"``), the TUI's
     #: user keymap (ids are listed in Help; unknown ids are refused when the app starts).
     keys: dict[str, str] = field(default_factory=dict)
+    #: The store: "" for TinyDB in the data folder, or a PostgreSQL DSN (never with a password).
+    store: str = ""
+    #: PostgreSQL roles: members of the admin role (and superusers) administer groups.
+    store_admin_role: str = "tui_csr_admin"
+    store_user_role: str = "tui_csr_user"
 
     @property
     def store_path(self) -> Path:
@@ -108,7 +113,7 @@ class Settings:
 
 def load_settings(*, config: str | Path | None = None, module: str | None = None,
                   token: str | None = None, data_dir: str | Path | None = None,
-                  pin_file: str | Path | None = None,
+                  pin_file: str | Path | None = None, store: str | None = None,
                   env: dict[str, str] | None = None) -> Settings:
     """Build :class:`Settings` from the config file, the environment and the flags given."""
     env = dict(os.environ if env is None else env)
@@ -136,6 +141,8 @@ def load_settings(*, config: str | Path | None = None, module: str | None = None
     if env.get("TUI_CSR_EXPIRY_WARNING_DAYS"):
         settings.expiry_warning_days = _warning_days(env["TUI_CSR_EXPIRY_WARNING_DAYS"],
                                                      "TUI_CSR_EXPIRY_WARNING_DAYS")
+    if env.get("TUI_CSR_STORE"):
+        settings.store = _store_dsn(env["TUI_CSR_STORE"], "TUI_CSR_STORE")
     if env.get("TUI_CSR_SAN_SUPPORTED"):
         settings.san_supported = env["TUI_CSR_SAN_SUPPORTED"].lower() not in {"0", "false", "no"}
 
@@ -147,6 +154,8 @@ def load_settings(*, config: str | Path | None = None, module: str | None = None
         settings.data_dir = Path(data_dir).expanduser()
     if pin_file:
         settings.pin_file = Path(pin_file).expanduser()
+    if store:
+        settings.store = _store_dsn(store, "--store")
     return settings
 
 
@@ -204,9 +213,17 @@ def _apply_file(settings: Settings, path: Path) -> None:
                               "as \"ctrl+f\" (several separated by commas).", field="keys")
         settings.keys = {str(k): str(v) for k, v in table.items()}  # type: ignore[union-attr]
     if "expiry_warning_days" in data:
-        value = want("expiry_warning_days", int)
-        settings.expiry_warning_days = _warning_days(str(value),
+        settings.expiry_warning_days = _warning_days(str(want("expiry_warning_days", int)),
                                                      f"Config file {path}: expiry_warning_days")
+    if "store" in data:
+        settings.store = _store_dsn(str(want("store", str)), f"Config file {path}: store")
+    for key in ("store_admin_role", "store_user_role"):
+        if key in data:
+            role = str(want(key, str)).strip()
+            if not role or len(role) > 63:
+                raise ConfigError(f"Config file {path}: '{key}' must be a PostgreSQL role name "
+                                  "(1 to 63 characters).", field=key)
+            setattr(settings, key, role)
     if "module_env" in data:
         settings.module_env = {str(k): str(v) for k, v in want("module_env", dict).items()}  # type: ignore[union-attr]
     if "fortanix" in data:
@@ -219,15 +236,30 @@ def _apply_file(settings: Settings, path: Path) -> None:
         )
 
 
+def _store_dsn(value: str, where: str) -> str:
+    """A PostgreSQL DSN without a password ("" for the TinyDB store), or a ConfigError."""
+    from tui_csr.store import dsn
+
+    text = value.strip()
+    if not text or text.lower() == "tinydb":
+        return ""
+    if not dsn.is_postgres(text):
+        raise ConfigError(f"{where} is not a PostgreSQL DSN (postgresql://HOST/DB or "
+                          "service=NAME); leave it unset for the TinyDB store in the data "
+                          "folder.", field="store")
+    problem = dsn.password_problem(text)
+    if problem:
+        # Never quote the DSN back: it holds the password.
+        raise ConfigError(f"{where} is refused: {problem}.", field="store")
+    return text
+
+
 def _profile_name(value: str, where: str) -> str:
     """A valid token profile name, or a ConfigError naming the valid ones."""
-    from tui_csr.hsm.profiles import PROFILES, profile_names
+    from tui_csr.core.token_profiles import check_token_profile
 
-    name = value.strip().lower()
-    if name not in PROFILES:
-        raise ConfigError(f"{where}: unknown token profile '{value}'; valid profiles: "
-                          f"{', '.join(profile_names())}.", field="token_profile")
-    return name
+    return check_token_profile(value, where)
+
 
 
 def _warning_days(value: str, where: str) -> int:

@@ -27,20 +27,27 @@ from tui_csr.core.rules import (  # noqa: F401 - the service's public names
 )
 from tui_csr.services.attestation import Attestation
 from tui_csr.services.context import ServiceContext
+from tui_csr.services.expiry import CertExpiry, Expiry
 from tui_csr.services.generation import Generation, Progress
 from tui_csr.services.groups import Groups
 from tui_csr.services.orphans import OrphanReport, Orphans
+from tui_csr.services.profiles import Profiles
+from tui_csr.services.renewal import Renewal, RenewOverrides, RetireResult
 from tui_csr.services.requests import Requests, RequestView
-from tui_csr.store.repo import Store
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from tui_csr.attestation import AttestationResult
     from tui_csr.attestation.check import AttestationReport
     from tui_csr.core.dn import DistinguishedName
-    from tui_csr.core.models import Group, Request
+    from tui_csr.core.models import AuditEntry, Group, Request
+    from tui_csr.core.p11uri import KeySelector
+    from tui_csr.core.profiles import Profile
     from tui_csr.hsm.keys import TokenInfo, TokenKey
     from tui_csr.hsm.worker import AsyncToken
     from tui_csr.services.certificates import CertSummary, ImportResult
+    from tui_csr.store.protocol import RequestStore
 
 
 _PENDING = Status.PENDING
@@ -49,19 +56,25 @@ _PENDING = Status.PENDING
 class CsrService(ServiceContext):
     """The program's use cases over one store and (optionally) one token."""
 
-    def __init__(self, settings: Settings, store: Store, token: AsyncToken | None = None,
+    def __init__(self, settings: Settings, store: RequestStore, token: AsyncToken | None = None,
                  user: str | None = None) -> None:
         super().__init__(settings, store, token, user)
         self.generation = Generation(self)
         self.requests = Requests(self)
         self.orphans = Orphans(self, self.generation)
         self.groups = Groups(self)
+        self.profiles = Profiles(self)
         self.attestations = Attestation(self)
+        self.renewal = Renewal(self, self.generation, self.requests)
+        self.expiry = Expiry(self)
 
     @classmethod
     def create(cls, settings: Settings, user: str | None = None) -> CsrService:
         """A service over the settings' store; the token is opened later by :meth:`open_token`."""
-        return cls(settings, Store.open(settings.data_dir), user=user)
+        from tui_csr.store.select import open_store
+
+        store = open_store(settings)  # TinyDB in the data folder, or PostgreSQL (settings.store)
+        return cls(settings, store, user=user or store.acting_user())
 
     # -- token -------------------------------------------------------------------------------
     async def open_token(self) -> TokenInfo:
@@ -179,6 +192,32 @@ class CsrService(ServiceContext):
         """Remove an empty group (administrators only)."""
         await self.groups.remove(name)
 
+    # -- request profiles --------------------------------------------------------------------
+    async def list_profiles(self) -> list[Profile]:
+        """Built-in and stored request profiles."""
+        return await self.profiles.list()
+
+    async def get_profile(self, name: str) -> Profile:
+        """One request profile by name."""
+        return await self.profiles.get(name)
+
+    async def add_profile(self, profile: Profile, *, copy_of: str | None = None,
+                          changes: dict | None = None) -> Profile:
+        """Store a new request profile (administrators only, audited)."""
+        return await self.profiles.add(profile, copy_of=copy_of, changes=changes)
+
+    async def edit_profile(self, name: str, changes: dict) -> Profile:
+        """Change a stored request profile; its version goes up (administrators only)."""
+        return await self.profiles.edit(name, changes)
+
+    async def remove_profile(self, name: str) -> None:
+        """Remove a stored request profile no group uses (administrators only)."""
+        await self.profiles.remove(name)
+
+    async def policy_problem(self, policy: str) -> str | None:
+        """None when a group's ``policy`` names a profile (or is empty); else why not."""
+        return await self.profiles.policy_problem(policy)
+
     # -- key attestation ---------------------------------------------------------------------
     def attestation_available(self) -> str | None:
         """None when "Download key attestation" can be offered; else the reason it cannot."""
@@ -204,3 +243,57 @@ class CsrService(ServiceContext):
         :meth:`tui_csr.services.attestation.Attestation.attach`)."""
         return await self.attestations.attach(request_id, data, roots=roots,
                                               extra_certs=extra_certs)
+
+    # -- after issuance: renew, retire, existing keys, expiry, audit (issue 16) -----------------
+    async def renew(self, request_id: str, overrides: RenewOverrides | None = None, *,
+                    same_key: bool = False, progress: Progress | None = None) -> Request:
+        """A renewal of the request: a new key pair (or, ``same_key``, its own) and its
+        subject, SANs, key spec, hash, groups and owner unless overridden; linked by
+        ``renews``."""
+        if same_key:
+            return await self.renewal.renew_same_key(request_id, overrides)
+        return await self.renewal.renew(request_id, overrides, progress)
+
+    async def retire_request(self, request_id: str) -> RetireResult:
+        """Retire a request whose renewal has its certificate (its key pair destroyed unless
+        the renewal shares it; the record kept as retired)."""
+        return await self.renewal.retire(request_id)
+
+    async def match_certificate(self, data: bytes | str) -> Request:
+        """The pending request whose key a certificate in ``data`` carries."""
+        return await self.renewal.match_certificate(data)
+
+    async def import_certificate_for(self, request_id: str | None, data: bytes | str, *,
+                                     retire_old: bool = False
+                                     ) -> tuple[ImportResult, RetireResult | None]:
+        """Import a certificate and its chain (for the matching pending request when
+        ``request_id`` is None), then retire the request it renews when ``retire_old``."""
+        return await self.renewal.import_certificate(request_id, data, retire_old=retire_old)
+
+    async def generate_for_key(self, selector: KeySelector, params: GenerateParams, *,
+                               key_spec_given: bool = False) -> Request:
+        """A CSR and record for a key pair already on the token (``generate --key``)."""
+        return await self.renewal.generate_for_key(selector, params,
+                                                   key_spec_given=key_spec_given)
+
+    async def certificate_expiry(self, within_days: int | None = None) -> list[CertExpiry]:
+        """Issued certificates with days until expiry, soonest first (optionally only those
+        expiring within ``within_days``)."""
+        return await self.expiry.certificates(within_days)
+
+    async def audit_log(self, since: datetime | None = None) -> list[AuditEntry]:
+        """The audit trail, oldest first (from ``since`` on)."""
+        return await self.expiry.audit_log(since)
+
+    async def verify_audit(self) -> tuple[str | None, int]:
+        """(None or the sentence naming the first tampered audit entry; the entry count)."""
+        return await self.expiry.verify_audit()
+
+    async def record_download(self, request: Request, what: str, where: str) -> None:
+        """Note a download (a CSR or certificate written out) in the audit log."""
+        await self.expiry.record_download(request, what, where)
+
+    async def export_certificate(self, request_id: str, part: str,
+                                 where: str) -> tuple[Request, list]:
+        """The leaf, chain or bundle of a request's certificate; the download is audited."""
+        return await self.expiry.export(request_id, part, where)

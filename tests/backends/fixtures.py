@@ -5,9 +5,9 @@ tokens are session-scoped (one swtpm chain, one p11-kit server per xdist worker 
 tests that kill a daemon use ``own_tpm2_token`` / ``own_p11kit_token``, started for that test
 alone. Mark a module that uses the shared ones with ``xdist_group`` so one worker runs it.
 
-A back end is skipped, with the reason, only when its packages are not installed and cannot be
-(``scripts/system-deps.sh`` installs them for ``make test``); under CI (``CI`` set) a missing
-back end fails instead, so it cannot go quietly untested.
+A back end whose packages are missing has them installed by ``scripts/system-deps.sh`` (which
+``make test`` runs first anyway); it is skipped, with the reason, only when they cannot be
+installed, and under CI (``CI`` set) it fails instead, so it cannot go quietly untested.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,15 +35,39 @@ GROUP = "Web"
 BACKENDS: dict[str, ModuleType] = {"tpm2": tpm2, "p11kit": p11kit}
 
 
-def _start(kind: str, folder: Path, label: str) -> RealToken:
+_SYSTEM_DEPS = Path(__file__).resolve().parents[2] / "scripts" / "system-deps.sh"
+
+
+def _install(packages: tuple[str, ...]) -> str:
+    """Run scripts/system-deps.sh for ``packages`` (one process at a time: xdist workers share
+    dpkg's lock); what it said when it could not install them."""
+    import fcntl
+
+    with open(Path(tempfile.gettempdir()) / "tui-csr-system-deps.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        proc = subprocess.run([str(_SYSTEM_DEPS), *packages], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=900, check=False)
+    return "" if proc.returncode == 0 else (proc.stderr.strip() or proc.stdout.strip())
+
+
+def require(kind: str) -> None:
+    """Make sure back end ``kind`` is installed: install it, or skip (fail under CI) saying why."""
     backend = BACKENDS[kind]
-    gone = backend.missing()
-    if gone:
-        reason = (f"{kind} back end not installed ({', '.join(gone)}); "
-                  f"run scripts/system-deps.sh (Debian: {' '.join(backend.PACKAGES)})")
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+    if backend.missing():
+        said = _install(backend.PACKAGES)  # `make test` has done this already; pytest alone not
+        gone = backend.missing()
+        if gone:
+            reason = (f"{kind} back end not installed ({', '.join(gone)}) and "
+                      f"scripts/system-deps.sh could not install it: {said or 'no reason given'}"
+                      f" (Debian: {' '.join(backend.PACKAGES)})")
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+
+
+def _start(kind: str, folder: Path, label: str) -> RealToken:
+    require(kind)
+    backend = BACKENDS[kind]
     try:
         return backend.start(folder, label=label)
     except BackendError as exc:

@@ -64,6 +64,30 @@ class RealToken:
         assert proc.returncode == 0, f"pkcs11-tool --list-objects failed: {proc.stderr}"
         return parse_objects(proc.stdout)
 
+    def token_infos(self) -> list[dict[str, str]]:
+        """What ``pkcs11-tool --list-token-slots`` says about each initialised token (an
+        independent reader for checking ``tui-csr tokens``): label, manufacturer, model, serial,
+        flags."""
+        tool = shutil.which("pkcs11-tool")
+        assert tool, "pkcs11-tool (Debian opensc) is not installed"
+        proc = subprocess.run([tool, "--module", self.module, "--list-token-slots"],
+                              env=self.env(), capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr
+        infos: list[dict[str, str]] = []
+        for line in proc.stdout.splitlines():
+            if line.startswith("Slot "):
+                infos.append({})
+                continue
+            m = re.match(r"\s+(token label|token manufacturer|token model|serial num|"
+                         r"token flags)\s*:\s?(.*)$", line)
+            if m and infos:
+                key = {"token label": "label", "token manufacturer": "manufacturer",
+                       "token model": "model", "serial num": "serial",
+                       "token flags": "flags"}[m.group(1)]
+                infos[-1][key] = m.group(2).rstrip()
+        return [i for i in infos if "label" in i]
+
     def counts(self) -> Counter[str]:
         """How many objects of each class the token holds."""
         return Counter(o.cls for o in self.objects())

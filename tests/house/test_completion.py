@@ -55,7 +55,7 @@ def test_bash_completes_commands_options_and_store_values(bash_script: Path,
     assert _tui(data, "groups", "add", "Web-servers").returncode == 0
     assert _tui(data, "groups", "add", "Code-signing").returncode == 0
     assert "generate" in _complete(bash_script, data, "gen")
-    assert set(_complete(bash_script, data, "generate", "--ke")) == {"--key-spec"}
+    assert set(_complete(bash_script, data, "generate", "--key-s")) == {"--key-spec"}
     assert {"P-256", "P-384"} <= set(_complete(bash_script, data, "generate", "--key-spec", "P"))
     assert set(_complete(bash_script, data, "generate", "--group", "")) == {"Web-servers",
                                                                            "Code-signing"}

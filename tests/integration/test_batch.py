@@ -11,7 +11,7 @@ from cryptography import x509
 
 from tests.integration.conftest import GROUP, Cli
 from tui_csr import batch
-from tui_csr import cli as cli_mod
+from tui_csr.cli.commands import generate_batch as cli_mod
 from tui_csr.errors import StoreError
 from tui_csr.service import CsrService
 
@@ -92,7 +92,7 @@ async def test_batch_jsonl_json_output(cli: Cli, service: CsrService, tmp_path: 
     # Two lines with the same CN and no label get distinct default labels.
     assert docs[0]["label"] != docs[2]["label"]
     assert docs[2]["label"].startswith("a.example.com-")
-    assert await service.token.object_count() == before + 9  # 3 x (public, private, marker)
+    assert await service.token.object_count() == before + 6  # 3 x (public, private): no marker
     assert "generated 3 requests" in r.err
 
 
@@ -128,12 +128,12 @@ async def test_failure_midway_keeps_what_was_made_and_nothing_half_made(
     real_add = service.store.add_request
     calls = {"n": 0}
 
-    def flaky_add(req, audit=None):
+    def flaky_add(req, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise StoreError(f"The store {service.store.path} could not be written: No space "
                              "left on device.")
-        return real_add(req, audit)
+        return real_add(req, *args, **kwargs)
 
     monkeypatch.setattr(service.store, "add_request", flaky_add)
 
@@ -143,11 +143,11 @@ async def test_failure_midway_keeps_what_was_made_and_nothing_half_made(
     async def no_login(svc):
         return None
 
-    monkeypatch.setattr(cli_mod, "_service", same_service)
-    monkeypatch.setattr(cli_mod, "_login", no_login)
+    monkeypatch.setattr(cli_mod, "open_service", same_service)
+    monkeypatch.setattr(cli_mod, "login", no_login)
     args = argparse.Namespace(batch=str(path), json=True)
     with pytest.raises(batch.BatchStopped) as stop:
-        await batch.generate_command(args, service.settings)
+        await cli_mod.run_batch_command(args, service.settings)
     assert stop.value.exit_code == 1
     assert stop.value.line.number == 3 and len(stop.value.made) == 2
     out, err = capsys.readouterr()
@@ -161,8 +161,9 @@ async def test_failure_midway_keeps_what_was_made_and_nothing_half_made(
     keys_after = {k.key_id: k for k in await service.token_keys()}
     new_keys = set(keys_after) - keys_before
     assert new_keys == {bytes.fromhex(r.key_id) for r in stored}
-    assert all(keys_after[k].has_private and keys_after[k].marked for k in new_keys)
-    assert await service.token.object_count() == before + 6  # nothing of line 3 remains
+    assert all(keys_after[k].has_private for k in new_keys)
+    assert service.store.list_intents() == []  # every generation's intent was closed
+    assert await service.token.object_count() == before + 4  # 2 x (public, private); nothing of line 3
     assert not await service.token.label_in_use("mid-3")
 
 
@@ -193,5 +194,5 @@ async def test_run_batch_stops_on_a_token_failure(
         await batch.run_batch(service, lines, on_made=lambda line, req: made.append(req.label))
     assert made == ["sig-1"] and stop.value.line.number == 2
     assert "CKR_DEVICE_ERROR" in str(stop.value.cause)
-    assert await service.token.object_count() == before + 3
+    assert await service.token.object_count() == before + 2  # one pair (no marker)
     assert [r.label for r in service.store.list_requests()] == ["sig-1"]

@@ -17,7 +17,7 @@ from tests.integration.conftest import GROUP
 from tests.reliability.conftest import PrivateToken, json_out, make_private_token
 from tui_csr.core.keyspec import parse_key_spec
 from tui_csr.core.models import Intent, IntentState, Request, utcnow
-from tui_csr.errors import InputError, TokenError
+from tui_csr.errors import InputError, StoreError, TokenError
 from tui_csr.service import CsrService, GenerateParams
 from tui_csr.store.repo import Store
 
@@ -176,6 +176,41 @@ async def test_a_failed_generation_destroys_the_pair_and_closes_its_intent(
     assert (await service.scan_orphans()).keys_without_record == []
 
 
+async def test_a_store_write_that_landed_but_failed_keeps_the_key(
+        service: CsrService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record's write reached the disk, then failed (the folder's fsync): the request is
+    stored and its intent closed, so its key pair must stay, however the write ended."""
+    from tui_csr.store import storage
+
+    failing = {"on": False}
+    real_fsync, real_add = storage.fsync_dir, service.store.add_request
+
+    def fsync_dir(folder):
+        real_fsync(folder)
+        if failing["on"]:
+            raise OSError(5, "Input/output error")
+
+    def add_request(*args, **kwargs):
+        failing["on"] = True
+        try:
+            return real_add(*args, **kwargs)
+        finally:
+            failing["on"] = False
+
+    monkeypatch.setattr(storage, "fsync_dir", fsync_dir)
+    monkeypatch.setattr(service.store, "add_request", add_request)
+    with pytest.raises(StoreError, match="could not be written"):
+        await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "w.example"},
+                                              groups=[GROUP], label="landed"))
+    monkeypatch.undo()
+    (req,) = [r for r in await service.list_requests() if r.label == "landed"]
+    assert await service.token.key_exists(bytes.fromhex(req.key_id))
+    (intent,) = service.store.list_intents(None)
+    assert intent.state is IntentState.RECORDED and intent.request_id == req.id
+    assert (await service.scan_orphans()).empty
+    await service.delete_request(req.id)
+
+
 async def test_a_destroy_that_fails_is_reported_and_the_intent_stays_open(
         service: CsrService, monkeypatch: pytest.MonkeyPatch) -> None:
     token = service.token
@@ -261,8 +296,9 @@ def test_a_data_folder_of_an_earlier_version(tok: PrivateToken) -> None:
     assert object_counts(tok) == {"DATA": 4, "PRIVATE_KEY": 4, "PUBLIC_KEY": 4}
 
     orphans = json_out(tok.cli("orphans", "list", "--json", pin=tok.token.pin))
-    assert sorted((k["key_id"], k["label"]) for k in orphans["keys_without_record"]) == sorted(
-        [(adopt, "old-adopt"), (destroy, "old-destroy")])
+    assert sorted((k["key_id"], k["label"], k["legacy"])
+                  for k in orphans["keys_without_record"]) == sorted(
+        [(adopt, "old-adopt", True), (destroy, "old-destroy", True)])
     assert orphans["records_without_key"] == []
     # The recorded key's marker is not needed any more: the scan removed it.
     assert object_counts(tok) == {"DATA": 3, "PRIVATE_KEY": 4, "PUBLIC_KEY": 4}

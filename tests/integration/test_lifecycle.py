@@ -95,9 +95,8 @@ async def test_edit_groups_and_owner(service: CsrService) -> None:
 
 
 async def test_orphans_found_adopted_and_destroyed(service: CsrService) -> None:
-    from tui_csr.core.keyspec import parse_key_spec
-
     from tests.integration.test_intents import make_orphan
+    from tui_csr.core.keyspec import parse_key_spec
 
     # Keys made by tui-csr whose record never got written (the process was killed): an open
     # intent names each.

@@ -1,5 +1,5 @@
 """Reliability fixtures: the session token and CLI runner, private SoftHSM tokens for tests that
-must break or spy on a token, child processes with a hook, and the deterministic fuzz profile.
+must break or spy on a token, child processes with a hook, and the fuzz profiles.
 
 Tests that remove a token folder, lock a PIN or need a PIN nobody else uses get a SoftHSM token
 of their own. SoftHSM reads its config once per process and the module is loaded once, so such a
@@ -14,11 +14,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 
 from tests.conftest import SoftHSM
 from tests.integration.conftest import GROUP, Cli, cli, data_dir, service  # noqa: F401
@@ -30,17 +32,47 @@ from tui_csr.store.repo import Store
 #: Multiplies every example count (RELIABILITY_FUZZ_SCALE=10 for a long local run).
 FUZZ_SCALE = float(os.environ.get("RELIABILITY_FUZZ_SCALE", "1"))
 
-#: Deterministic fuzzing for CI: the same examples on every run, no example database.
-FUZZ = settings(derandomize=True, database=None, deadline=None, print_blob=True,
-                suppress_health_check=[HealthCheck.too_slow,
-                                       HealthCheck.function_scoped_fixture,
-                                       HealthCheck.data_too_large,
-                                       HealthCheck.filter_too_much])
+_QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
+          HealthCheck.filter_too_much]
+
+# Two registered profiles, chosen by HYPOTHESIS_PROFILE; CI runs both:
+# - "fixed" (the default): a fixed corpus, the same examples on every run, no example database;
+# - "random": new examples on each run from a seed that every failure prints (set HYPOTHESIS_SEED
+#   to it to replay that run's examples).
+settings.register_profile("fixed", derandomize=True, database=None, deadline=None,
+                          print_blob=True, suppress_health_check=_QUIET)
+settings.register_profile("random", derandomize=False, database=None, deadline=None,
+                          print_blob=True, suppress_health_check=_QUIET)
+PROFILES = ("fixed", "random")
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or "fixed"
+if PROFILE not in PROFILES:
+    raise pytest.UsageError(f"HYPOTHESIS_PROFILE={PROFILE!r} names no registered profile; "
+                            f"choose one of {', '.join(PROFILES)}.")
+#: The fuzz profile in use.
+FUZZ = settings.get_profile(PROFILE)
+#: The random profile's seed (printed with every failure of a fuzz test).
+SEED = int(os.environ.get("HYPOTHESIS_SEED") or secrets.randbits(32)) if PROFILE == "random" else None
 
 
-def examples(n: int) -> settings:
-    """The fuzz profile with ``n`` examples (scaled by RELIABILITY_FUZZ_SCALE)."""
-    return settings(FUZZ, max_examples=max(1, int(n * FUZZ_SCALE)))
+def examples(n: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The fuzz profile with ``n`` examples (scaled by RELIABILITY_FUZZ_SCALE), and under the
+    random profile its seed, as one decorator (put it above ``@given``)."""
+    chosen = settings(FUZZ, max_examples=max(1, int(n * FUZZ_SCALE)))
+
+    def apply(test: Callable[..., Any]) -> Callable[..., Any]:
+        test = chosen(test)
+        return seed(SEED)(test) if SEED is not None else test
+
+    return apply
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ARG001 - pytest hook signature
+    outcome = yield
+    report = outcome.get_result()
+    if SEED is not None and report.failed and getattr(item.obj, "is_hypothesis_test", False):
+        report.sections.append(("hypothesis seed", f"HYPOTHESIS_PROFILE=random "
+                                                   f"HYPOTHESIS_SEED={SEED} replays this run"))
 
 
 @dataclass
@@ -139,6 +171,14 @@ def make_private_token(folder: Path, label: str = "private", pin: str | None = N
 def private_token(tmp_path: Path) -> PrivateToken:
     """A SoftHSM token of this test's own, with a random 12-digit user PIN."""
     return make_private_token(tmp_path / "own")
+
+
+def elf_library() -> Path:
+    """An ELF shared library that is no PKCS#11 module (no C_GetFunctionList), on every
+    architecture tui-csr runs on: python-pkcs11's own compiled extension."""
+    import pkcs11._pkcs11
+
+    return Path(pkcs11._pkcs11.__file__)
 
 
 def json_out(run: Run):

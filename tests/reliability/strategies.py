@@ -95,14 +95,23 @@ def _escape(value: str) -> str:
     return "".join(out)
 
 
+def _plain(value: str) -> bool:
+    """No whitespace but the space and no control or format character: a value whose meaning
+    in a DN string is fixed by RFC 4514's escaping alone."""
+    return all(ch == " " or unicodedata.category(ch)[0] not in "CZ" for ch in value)
+
+
 @st.composite
-def dn_strings(draw) -> str:
-    """A ``--dn`` string: well-formed (escaped, any order, aliases), sloppily typed, or garbage."""
+def dn_strings_with_intent(draw) -> tuple[str, list[tuple[str, str]] | None]:
+    """A ``--dn`` string: well-formed (escaped, any order, aliases), sloppily typed, or garbage;
+    with the (type, value) pairs a well-formed one means, known from how it was built (None for
+    the sloppy and the garbage ones, and for values whose meaning RFC 4514 leaves open)."""
     kind = draw(st.sampled_from([0, 0, 0, 0, 0, 0, 1, 2]))
     if kind == 2:
-        return draw(raw_text)
+        return draw(raw_text), None
     fields = draw(dn_fields())
     parts = []
+    intent: list[tuple[str, str]] | None = [] if kind == 0 else None
     for attr, value in fields.items():
         name = draw(st.sampled_from(_good_types[attr]))
         if kind == 1 and draw(st.booleans()):
@@ -120,10 +129,30 @@ def dn_strings(draw) -> str:
                 continue
         sep = draw(st.sampled_from(["=", " = "]))
         parts.append(f"{name}{sep}{_escape(value)}")
+        if intent is not None:
+            if not _plain(value) or not value.strip() or (attr == "C" and value != value.strip()):
+                intent = None
+            else:
+                intent.append((attr, value.upper() if attr == "C" else value))
     if draw(st.booleans()):
         parts.reverse()  # C=..,O=..,CN=.. is legal too
     joiner = draw(st.sampled_from([",", ", ", ",", " , "] + ([",,", ";"] if kind == 1 else [])))
-    return joiner.join(parts)
+    return joiner.join(parts), intent
+
+
+#: A ``--dn`` string alone (see :func:`dn_strings_with_intent`).
+dn_strings = dn_strings_with_intent().map(lambda pair: pair[0])
+
+
+def fields_intent(fields: dict[str, str]) -> list[tuple[str, str]]:
+    """What separate fields mean: each value without its surrounding whitespace (a blank one is
+    no field), the country code in upper case."""
+    out = []
+    for attr, value in fields.items():
+        value = value.strip()
+        if value:
+            out.append((attr, value.upper() if attr == "C" else value))
+    return out
 
 
 _ipv4 = st.ip_addresses(v=4).map(str)
@@ -184,30 +213,45 @@ hashes = st.one_of(st.none(), mostly(st.sampled_from(["SHA256", "sha-384", "SHA2
 
 
 @st.composite
-def generate_params(draw, *, spec_ok: bool = False) -> GenerateParams:
-    """Everything a user types into Generate: with ``spec_ok`` the key spec is always P-256
-    (for runs on the real token, where only the subject, SANs and the rest are fuzzed)."""
+def generate_cases(draw, *, spec_ok: bool = False
+                   ) -> tuple[GenerateParams, list[tuple[str, str]] | None]:
+    """Everything a user types into Generate, and the subject it means (the oracle: known from
+    how the input was built, never from tui-csr's parser; None where the input does not fix it).
+    With ``spec_ok`` the key spec is always P-256 (for runs on the real token, where only the
+    subject, SANs and the rest are fuzzed)."""
     use_dn = draw(st.booleans())
-    return GenerateParams(
+    dn, intent = draw(dn_strings_with_intent()) if use_dn else (None, None)
+    # Both a DN string and fields, now and then: refused ("either ... or ...").
+    fields = draw(dn_fields()) if not use_dn or not draw(st.integers(0, 9)) else {}
+    if not use_dn:
+        intent = fields_intent(fields)
+    elif fields:
+        intent = None
+    params = GenerateParams(
         key_spec="P-256" if spec_ok else draw(key_specs),
         hash=None if spec_ok else draw(hashes),
         pss=False if spec_ok else draw(st.integers(0, 7)) == 0,
-        dn=draw(dn_strings()) if use_dn else None,
-        # Both a DN string and fields, now and then: refused ("either ... or ...").
-        fields=draw(dn_fields()) if not use_dn or not draw(st.integers(0, 9)) else {},
+        dn=dn,
+        fields=fields,
         sans=draw(sans),
         groups=draw(st.lists(group_names, min_size=1, max_size=3)) if draw(
             st.integers(0, 9)) else [],
         owner=draw(owners),
         label=draw(labels),
     )
+    return params, intent
+
+
+def generate_params(*, spec_ok: bool = False) -> st.SearchStrategy[GenerateParams]:
+    """The inputs of :func:`generate_cases` alone."""
+    return generate_cases(spec_ok=spec_ok).map(lambda case: case[0])
 
 
 # -- what every outcome must satisfy ------------------------------------------------------------
 
 #: InputError.field -> words of which one must appear in the message (it names the field).
 FIELD_WORDS: dict[str, tuple[str, ...]] = {
-    "key_spec": ("key spec",), "hash": ("hash",), "pss": ("pss",),
+    "key_spec": ("key spec", "--key-spec"), "hash": ("hash",), "pss": ("pss",),
     "dn": ("dn", "cn", "o", "ou", "l", "st", "c"), "CN": ("cn",), "O": ("o",), "OU": ("ou",),
     "L": ("l",), "ST": ("st",), "C": ("c",),
     "san": ("subject alternative", "san"), "email": ("email",), "dns": ("dns",),
@@ -265,3 +309,10 @@ def csr_subject_and_sans(pem_or_der: bytes) -> tuple[list[tuple[str, str]], list
 def expected(v: ValidatedRequest) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """The subject and SANs the core normalised ``v`` to (what the CSR must carry)."""
     return list(v.dn.attrs), [e.as_pair() for e in v.sans]
+
+
+def check_subject(subject: list[tuple[str, str]], intent: list[tuple[str, str]] | None) -> None:
+    """The CSR's subject (read by ``cryptography``) holds exactly the RDNs the input meant: none
+    dropped, none added, none changed (order aside: a DN string may be typed in either order)."""
+    if intent is not None:
+        assert sorted(subject) == sorted(intent), (subject, intent)

@@ -205,22 +205,19 @@ def test_writers_while_another_process_scans_the_token(tmp_path: Path) -> None:
     """Orphan scans (the TUI runs one at start) while others generate and delete: a key destroyed
     by another process between the token's search and the reading of its attributes used to
     fail the scan (CKR_OBJECT_HANDLE_INVALID, about one scan in eight here); searches now run
-    again. SoftHSM's shared file store can also fail a generate outright under such load: that
-    must be one clear sentence and leave nothing behind."""
+    again. SoftHSM's file store also failed logins, searches and generates of one process while
+    another wrote (4 of 26 runs); tui-csr's processes now take turns at each call into SoftHSM
+    (tui_csr/hsm/interprocess.py), so not one operation may fail."""
     tok = make_private_token(tmp_path / "scan")
     ops, scans = _run_with_scanner(tok, tmp_path)
     assert scans["failures"] == [] and scans["scans"] >= 5, scans
-    failed = [op for op in ops if op[2] != 0]
-    for _, _, code, err in failed:
-        lines = err.strip().splitlines()
-        assert code == 1 and len(lines) == 1 and lines[0].startswith("error: "), err
-        assert "token 'private'" in lines[0].lower() and "Traceback" not in err
-    made = {op[1] for op in ops if op[0] == "generate" and op[2] == 0}
-    deleted = {op[1] for op in ops if op[0] == "delete" and op[2] == 0}
+    assert [op for op in ops if op[2] != 0] == []
+    assert len(ops) == SCAN_WRITERS * (SCAN_GENERATES + SCAN_GENERATES // 2)
+    made = {op[1] for op in ops if op[0] == "generate"}
+    deleted = {op[1] for op in ops if op[0] == "delete"}
     listed = json.loads(tok.cli("list", "--json").out)
     assert sorted(d["label"] for d in listed) == sorted(made - deleted)
     orphans = json.loads(tok.cli("orphans", "list", "--json", pin=tok.token.pin).out)
     assert orphans == {"keys_without_record": [], "records_without_key": []}
     print(f"\n{SCAN_WRITERS} writers x {SCAN_GENERATES} generate (+ deletes) while 1 process "
-          f"scanned the token {scans['scans']} times: {len(ops)} operations, {len(failed)} "
-          "failed cleanly (SoftHSM under load), 0 scans failed")
+          f"scanned the token {scans['scans']} times: {len(ops)} operations, none failed")

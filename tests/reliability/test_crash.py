@@ -6,7 +6,8 @@ came before one was made), then destroys or adopts it.
 Each generation step is hit for certain: the child runs with ``TUI_CSR_TEST_PAUSE_AT=<step>``
 (see :mod:`tui_csr.crashpoint`), stops itself there with SIGSTOP after saying so on stderr, and
 only then is killed. A kill during a token write could damage a shared SoftHSM token, so these
-run on a token of their own (one per test).
+run on a token of their own (SoftHSM: one per test), on every back end: SoftHSM, tpm2-pkcs11
+over swtpm, and SoftHSM forwarded by p11-kit (tests/backends).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cryptography import x509
 from tests.backends.token import RealToken
 from tests.integration.conftest import GROUP, Cli
 from tests.reliability.conftest import NICE, Run, json_out, make_private_token
+from tui_csr.config import current_user
 from tui_csr.core.models import IntentState, Request
 from tui_csr.service import CsrService
 from tui_csr.store.repo import Store
@@ -180,23 +182,40 @@ class KillTarget:
         return dict(self.token.counts())
 
 
-@pytest.fixture(scope="module")
-def tpm2_for_kills(tmp_path_factory: pytest.TempPathFactory):
-    """A tpm2-pkcs11 token (swtpm + tpm2-abrmd) for this module's kill tests alone."""
-    from tests.backends import tpm2
+def _backend_for_kills(kind: str, folder: Path):
+    """A tpm2-pkcs11 (swtpm + tpm2-abrmd) or p11-kit-forwarded SoftHSM token of the kill
+    tests' own; skipped with the reason when its packages are missing (failed under CI)."""
+    from tests.backends import p11kit, tpm2
 
-    gone = tpm2.missing()
+    backend = {"tpm2": tpm2, "p11kit": p11kit}[kind]
+    gone = backend.missing()
     if gone:
-        reason = f"tpm2 back end not installed ({', '.join(gone)}); run scripts/system-deps.sh"
+        reason = f"{kind} back end not installed ({', '.join(gone)}); run scripts/system-deps.sh"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
-    token = tpm2.start(tmp_path_factory.mktemp("tpm2-kills"), label="kills")
+    return backend, backend.start(folder, label=f"kills-{kind}")
+
+
+@pytest.fixture(scope="module")
+def tpm2_for_kills(tmp_path_factory: pytest.TempPathFactory):
+    """A tpm2-pkcs11 token for this module's kill tests alone (killing its client cannot damage
+    the TPM's store, so the tests share it; each has its own data folder)."""
+    backend, token = _backend_for_kills("tpm2", tmp_path_factory.mktemp("tpm2-kills"))
     yield token
-    tpm2.stop(token)
+    backend.stop(token)
 
 
-@pytest.fixture(params=["softhsm", "tpm2"])
+@pytest.fixture(scope="module")
+def p11kit_for_kills(tmp_path_factory: pytest.TempPathFactory):
+    """A SoftHSM token behind ``p11-kit server``, reached through p11-kit-client.so: the killed
+    client never runs SoftHSM's code, the server does."""
+    backend, token = _backend_for_kills("p11kit", tmp_path_factory.mktemp("p11kit-kills"))
+    yield token
+    backend.stop(token)
+
+
+@pytest.fixture(params=["softhsm", "tpm2", "p11kit"])
 def kill_target(request: pytest.FixtureRequest, tmp_path: Path) -> KillTarget:
     if request.param == "softhsm":  # a fresh SoftHSM token per test
         tok = make_private_token(tmp_path / "own")
@@ -206,9 +225,9 @@ def kill_target(request: pytest.FixtureRequest, tmp_path: Path) -> KillTarget:
                           {**tok.env, "TUI_CSR_PIN": tok.token.pin})
     from tests.backends.fixtures import make_cli
 
-    token = request.getfixturevalue("tpm2_for_kills")
-    real = make_cli(token, tmp_path / "tpm2-cli")
-    return KillTarget("tpm2", token, real.data_dir, real.env(token.pin))
+    token = request.getfixturevalue(f"{request.param}_for_kills")
+    real = make_cli(token, tmp_path / f"{request.param}-cli")
+    return KillTarget(request.param, token, real.data_dir, real.env(token.pin))
 
 
 @pytest.mark.parametrize(("point", "made"), STEPS, ids=[p for p, _ in STEPS])
@@ -234,11 +253,15 @@ def test_kill_9_at_every_step_of_a_generation(kill_target: KillTarget, point: st
     # ... and exactly the key pair is reported, with its label.
     assert [k["label"] for k in orphans["keys_without_record"]] == [label], orphans
     assert after["private"] == before.get("private", 0) + 1
-    key_id = orphans["keys_without_record"][0]["key_id"]
+    (orphan,) = orphans["keys_without_record"]
+    key_id = orphan["key_id"]
     (intent,) = store.list_intents()
     assert key_id in intent.key_ids and intent.label == label
+    assert (orphan["key_spec"], orphan["created_by"], orphan["legacy"]) == (
+        "P-256", current_user(), False)
     human = tok.cli("orphans", "list")
     assert human.code == 0 and f"key without a record: {key_id}" in human.out
+    assert f"label={label}  P-256 by {current_user()} " in human.out
     r = tok.cli("orphans", "destroy", key_id, "--yes")
     assert r.code == 0, r.err
     assert tok.counts() == before  # the token is as it was before the generation

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import GROUP, Cli, Result
-from tests.reliability.conftest import CLI_MAIN, PrivateToken, Run, make_private_token
+from tests.reliability.conftest import (
+    CLI_MAIN,
+    PrivateToken,
+    Run,
+    elf_library,
+    make_private_token,
+)
 from tui_csr.service import CsrService
 
 GENERATE = ("generate", "--key-spec", "P-256", "--cn", "fault.example", "--group", GROUP)
@@ -140,14 +146,12 @@ def test_missing_module_path(cli: Cli, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["text", "elf", "folder", "empty"])
 def test_file_that_is_not_a_pkcs11_module(cli: Cli, tmp_path: Path, kind: str) -> None:
-    path = {"text": tmp_path / "module.so", "elf": Path("/lib/x86_64-linux-gnu/libz.so.1"),
+    path = {"text": tmp_path / "module.so", "elf": elf_library(),
             "folder": tmp_path, "empty": tmp_path / "empty.so"}[kind]
     if kind == "text":
         path.write_text("#!/bin/sh\necho not a library\n")
     elif kind == "empty":
         path.write_bytes(b"")
-    elif kind == "elf" and not path.exists():
-        pytest.skip("no libz.so.1 here")
     run = cli(*GENERATE, "--module", str(path))
     if kind == "folder":
         one_sentence(run, 2, f"error: PKCS#11 module {path} is not a file.")
@@ -285,8 +289,8 @@ async def test_key_spec_the_token_cannot_make(cli: Cli, service: CsrService, mod
 def test_key_spec_outside_what_tui_csr_accepts(cli: Cli) -> None:
     one_sentence(cli("generate", "--key-spec", "RSA1024", "--cn", "x", "--group", GROUP), 2,
                  "error: Key spec 'RSA1024' is not supported: RSA below 2048 bits")
-    one_sentence(cli("generate", "--key-spec", "ed25519", "--cn", "x", "--group", GROUP), 2,
-                 "error: Key spec 'ed25519' is not known")
+    one_sentence(cli("generate", "--key-spec", "p-192", "--cn", "x", "--group", GROUP), 2,
+                 "error: Key spec 'p-192' is not known")
 
 
 def test_private_token_helper_makes_a_working_token(tmp_path: Path) -> None:
@@ -294,4 +298,4 @@ def test_private_token_helper_makes_a_working_token(tmp_path: Path) -> None:
     tok = make_private_token(tmp_path / "guard", label="guard")
     made = tok.cli(*GENERATE, "--json", pin=tok.token.pin)
     assert made.code == 0, made.err
-    assert object_count(tok) == 3  # public key, private key, marker
+    assert object_count(tok) == 2  # public key, private key (no marker)

@@ -11,7 +11,6 @@ with CKR_GENERAL_ERROR; measured in test_token_faults.py), as a token whose user
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from textual.widgets import RadioButton, Static
 
 from tests.conftest import SoftHSM
 from tests.integration.conftest import GROUP, make_settings
+from tests.reliability.conftest import elf_library
 from tests.ui.wizard_harness import WizardHarness, to_review
 from tui_csr.hsm.token import Pkcs11Token
 from tui_csr.hsm.worker import AsyncToken
@@ -35,7 +35,6 @@ from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
 
 SIZE = (100, 30)
-_HAVE_LIBZ = os.path.exists("/lib/x86_64-linux-gnu/libz.so.1")  # an ELF library, not PKCS#11
 
 
 class _Proxy:
@@ -175,10 +174,8 @@ async def test_start_up_faults_show_the_error_screen(token: SoftHSM, data_dir: P
     fake = tmp_path / "module.so"
     fake.write_text("not a library")
     settings.module = {"missing": str(tmp_path / "nope.so"), "text": str(fake),
-                       "elf": "/lib/x86_64-linux-gnu/libz.so.1", "folder": str(tmp_path),
+                       "elf": str(elf_library()), "folder": str(tmp_path),
                        "label": token.module}[kind]
-    if kind == "elf" and not _HAVE_LIBZ:
-        pytest.skip("no libz.so.1 here")
     if kind == "label":
         settings.token = "no-such-token"
     app = TuiCsrApp(CsrService.create(settings))
@@ -272,8 +269,8 @@ async def test_token_gone_during_apply_is_shown_on_the_review_step(logged_in) ->
         await settle(pilot)
         assert not app.dismissed and app.wizard.current == 4 and app.is_running
         assert app.wizard.review_step.apply_error == (
-            "Apply failed: While generating an RSA 2048 key on token 'test': the token is no "
-            "longer there (removed or disconnected). (CKR_GENERAL_ERROR)")
+            "Apply failed: While creating the RSA 2048 key pair on token 'test': the token is "
+            "no longer there (removed or disconnected). (CKR_GENERAL_ERROR)")
     assert service.store.list_requests() == []
 
 

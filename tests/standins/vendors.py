@@ -59,6 +59,13 @@ class Rules:
         """The mechanism list the vendor's slot shows."""
         return real
 
+    def attribute_values(self, values: dict[Any, Any]) -> dict[Any, Any]:
+        """What the vendor answers to a bulk attribute read."""
+        return values
+
+    def destroy(self) -> None:
+        """Raise when the vendor fails to destroy an object."""
+
 
 class CloudHSM(Rules):
     """AWS CloudHSM (Client SDK 5), from its PKCS#11 documentation."""
@@ -151,6 +158,13 @@ class _Object(_Wrapped):
     def __getitem__(self, key: Any) -> Any:
         return self._real[key]
 
+    def get_attributes(self, keys: Any) -> dict[Any, Any]:
+        return self._rules.attribute_values(self._real.get_attributes(keys))
+
+    def destroy(self) -> None:
+        self._rules.destroy()
+        self._real.destroy()
+
     def __setitem__(self, key: Any, value: Any) -> None:
         self._rules.set_attribute(key)
         self._real[key] = value
@@ -196,6 +210,9 @@ class _Session(_Wrapped):
 
 
 class _Slot(_Wrapped):
+    def get_token(self) -> _Token:
+        return _Token(self._real.get_token(), self._rules)
+
     def get_mechanisms(self) -> set[Any]:
         return self._rules.mechanisms(set(self._real.get_mechanisms()))
 
@@ -233,8 +250,8 @@ class _Lib(_Wrapped):
     def library_description(self) -> str:
         return self._rules.library[1]
 
-    def get_tokens(self, *args: Any, **kwargs: Any) -> list[_Token]:
-        return [_Token(t, self._rules) for t in self._real.get_tokens(*args, **kwargs)]
+    def get_slots(self, *args: Any, **kwargs: Any) -> list[_Slot]:
+        return [_Slot(s, self._rules) for s in self._real.get_slots(*args, **kwargs)]
 
 
 class VendorToken(Pkcs11Token):

@@ -21,8 +21,10 @@ from tui_csr.core.models import Request
 from tui_csr.service import CsrService
 from tui_csr.ui.dialogs.actions import open_actions
 from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors, error_dialog_for
+from tui_csr.ui.navigation import RequestNavigation
 from tui_csr.ui.screens.certificates import CertificatesView
 from tui_csr.ui.screens.groups import GroupsView
+from tui_csr.ui.text import LiteralNotifications
 
 #: The fixtures the lifecycle tests use (a data folder holding group "Web", a logged-in service
 #: on the session's SoftHSM token); test modules bind them to module names to use them.
@@ -31,7 +33,7 @@ service = integration.service
 GROUP = integration.GROUP
 
 
-class LifecycleHarness(ReportsWorkerErrors, App[None]):
+class LifecycleHarness(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, App[None]):
     """Certificates and Groups tabs over ``service``; pushes ``push()`` on mount if given."""
 
     TITLE = "tui-csr lifecycle harness"
@@ -41,6 +43,7 @@ class LifecycleHarness(ReportsWorkerErrors, App[None]):
         super().__init__()
         self.service = service
         self.changes = 0
+        self.lost_key_ids: set[str] = set()
         self.save_directory = save_directory
         self._push = push
         self._tab = tab

@@ -284,7 +284,9 @@ async def test_help_lists_keys_of_active_screen(tmp_path: Path) -> None:
         assert keys["Generate CSR"] == "g" and keys["Filter"] == "/"
         assert keys["Sort"] == "s" and keys["Help"] == "f1, ?" and keys["Down"] == "j"
         await pilot.press("escape")
-        await pilot.press("enter", "question_mark")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         assert {"Copy PEM", "Save…", "Back"} <= {k.description for k in app.screen.keys}
         await pilot.press("escape", "escape", "slash", "question_mark")
@@ -356,7 +358,9 @@ async def test_copy_puts_pem_on_clipboard_and_wraps_for_tmux(service, token, tmp
         await settle(pilot)
         written: list[str] = []
         monkeypatch.setattr(app._driver, "write", written.append)
-        await pilot.press("enter", "c")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("c")
         pem = app.screen.request.csr_pem
         assert app.clipboard == pem
         copies = [w for w in written if "]52;" in w]  # Textual writes other sequences too
@@ -369,7 +373,9 @@ async def test_save_writes_pem_and_der(service, token, tmp_path, monkeypatch) ->
     app = await _result_app(service, tmp_path, monkeypatch, token.pin, "ui save/1")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.press("enter", "s")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("s")
         assert isinstance(app.screen, SaveDialog)
         assert app.screen.query_one("#path", Input).value == "ui_save_1.csr"
         await pilot.press("enter")
@@ -427,7 +433,11 @@ async def test_save_reports_missing_folder(tmp_path: Path) -> None:
 def test_safe_file_name() -> None:
     assert safe_file_name("www.example.com-2026-01-02", ".csr") == "www.example.com-2026-01-02.csr"
     assert safe_file_name("../etc/passwd", ".der") == "etc_passwd.der"
-    assert safe_file_name("äöü", ".csr") == "request.csr"
+    # Issue 12 item 11: letters of any script stay (the default name once read "M_ller_J_rg").
+    assert safe_file_name("Müller Jörg-2026", ".csr") == "Müller_Jörg-2026.csr"
+    assert safe_file_name("äöü", ".csr") == "äöü.csr"
+    assert safe_file_name("\x1b[2J/..", ".csr") == "2J.csr"
+    assert safe_file_name("…", ".csr") == "request.csr"
 
 
 async def test_large_lists_arrive_a_page_at_a_time(tmp_path: Path) -> None:

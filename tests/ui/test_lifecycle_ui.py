@@ -24,9 +24,14 @@ from tests.ui.conftest import make_request
 from tests.ui.lifecycle_harness import GROUP, LifecycleHarness, settle, type_into
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import NotFoundError
-from tui_csr.services.orphans import OrphanReport
 from tui_csr.service import CsrService, GenerateParams
-from tui_csr.ui.dialogs.actions import ACTIONS, ActionsMenu, AttestationSaveDialog
+from tui_csr.services.orphans import OrphanReport
+from tui_csr.ui.dialogs.actions import (
+    ACTIONS,
+    CERTIFICATE_ACTIONS,
+    ActionsMenu,
+    AttestationSaveDialog,
+)
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.delete import DeleteDialog
 from tui_csr.ui.dialogs.edit_groups import NO_GROUP_CHOSEN, EditGroupsDialog
@@ -60,7 +65,8 @@ async def choose(pilot, app: LifecycleHarness, request: Request, action: str) ->
     app.open_actions(request)
     await settle(pilot)
     assert isinstance(app.screen, ActionsMenu)
-    app.screen.query_one(OptionList).highlighted = [a for a, _ in ACTIONS].index(action)
+    app.screen.query_one(OptionList).highlighted = [
+        a.value for a, _ in app.screen.actions].index(action)
     await pilot.press("enter")
     await settle(pilot)
 
@@ -101,7 +107,7 @@ async def test_menu_offers_every_action_and_view_opens(service: CsrService) -> N
         assert isinstance(menu, ActionsMenu)
         options = menu.query_one(OptionList)
         assert [options.get_option_at_index(i).id for i in range(options.option_count)] == \
-            [a for a, _ in ACTIONS]
+            [a.value for a, _ in ACTIONS if a not in CERTIFICATE_ACTIONS]
         attestation = options.get_option("attestation")
         if menu.attestation is not None:  # SoftHSM has no attestation: disabled with reason
             assert attestation.disabled
@@ -228,7 +234,8 @@ async def test_delete_from_view_destroys_key_and_record(service: CsrService) -> 
         await pilot.press("a")
         await settle(pilot)
         assert isinstance(app.screen, ActionsMenu)
-        app.screen.query_one(OptionList).highlighted = [a for a, _ in ACTIONS].index("delete")
+        app.screen.query_one(OptionList).highlighted = [
+        a.value for a, _ in app.screen.actions].index("delete")
         await pilot.press("enter")
         await settle(pilot)
         dialog = app.screen
@@ -288,8 +295,8 @@ async def test_import_certificate_file_moves_request_to_certificates(
         table = app.certificates.table
         assert table.row_count == 1
         row = [str(c) for c in table.get_row_at(0)]
-        assert row[0] == "issued.example" and row[1] == "Test CA"
-        assert row[5] == GROUP
+        assert row[0] == "issued.example" and row[2] == "Test CA"
+        assert row[6] == GROUP
     key_id = bytes.fromhex(req.key_id)
     assert await service.token.certificates(key_id) == [der(cert)]
     assert service.store.get_request(req.id).status is Status.ISSUED
@@ -335,7 +342,7 @@ async def test_expired_certificate_imports_with_a_warning(service: CsrService) -
         await settle(pilot)
         warnings = [n for n in app._notifications if n.severity == "warning"]
         assert warnings and "expired" in warnings[0].message
-        assert "expired" in str(app.certificates.table.get_row_at(0)[4])
+        assert "expired" in str(app.certificates.table.get_row_at(0)[1])
 
 
 # -- groups -----------------------------------------------------------------------------------

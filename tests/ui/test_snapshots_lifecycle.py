@@ -23,8 +23,8 @@ from tests.ui.conftest import FIXED, SAMPLE, add_requests, fake_service, make_re
 from tests.ui.lifecycle_harness import LifecycleHarness, settle
 from tui_csr.core.models import Group, Status
 from tui_csr.hsm.token import TokenKey
-from tui_csr.services.orphans import OrphanReport
 from tui_csr.service import CsrService
+from tui_csr.services.orphans import OrphanReport
 from tui_csr.ui.dialogs.actions import NO_ATTESTATION, ActionsMenu, AttestationSaveDialog
 from tui_csr.ui.dialogs.delete import DeleteDialog
 from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog

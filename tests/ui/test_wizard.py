@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
-import time
-
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
+from textual.widgets import TextArea
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import (
@@ -58,7 +56,7 @@ async def test_whole_flow_rsa_by_keyboard(service: CsrService) -> None:
         await pilot.press(*"CN=flow-rsa.example.com, O=Example Corp, OU=PKI, L=Berlin, ST=Berlin")
         assert value_of(app, "#f-cn") == "flow-rsa.example.com"
         assert value_of(app, "#f-o") == "Example Corp"
-        assert value_of(app, "#f-ou") == "PKI"
+        assert app.wizard.query_one("#f-ou", TextArea).text == "PKI"
         assert value_of(app, "#f-l") == "Berlin"
         assert value_of(app, "#f-st") == "Berlin"
         assert wizard.query_one(CountryPicker).code is None
@@ -381,7 +379,7 @@ async def test_apply_failure_keeps_values_and_retry_works(service: CsrService) -
 
 
 async def test_token_failure_shows_message_and_code(service: CsrService, monkeypatch) -> None:
-    async def broken(*_args: object) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> None:
         raise TokenError("The token has no room for another key.", field="token",
                          code="CKR_DEVICE_MEMORY")
 
@@ -398,48 +396,25 @@ async def test_token_failure_shows_message_and_code(service: CsrService, monkeyp
     assert service.store.list_requests() == []
 
 
-async def worst_gap_while_generating_rsa_4096(service: CsrService, cn: str) -> float:
-    """Generate an RSA-4096 request through the wizard with a 10 ms timer running; the longest
-    time between two ticks from pressing Apply until Apply has finished."""
-    app = WizardHarness(service, tick=True)
+async def test_rsa_4096_apply_reports_progress_with_the_buttons_disabled(
+        service: CsrService) -> None:
+    """RSA-4096 through the wizard: progress is reported while every button is disabled, and
+    Apply ends with the request. (How long the event loop may stall is measured by the one
+    timing test, tests/integration/test_event_loop.py; issue 11 removed the retried 50 ms
+    assertion that lived here.)"""
+    app = WizardHarness(service)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("tab", "right", "right", "enter")  # RSA 4096
         assert app.wizard.token_step.key_spec == "RSA4096"
-        await open_step(pilot, 4, f"CN={cn}")
+        await open_step(pilot, 4, "CN=responsive.example.com")
         wizard = app.wizard
-        # A full collection of this long test process's heap can pause any Python program for
-        # tens of ms; that is the interpreter, not the wizard, so keep it out of the window.
-        gc.collect()
-        gc.freeze()
-        try:
-            start = time.perf_counter()
-            await pilot.press("ctrl+g")
-            await app.workers.wait_for_complete()
-            end = time.perf_counter()
-        finally:
-            gc.unfreeze()
+        await pilot.press("ctrl+g")
+        await app.workers.wait_for_complete()
         await settle(pilot)
         assert app.dismissed and app.result is not None and not wizard.busy
     assert app.disabled_during_progress and all(app.disabled_during_progress)
     assert any(text.startswith("Generating RSA 4096 key") for _, text in app.progress)
-    ticks = [t for t in app.ticks if start <= t <= end]
-    assert len(ticks) >= 10, f"only {len(ticks)} ticks in {end - start:.2f} s"
-    return max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
-
-
-async def test_loop_stays_responsive_while_generating_rsa_4096(service: CsrService) -> None:
-    # A loop blocked by the key generation stalls for about the generation time (~1.5 s) on
-    # every attempt. An oversubscribed CI machine can also leave the loop thread waiting for a
-    # CPU for more than 50 ms now and then, whatever it does; a second or third attempt tells
-    # that apart from blocking.
-    worst: list[float] = []
-    for attempt in range(3):
-        worst.append(await worst_gap_while_generating_rsa_4096(
-            service, f"responsive-{attempt}.example.com"))
-        if worst[-1] < 0.05:
-            break
-    assert min(worst) < 0.05, f"the loop stalled for {', '.join(f'{g:.3f}' for g in worst)} s"
 
 
 async def test_progress_is_shown_while_applying(service: CsrService) -> None:

@@ -22,7 +22,7 @@ def test_jsonl_fields_and_line_numbers() -> None:
     assert problems == []
     assert [line.number for line in lines] == [1, 3]
     a, c = (line.params for line in lines)
-    assert a.key_spec == "P-256" and a.fields == {"CN": "a.example.com"}
+    assert a.key_spec == "P-256" and a.field_pairs() == [("CN", "a.example.com")]
     assert a.sans == [("dns", "a.example.com"), ("dns", "b.example.com")]
     assert a.groups == ["Web"] and a.label is None and a.pss is False
     assert c.key_spec == "RSA3072" and c.dn == "CN=c,O=Ex" and c.pss is True
@@ -63,11 +63,11 @@ def test_csv_header_lists_and_line_numbers() -> None:
     assert problems == []
     assert [line.number for line in lines] == [2, 3, 5]
     a, b, c = (line.params for line in lines)
-    assert a.fields == {"CN": "a.example.com", "O": "Ex", "C": "us"}
+    assert a.field_pairs() == [("CN", "a.example.com"), ("O", "Ex"), ("C", "us")]
     assert a.sans == [("dns", "a.example.com"), ("dns", "www.a.example.com")]
     assert a.groups == ["Web"] and a.label is None and a.pss is False
     assert b.groups == ["Web", "Mail"] and b.pss is True and b.label == "b-key"
-    assert c.fields == {"CN": "c, the third"}
+    assert c.field_pairs() == [("CN", "c, the third")]
 
 
 def test_csv_problems() -> None:
@@ -108,3 +108,14 @@ def test_read_batch_file_errors(tmp_path: Path) -> None:
     bom = tmp_path / "excel.csv"
     bom.write_bytes("\ufeffkey_spec,cn\nP-256,a\n".encode())
     assert read_batch(str(bom))[0].params.key_spec == "P-256"
+
+
+def test_several_ous_are_kept_in_order() -> None:
+    """Repeated OUs: a JSON list, or `;` between them in a CSV cell, each its own RDN in order."""
+    lines, problems = parse_batch(
+        '{"key_spec": "P-256", "cn": "a", "ou": ["IT", "PKI"], "group": "Web"}\n', "jsonl")
+    assert problems == []
+    assert lines[0].params.field_pairs() == [("CN", "a"), ("OU", "IT"), ("OU", "PKI")]
+    lines, problems = parse_batch("key_spec,cn,ou,group\nP-256,a,IT;PKI,Web\n", "csv")
+    assert problems == []
+    assert lines[0].params.field_pairs() == [("CN", "a"), ("OU", "IT"), ("OU", "PKI")]

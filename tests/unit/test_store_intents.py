@@ -130,6 +130,27 @@ def test_close_states(store: Store) -> None:
     assert [e.action for e in store.list_audit()] == ["destroy"]
 
 
+def test_intents_closed_long_ago_are_pruned(store: Store) -> None:
+    from datetime import timedelta
+
+    from tui_csr.store.repo import INTENTS_KEPT
+
+    old, recent, still_open = make_intent("old"), make_intent("recent"), make_intent("open")
+    for intent in (old, recent, still_open):
+        store.open_intent(intent)
+    store.close_intent(old.id, IntentState.ABANDONED)
+    store.close_intent(recent.id, IntentState.DESTROYED)
+    raw = json.loads(store.path.read_bytes())
+    for doc in raw["intents"].values():  # "old" was closed, and "open" opened, long ago
+        if doc["label"] in ("old", "open"):
+            when = (utcnow() - INTENTS_KEPT - timedelta(days=1)).isoformat()
+            doc["closed" if doc["label"] == "old" else "created"] = when.replace("+00:00", "Z")
+    store.path.write_text(json.dumps(raw))
+    store = Store(store.path)
+    store.open_intent(make_intent("new"))  # the next generation's write prunes
+    assert sorted(i.label for i in store.list_intents(None)) == ["new", "open", "recent"]
+
+
 def test_a_key_id_in_use_is_refused_before_anything_is_made(store: Store) -> None:
     req = make_request()
     store.add_request(req)

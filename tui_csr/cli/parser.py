@@ -19,11 +19,16 @@ COMMANDS: dict[str, str] = {
     "attestation": "attestation",
     "edit": "edit",
     "import-cert": "import_cert",
+    "renew": "renew",
+    "retire": "retire",
     "certs": "certs",
     "orphans": "orphans",
+    "audit": "audit",
     "tokens": "tokens",
     "groups": "groups",
+    "profiles": "profiles",
     "completion": "completion",
+    "store": "store",
 }
 
 
@@ -73,6 +78,9 @@ def add_common(p: argparse.ArgumentParser, top: bool = False) -> None:
                    help="data folder (or TUI_CSR_DATA_DIR; default XDG data dir)")
     g.add_argument("--config", default=d, metavar="FILE",
                    help="TOML config (or TUI_CSR_CONFIG; default XDG config dir)")
+    g.add_argument("--store", default=d, metavar="DSN",
+                   help="PostgreSQL store, e.g. postgresql://db/tui or service=NAME, never with "
+                        "a password (or TUI_CSR_STORE; default the TinyDB file in the data dir)")
     g.add_argument("--pin-file", default=d, metavar="FILE",
                    help="read the user PIN from FILE (or TUI_CSR_PIN; else a prompt)")
     # Never an option, but named, so that `--pin 1234` is refused without echoing the PIN

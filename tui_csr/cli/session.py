@@ -19,7 +19,8 @@ def settings_from_args(args: Any) -> Settings:
                          module=getattr(args, "module", None),
                          token=getattr(args, "token", None),
                          data_dir=getattr(args, "data_dir", None),
-                         pin_file=getattr(args, "pin_file", None))
+                         pin_file=getattr(args, "pin_file", None),
+                         store=getattr(args, "store", None))
 
 
 async def open_service(settings: Settings, *, token: bool) -> CsrService:
@@ -56,6 +57,12 @@ async def login(service: CsrService) -> None:
         await service.login(None)
         return
     await service.login(await read_pin(service, info.label))
+
+    async def context_pin(label: str) -> str:
+        return await read_pin(service, label)
+
+    # Keys with CKA_ALWAYS_AUTHENTICATE: the same PIN source again before each signature.
+    service.pin_source = context_pin
 
 
 async def find_request(service: CsrService, ident: str) -> Request:

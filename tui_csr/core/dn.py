@@ -539,7 +539,7 @@ def _validate(attrs: tuple[tuple[str, str], ...]) -> None:
             raise InputError(
                 f"DC '{value}' is not ASCII; a domain component is an IA5String: write an "
                 "internationalised label in its IDNA form (xn--...).",
-                field="dn",
+                field="DC",
             )
         if len(value) > MAX_LENGTH[attr] and attr != "C":
             raise InputError(

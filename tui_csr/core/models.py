@@ -69,6 +69,16 @@ class Request:
     renews: str | None = None
     renewed_by: str | None = None
     retired: datetime | None = None
+    #: The extensions the CSR requests besides the SAN (``RequestedExtensions.to_doc()``),
+    #: None for none.
+    extensions: dict | None = None
+    #: The profiles applied when it was made: ``{"name", "version", "source"}`` each.
+    profiles: list[dict] | None = None
+    #: The private key's flags as the token reported them after generation (SENSITIVE,
+    #: ALWAYS_AUTHENTICATE, DECRYPT ...), and those of them the token set against what a
+    #: signing key should have (tpm2-pkcs11 forces DECRYPT=true): shown, never hidden.
+    key_attributes: dict[str, bool] | None = None
+    key_forced: dict[str, bool] | None = None
 
     def to_doc(self) -> dict:
         """Serialise to a JSON-able dict."""
@@ -203,8 +213,9 @@ class Intent:
     @property
     def key_ids(self) -> tuple[str, ...]:
         """Every CKA_ID (hex) the pair may carry: the first, then the rewrite target."""
-        return (self.key_id,) if self.final_key_id in (None, self.key_id) else (
-            self.key_id, self.final_key_id)  # type: ignore[return-value]
+        if self.final_key_id is None or self.final_key_id == self.key_id:
+            return (self.key_id,)
+        return (self.key_id, self.final_key_id)
 
     def to_doc(self) -> dict:
         """Serialise to a JSON-able dict."""

@@ -16,10 +16,11 @@ own in the store. Pure: no I/O.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from tui_csr.core.extensions import (
     KEY_USAGES,
@@ -32,9 +33,27 @@ from tui_csr.core.extensions import (
 from tui_csr.core.keyspec import KEY_SPECS, KeySpec, KeyType, parse_hash, parse_key_spec
 from tui_csr.errors import InputError
 
-if TYPE_CHECKING:
-    from tui_csr.core.rules import GenerateParams
 
+class RequestInput(Protocol):
+    """What :func:`apply_profiles` reads of a request as typed (``rules.GenerateParams``, a
+    dataclass; kept as a protocol so that this module does not import the rules)."""
+
+    key_spec: str
+    hash: str | None
+    pss: bool
+    dn: str | None
+    sans: list[tuple[str, str]]
+    key_usage: Any
+    eku: Any
+    ca: bool
+    path_len: Any
+
+    def field_pairs(self) -> list[tuple[str, str]]:
+        """The DN fields as (attribute, value) pairs."""
+        ...
+
+
+_P = TypeVar("_P", bound=RequestInput)
 SAN_TYPES: tuple[str, ...] = ("email", "dns", "ip", "uri")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -92,10 +111,14 @@ class Profile:
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Profile:
-        """Parse :meth:`to_doc`'s form (unknown keys ignored; every value checked)."""
+        """Parse :meth:`to_doc`'s form (unknown keys ignored; every value checked: ValueError
+        naming the rule a damaged document breaks)."""
         data: dict[str, Any] = {}
         for name, value in doc.items():
             if name not in _FIELDS or value is None and name not in _NULLABLE:
+                continue
+            if value is None:
+                data[name] = None
                 continue
             if name == "dn_defaults":
                 value = tuple((str(a), str(v)) for a, v in value)
@@ -105,7 +128,10 @@ class Profile:
                 value = datetime.fromisoformat(str(value).replace("Z", "+00:00")) if (
                     value) else None
             data[name] = value
-        return validate_profile(cls(**data))
+        try:
+            return validate_profile(cls(**data))
+        except InputError as exc:  # a stored document: damaged, not a typing mistake
+            raise ValueError(exc.message) from None
 
     # -- reading -----------------------------------------------------------------------------
     def specs_text(self) -> str:
@@ -194,6 +220,12 @@ def validate_profile(p: Profile) -> Profile:
         return InputError(f"Profile '{p.name}': {rule}: {text}", field=rule)
 
     name = validate_profile_name(p.name)
+    description = (p.description or "").strip()
+    bad = next((ch for ch in description
+                if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        raise fail("description", f"it contains the character U+{ord(bad):04X}, which is not "
+                                  "allowed; remove it.")
     if not isinstance(p.version, int) or p.version < 1:
         raise fail("version", "the version must be a whole number from 1.")
     specs = tuple(dict.fromkeys(parse_key_spec(s).name for s in p.key_specs))
@@ -235,7 +267,7 @@ def validate_profile(p: Profile) -> Profile:
         raise fail("san", "the SAN count bounds contradict each other.")
     dn_required = _dn_types(p.dn_required, fail)
     dn_defaults = _dn_defaults(p.dn_defaults, fail)
-    return replace(p, name=name, key_specs=specs, default_key_spec=default_spec, hashes=hashes,
+    return replace(p, name=name, description=description, key_specs=specs, default_key_spec=default_spec, hashes=hashes,
                    default_hash=default_hash, key_usage=ku, key_usage_required=ku_req,
                    key_usage_allowed=ku_allowed, eku=eku, eku_required=eku_req,
                    eku_allowed=eku_allowed, path_len=path_len, path_len_max=path_len_max,
@@ -257,11 +289,18 @@ def _dn_type(attr: str) -> str:
 
     error: InputError | None = None
     for sample in ("x", "US"):  # any value for most types; a country code for C
+        pairs = [(attr, sample)]
         try:
-            dn = DistinguishedName.from_pairs([("CN", "x"), (attr, sample)])
+            dn = DistinguishedName.from_pairs(pairs)
         except InputError as exc:
-            error = error or exc
-            continue
+            if "CN is required" not in exc.message:
+                error = error or exc
+                continue
+            try:
+                dn = DistinguishedName.from_pairs([("CN", "x"), *pairs])
+            except InputError as again:
+                error = error or again
+                continue
         others = [a for a, _ in dn.attrs if a != "CN"]
         return others[0] if others else "CN"
     raise error or InputError(f"Unknown DN attribute type '{attr}'.", field="dn")
@@ -284,11 +323,11 @@ def _dn_defaults(pairs: Iterable[tuple[str, str]], fail: Any) -> tuple[tuple[str
 
     try:
         out = tuple((_dn_type(a), v.strip()) for a, v in pairs if v.strip())
+        if any(a == "CN" for a, _ in out):
+            raise fail("dn", "a profile cannot give a default CN (each request names its own).")
         DistinguishedName.from_pairs([("CN", "x"), *out])  # the values and repeats are valid
     except InputError as exc:
-        raise fail("dn", exc.message) from None
-    if any(a == "CN" for a, _ in out):
-        raise fail("dn", "a profile cannot give a default CN (each request names its own).")
+        raise fail("dn", exc.message.split(": dn: ")[-1]) from None
     return out
 
 
@@ -393,14 +432,15 @@ def check_compatible(applied: Sequence[Applied]) -> None:
     """Refuse two profiles that contradict each other, naming both."""
     for i, a in enumerate(applied):
         for b in applied[i + 1:]:
-            problem = _contradiction(a.profile, b.profile)
+            problem = _contradiction(a, b)
             if problem:
                 rule, text = problem
                 raise InputError(f"{rule}: {a.who} and {b.who} contradict each other: {text}.",
                                  field=rule)
 
 
-def _contradiction(a: Profile, b: Profile) -> tuple[str, str] | None:
+def _contradiction(first: Applied, second: Applied) -> tuple[str, str] | None:
+    a, b = first.profile, second.profile
     if a.key_specs and b.key_specs and not set(a.key_specs) & set(b.key_specs):
         return ("key_spec", f"one allows {describe_specs(a.key_specs)}, the other "
                             f"{describe_specs(b.key_specs)}")
@@ -412,11 +452,11 @@ def _contradiction(a: Profile, b: Profile) -> tuple[str, str] | None:
             ("key_usage", a.key_usage_required, a.key_usage_allowed, b.key_usage_required,
              b.key_usage_allowed),
             ("eku", a.eku_required, a.eku_allowed, b.eku_required, b.eku_allowed)):
-        for req, allowed, first in ((x_req, y_allowed, True), (y_req, x_allowed, False)):
+        for req, allowed, needs, refuses in ((x_req, y_allowed, a, b), (y_req, x_allowed, b, a)):
             bad = [v for v in req if allowed is not None and v not in allowed]
             if bad:
-                return (rule, f"{'the first' if first else 'the second'} requires "
-                              f"{', '.join(bad)}, which the other does not allow")
+                return (rule, f"{needs.name} requires {', '.join(bad)}, which {refuses.name} "
+                              "does not allow")
     for req, allowed in ((a.san_required, b.san_types), (b.san_required, a.san_types)):
         bad = [k for k in req if allowed is not None and k not in allowed]
         if bad:
@@ -442,8 +482,7 @@ class Outcome:
         return next((a.who for a in self.applied if a.profile.attestation_required), None)
 
 
-def apply_profiles(params: GenerateParams, applied: Sequence[Applied]
-                   ) -> tuple[GenerateParams, Outcome]:
+def apply_profiles(params: _P, applied: Sequence[Applied]) -> tuple[_P, Outcome]:
     """``params`` with the profiles' defaults filled in where the user left a value empty,
     and the :class:`Outcome` (the extensions the CSR will request). InputError naming the rule,
     the group and the profile when a value breaks a constraint, or naming both when two of the
@@ -452,7 +491,7 @@ def apply_profiles(params: GenerateParams, applied: Sequence[Applied]
     DN defaults fill the fields view; a subject given as one DN string is taken as it is (and
     still checked for the required attributes).
     """
-    from tui_csr.core.rules import subject_of
+    from tui_csr.core.dn import DistinguishedName, parse_dn
 
     check_compatible(applied)
     profiles = [a.profile for a in applied]
@@ -487,10 +526,11 @@ def apply_profiles(params: GenerateParams, applied: Sequence[Applied]
             add = [(a, v) for a, v in p.dn_defaults if a.upper() not in given]
             fields += add
             given |= {a.upper() for a, _ in add}
-    filled = replace(params, key_spec=key_spec, hash=hash_text, pss=pss,
-                     fields=fields if not (params.dn and params.dn.strip()) else params.fields)
-    if applied:
-        dn = subject_of(filled)
+    use_dn = bool(params.dn and params.dn.strip())
+    filled = replace(params, key_spec=key_spec, hash=hash_text, pss=pss,  # type: ignore[type-var]
+                     **({} if use_dn else {"fields": fields}))
+    if applied and not (use_dn and params.field_pairs()):  # both: rules.subject_of refuses it
+        dn = parse_dn(params.dn or "") if use_dn else DistinguishedName.from_pairs(fields)
         present = {a for a, _ in dn.attrs}
         for a in applied:
             missing = [t for t in a.profile.dn_required if t not in present]
@@ -521,7 +561,7 @@ def _check_sans(sans: Sequence[tuple[str, str]], applied: Sequence[Applied]) -> 
                           else f"allows at most {p.san_max} SANs")
 
 
-def _extensions(params: GenerateParams, applied: Sequence[Applied],
+def _extensions(params: RequestInput, applied: Sequence[Applied],
                 spec: KeySpec | None) -> RequestedExtensions:
     profiles = [a.profile for a in applied]
     family = spec.key_type.value if spec is not None else None
@@ -540,7 +580,9 @@ def _extensions(params: GenerateParams, applied: Sequence[Applied],
     else:
         wanted_eku: list[str] = []
         for p in profiles:
-            wanted_eku += [e for e in (*p.eku, *p.eku_required) if e not in wanted_eku]
+            for e in (*p.eku, *p.eku_required):
+                if e not in wanted_eku:
+                    wanted_eku.append(e)
         eku = tuple(e for e in wanted_eku if all(
             p.eku_allowed is None or e in p.eku_allowed for p in profiles))
     for a in applied:

@@ -10,7 +10,6 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
 
 from tui_csr.core.dn import DistinguishedName, parse_dn
 from tui_csr.core.extensions import RequestedExtensions
@@ -23,11 +22,9 @@ from tui_csr.core.keyspec import (
     parse_key_spec,
     scheme_for,
 )
+from tui_csr.core.profiles import BUILTIN_PROFILES, Profile, apply_profiles, resolve_profiles
 from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError
-
-if TYPE_CHECKING:
-    from tui_csr.core.profiles import Profile
 
 #: Labels: printable, no control characters; the token and the URI both carry them.
 LABEL_MAX = 64
@@ -200,17 +197,17 @@ def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
                      label_taken: Callable[[str], bool], san_supported: bool,
                      today: date, group_policies: Mapping[str, str] | None = None,
                      profiles: Mapping[str, Profile] | None = None,
-                     attestation_problem: str | None = None) -> ValidatedRequest:
+                     attestation_problem: Callable[[], str | None] | None = None
+                     ) -> ValidatedRequest:
     """Check everything that needs no token; raises InputError naming the field.
 
     ``label_taken(label)`` says whether the store already has a request with that label.
     ``group_policies`` maps each group to its policy and ``profiles`` the known profiles by
     name: the explicit ``params.profile`` and the chosen groups' profiles are applied (see
-    :func:`tui_csr.core.profiles.apply_profiles`). ``attestation_problem`` is why the token
-    cannot attest keys (None when it can): a profile that requires attestation is refused then.
+    :func:`tui_csr.core.profiles.apply_profiles`). ``attestation_problem()`` says why the token
+    cannot attest keys (None when it can); asked only when a profile requires an attestation,
+    which is refused then.
     """
-    from tui_csr.core.profiles import BUILTIN_PROFILES, apply_profiles, resolve_profiles
-
     applied = resolve_profiles(params.profile, params.groups, group_policies or {},
                                BUILTIN_PROFILES if profiles is None else profiles)
     if not (params.key_spec or "").strip() and not any(
@@ -236,10 +233,11 @@ def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
             raise InputError(f"A request labelled '{label}' already exists.", field="label")
     else:
         label = free_label(default_label(dn, today), label_taken)
-    if outcome.attestation_required and attestation_problem:
+    problem = attestation_problem() if outcome.attestation_required and (
+        attestation_problem is not None) else None
+    if problem:
         raise InputError(f"attestation: {outcome.required_by} needs a key attestation, and "
-                         f"{attestation_problem[0].lower()}{attestation_problem[1:]}",
-                         field="attestation")
+                         f"{problem[0].lower()}{problem[1:]}", field="attestation")
     return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label,
                             params.always_authenticate, outcome.extensions,
                             tuple(a.to_doc() for a in outcome.applied))

@@ -21,7 +21,8 @@ class CertificateMixin:
     def _s(self) -> Any: ...  # provided by Pkcs11Token
 
     @property
-    def profile(self) -> TokenProfile: ...  # provided by Pkcs11Token
+    def profile(self) -> TokenProfile:  # provided by Pkcs11Token
+        raise NotImplementedError
 
     def store_certificate(self, key_id: bytes, label: str, cert_der: bytes, subject_der: bytes,
                           issuer_der: bytes, serial_der: bytes) -> None:

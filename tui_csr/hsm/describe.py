@@ -12,7 +12,6 @@ from tui_csr.core.keyspec import KEY_SPECS, KeySpec, KeyType
 from tui_csr.hsm.keys import serial_of
 from tui_csr.hsm.profiles import PROFILES, choose_profile
 
-
 #: The combined hash-and-sign mechanisms tui-csr uses where a slot lists them.
 COMBINED = tuple(f"{kind}" for h in ("SHA256", "SHA384", "SHA512")
                  for kind in (f"ECDSA_{h}", f"{h}_RSA_PKCS", f"{h}_RSA_PKCS_PSS"))
@@ -77,6 +76,16 @@ def spec_problem(spec: KeySpec, mechanisms: set[Any], info: Any, refused: dict[s
 
     if spec.name in refused:
         return f"Token '{label}' cannot make {spec.name} keys: {refused[spec.name]}"
+    if spec.key_type is KeyType.EDDSA:
+        for needed in (Mechanism.EC_EDWARDS_KEY_PAIR_GEN, Mechanism.EDDSA):
+            if needed not in mechanisms:
+                return (f"Token '{label}' cannot make {spec.name} keys ({needed.name} is not "
+                        "listed).")
+        got = info(Mechanism.EC_EDWARDS_KEY_PAIR_GEN)
+        lo, hi = got.min_key_length, got.max_key_length
+        if hi and not lo <= spec.bits <= hi:
+            return f"Token '{label}' supports Edwards curves of {lo} to {hi} bits, not {spec.name}."
+        return None
     mech = (Mechanism.RSA_PKCS_KEY_PAIR_GEN if spec.key_type is KeyType.RSA
             else Mechanism.EC_KEY_PAIR_GEN)
     if mech not in mechanisms:
@@ -113,8 +122,8 @@ def describe_module(lib: Any, module_path: str, override: str | None) -> ModuleD
     library = f"{lib.manufacturer_id.strip()} {lib.library_description.strip()}"
     out = ModuleDescription(
         module=module_path, library=library,
-        cryptoki_version="%d.%d" % tuple(lib.cryptoki_version),
-        library_version="%d.%d" % tuple(lib.library_version))
+        cryptoki_version="{}.{}".format(*lib.cryptoki_version),
+        library_version="{}.{}".format(*lib.library_version))
     for slot in lib.get_slots(token_present=False):
         try:
             tok = slot.get_token()

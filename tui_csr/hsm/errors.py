@@ -88,6 +88,6 @@ def token_error(exc: BaseException, doing: str, token: str | None = None,
     if name in _CKR:
         code, plain = _CKR[name]
         return TokenError(f"While {doing} on {where}: {plain}{hint}.", field="token", code=code)
-    code = ckr_name(exc)
     detail = (str(exc).strip() or name).rstrip(".")
-    return TokenError(f"While {doing} on {where}: {detail}{hint}.", field="token", code=code)
+    return TokenError(f"While {doing} on {where}: {detail}{hint}.", field="token",
+                      code=ckr_name(exc))

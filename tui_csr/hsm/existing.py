@@ -58,7 +58,7 @@ def attribute_problem(attributes: dict[str, bool], what: str) -> str | None:
                     "whose protection the token confirms.")
         if bool(attributes[name]) != wanted:
             flag, meaning = _MEANING[name]
-            return f"{what} is refused: {flag} ({meaning})."
+            return f"{what} is refused: {flag}, so {meaning}."
     return None
 
 

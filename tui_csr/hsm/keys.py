@@ -212,10 +212,10 @@ def find_objects(session: Any, attrs: dict[Any, Any] | None = None,
     """
     from pkcs11 import _pkcs11
 
-    if not isinstance(session, _pkcs11.Session):
+    if not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]
         found = list(session.get_objects(attrs or {}))
         return found if limit is None else found[:limit]
-    search = _pkcs11.SearchIter(session, attrs or {}, 16)
+    search = _pkcs11.SearchIter(session, attrs or {}, 16)  # type: ignore[attr-defined]
     out: list[Any] = []
     try:
         search.__enter__()

@@ -39,14 +39,3 @@ def remove_markers(session: Any, key_ids: set[bytes]) -> int:
             obj.destroy()
             gone += 1
     return gone
-
-
-def create_marker(session: Any, key_id: bytes, tag: str) -> None:
-    """The marker of the older generate path (kept until the service uses store intents)."""
-    from pkcs11 import Attribute, ObjectClass
-
-    session.create_object({
-        Attribute.CLASS: ObjectClass.DATA, Attribute.TOKEN: True, Attribute.PRIVATE: True,
-        Attribute.APPLICATION: MARKER_APPLICATION, Attribute.LABEL: tag,
-        Attribute.VALUE: key_id.hex().encode(),
-    })

@@ -49,6 +49,9 @@ class TokenProfile:
     stores_data_objects: bool = True
     multipart_sign: bool = True
     pin_hint: str | None = None
+    #: Whether tui-csr's processes take turns at each call into the module (an inter-process
+    #: lock, :mod:`tui_csr.hsm.interprocess`): for stores that break under concurrent writers.
+    serialise_processes: bool = False
     #: Key spec name -> why tui-csr refuses it before any key is made (known module bugs).
     refused_specs: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
@@ -102,6 +105,9 @@ PROFILES: dict[str, TokenProfile] = {p.name: p for p in (
     TokenProfile(
         "softhsm", "SoftHSM 2",
         match=Match(library=("softhsm",), token=("softhsm",), module_file=("softhsm",)),
+        # Its file store is not safe for concurrent writers (FIELD-NOTES: another process's
+        # login or token search fails with CKR_GENERAL_ERROR while one writes).
+        serialise_processes=True,
         notes=("A software token: good for trying tui-csr out, not for real keys.",)),
     TokenProfile(
         "tpm2-pkcs11", "tpm2-pkcs11",
@@ -137,7 +143,7 @@ PROFILES: dict[str, TokenProfile] = {p.name: p for p in (
         key_id_mutable=False, stores_certificates=False, stores_data_objects=False,
         multipart_sign=False,
         pin_hint="The PIN is the crypto user's name and password: USER:PASSWORD.",
-        match=Match(library=("cloudhsm", "amazon"), token=("cloudhsm", "cavium", "marvell"),
+        match=Match(library=("cloudhsm", "amazon"), token=("cloudhsm",),
                     module_file=("cloudhsm",))),
     TokenProfile(
         "fortanix", "Fortanix DSM",

@@ -101,9 +101,47 @@ def checked_rsa_spki(spec: KeySpec, modulus: bytes, exponent: bytes) -> bytes:
                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
+_EDWARDS = {"ed25519": ("1.3.101.112", "edwards25519", 32),
+            "ed448": ("1.3.101.113", "edwards448", 57)}
+
+
+def checked_eddsa_spki(spec: KeySpec, ec_params: bytes, ec_point: bytes) -> bytes:
+    """SubjectPublicKeyInfo (RFC 8410) of an Ed25519/Ed448 key, after checking that the
+    token's CKA_EC_PARAMS names the curve (its OID or its PrintableString name) and
+    CKA_EC_POINT holds a public key of the right length (in an OCTET STRING, or raw)."""
+    from asn1crypto import core
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+
+    oid, printable, size = _EDWARDS[spec.curve or ""]
+    try:
+        named = core.load(ec_params, strict=True)
+    except ValueError as exc:
+        raise PublicKeyProblem("its CKA_EC_PARAMS is not a curve OID or name") from exc
+    value = named.dotted if isinstance(named, core.ObjectIdentifier) else str(named.native)
+    if value not in (oid, printable):
+        raise PublicKeyProblem(f"its CKA_EC_PARAMS names curve {value}, not {spec.name}")
+    body = _der_octet_string(ec_point)
+    point = body if body is not None and len(body) == size else ec_point
+    if len(point) != size:
+        raise PublicKeyProblem(f"its CKA_EC_POINT ({len(ec_point)} bytes) is not a "
+                               f"{spec.name} public key")
+    try:
+        key = (ed25519.Ed25519PublicKey if size == 32 else ed448.Ed448PublicKey
+               ).from_public_bytes(point)
+    except ValueError as exc:
+        raise PublicKeyProblem(f"its CKA_EC_POINT is not a {spec.name} public key") from exc
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def checked_spki(spec: KeySpec, values: dict[str, bytes]) -> bytes:
     """The SPKI for ``spec`` from the public object's attribute values (``MODULUS`` and
     ``PUBLIC_EXPONENT``, or ``EC_PARAMS`` and ``EC_POINT``); raises PublicKeyProblem."""
+    if spec.key_type is KeyType.EDDSA:
+        if not values.get("EC_PARAMS") or not values.get("EC_POINT"):
+            raise PublicKeyProblem("the token did not return its CKA_EC_PARAMS and CKA_EC_POINT")
+        return checked_eddsa_spki(spec, values["EC_PARAMS"], values["EC_POINT"])
     if spec.key_type is KeyType.RSA:
         if not values.get("MODULUS") or not values.get("PUBLIC_EXPONENT"):
             raise PublicKeyProblem("the token did not return its modulus and public exponent")

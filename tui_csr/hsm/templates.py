@@ -27,7 +27,7 @@ def key_templates(profile: TokenProfile, spec: KeySpec, label: str, key_id: byte
     from pkcs11 import Attribute
     from pkcs11.constants import DEFAULT
 
-    left = profile.left_to_token(spec.key_type is KeyType.EC)
+    left = profile.left_to_token(spec.key_type is not KeyType.RSA)  # EC and EdDSA alike
     public: dict[Any, Any] = {Attribute.TOKEN: True, Attribute.LABEL: label,
                               Attribute.ID: key_id}
     private: dict[Any, Any] = {

@@ -11,15 +11,14 @@ mechanism bugs) comes from the token's :class:`~tui_csr.hsm.profiles.TokenProfil
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import secrets
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from tui_csr.core.keyspec import HashAlg, KeySpec, KeyType, Scheme
-from tui_csr.errors import ConfigError, InputError, TokenError
+from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
+from tui_csr.errors import ConfigError, TokenError
 from tui_csr.hsm.certificates import CertificateMixin
-from tui_csr.hsm.errors import TEMPLATE_REFUSALS, ckr_name, template_hint, token_error
+from tui_csr.hsm.errors import ckr_name, token_error
 from tui_csr.hsm.keys import (  # noqa: F401 - re-exported: the token layer's public names
     MARKER_APPLICATION,
     REQUIRED_PRIVATE,
@@ -37,10 +36,12 @@ from tui_csr.hsm.keys import (  # noqa: F401 - re-exported: the token layer's pu
     settled,
     spki_der_of,
 )
-from tui_csr.hsm.legacy import create_marker, legacy_markers, remove_markers
+from tui_csr.hsm.legacy import legacy_markers, remove_markers
 from tui_csr.hsm.profiles import PROFILES, TokenProfile, choose_profile
-from tui_csr.hsm.pubkey import PublicKeyProblem, checked_spki
-from tui_csr.hsm.templates import forced_attributes, key_templates, promise_broken
+
+if TYPE_CHECKING:
+    from tui_csr.core.p11uri import KeySelector
+    from tui_csr.hsm.existing import ExistingKey
 
 _ORPHANS = "run `tui-csr orphans` to find and destroy it"
 
@@ -70,6 +71,8 @@ class Pkcs11Token(CertificateMixin):
         #: and signing the CSR use these handles without searching the token again.
         self._fresh: tuple[bytes, Any, Any] | None = None
         self._fresh_attrs: dict[str, bool] = {}
+        #: Sessions left behind by a failed sign (see :meth:`_fresh_session`).
+        self._spent: list[Any] = []
 
     # -- opening ------------------------------------------------------------------------------
     def load(self) -> Any:
@@ -105,19 +108,23 @@ class Pkcs11Token(CertificateMixin):
         lib = self.load()
         path = self.module_path
         try:
-            tokens = list(lib.get_tokens())
+            # Not lib.get_tokens(): it reads every slot's mechanism list too (two round trips
+            # per slot); the chosen token's list is read once, when first needed.
+            tokens = []
+            for slot in lib.get_slots(token_present=True):
+                with contextlib.suppress(px.TokenNotPresent, px.TokenNotRecognised):
+                    tokens.append(slot.get_token())
         except px.PKCS11Error as exc:
             raise token_error(exc, "listing the module's tokens") from exc
         # An uninitialised token (SoftHSM's free slot, tpm2-pkcs11's second slot: empty label)
         # is never a candidate.
         tokens = [t for t in tokens if TokenFlag(t.flags) & TokenFlag.TOKEN_INITIALIZED]
         labels = [t.label for t in tokens if t.label]
-        if self.token_label is None and self.token_serial is None:
-            if len(tokens) > 1:
-                raise TokenError(
-                    f"{path} has {len(tokens)} tokens ({', '.join(repr(t.label) for t in tokens)}"
-                    "); choose one with --token or TUI_CSR_TOKEN (tui-csr tokens lists them).",
-                    field="token")
+        if self.token_label is None and self.token_serial is None and len(tokens) > 1:
+            names = ", ".join(repr(t.label) for t in tokens)
+            raise TokenError(f"{path} has {len(tokens)} tokens ({names}); choose one with "
+                             "--token or TUI_CSR_TOKEN (tui-csr tokens lists them).",
+                             field="token")
         match = [t for t in tokens
                  if (self.token_label is None or t.label == self.token_label)
                  and (self.token_serial is None or serial_of(t) == self.token_serial)]
@@ -219,11 +226,13 @@ class Pkcs11Token(CertificateMixin):
     def close(self) -> None:
         """Close the session (logs out when it was the last one)."""
         self._fresh = None
-        if self._session is not None:
-            # Closing a dead session must not mask the reason it died.
-            with contextlib.suppress(Exception):
-                self._session.close()
-            self._session = None
+        for session in [self._session, *self._spent]:
+            if session is not None:
+                # Closing a dead session must not mask the reason it died.
+                with contextlib.suppress(Exception):
+                    session.close()
+        self._session = None
+        self._spent = []
 
     def _s(self) -> Any:
         if self._session is None:
@@ -267,8 +276,13 @@ class Pkcs11Token(CertificateMixin):
     def label_in_use(self, label: str) -> bool:
         """True when any key object on the token already carries ``label``."""
         from pkcs11 import Attribute
+        from pkcs11 import exceptions as px
 
-        return settled(lambda: bool(find_objects(self._s(), {Attribute.LABEL: label}, limit=1)))
+        try:
+            return settled(lambda: bool(find_objects(self._s(), {Attribute.LABEL: label},
+                                                     limit=1)))
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "looking for a key label", self.token_label) from exc
 
     # -- keys ------------------------------------------------------------------------------------
     def new_key_id(self) -> bytes:
@@ -286,264 +300,48 @@ class Pkcs11Token(CertificateMixin):
         raise TokenError(f"No free {length}-byte CKA_ID found on token '{self.token_label}'.",
                          field="token")
 
-    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes | str = b"", *,
+    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes = b"", *,
                          always_authenticate: bool = False) -> KeyPair:
-        """Generate a non-extractable signing key pair with CKA_ID ``key_id`` in both templates.
+        """Generate a non-extractable signing key pair with CKA_ID ``key_id`` (drawn when
+        empty) in both templates, read back and checked; a pair that fails a check is
+        destroyed, and a destroy that fails raises a TokenError naming ``tui-csr orphans``
+        (see :mod:`tui_csr.hsm.generation`)."""
+        from tui_csr.hsm.generation import generate_keypair
 
-        The private key's flags and the public key are read back and checked; a pair that
-        breaks the security promise or has a public key other than asked for is destroyed and
-        refused. A destroy that fails raises a TokenError naming ``tui-csr orphans``.
-        (A ``str`` third argument is the older marker-based call; see ``legacy.py``.)
-        """
-        if isinstance(key_id, str):
-            return self.generate_keypair_marked(spec, label, key_id)
-        from pkcs11 import Attribute
-        from pkcs11 import KeyType as P11KeyType
-        from pkcs11 import exceptions as px
-
-        reason = self.supports(spec)
-        if reason:
-            raise TokenError(reason, field="key_spec", code="CKR_MECHANISM_INVALID")
-        problem = self._profile.label_problem(label)
-        if problem:
-            raise InputError(problem, field="label")
-        if not key_id:
-            key_id = self.new_key_id()
-        if len(key_id) != self._profile.key_id_length:
-            raise ValueError(f"CKA_ID of {len(key_id)} bytes; token_profile "
-                             f"{self._profile.name} uses {self._profile.key_id_length}")
-        session = self._s()
-        public_template, private_template, left = key_templates(
-            self._profile, spec, label, key_id, always_authenticate=always_authenticate)
-        doing = f"creating the {spec.display} key pair"
-        try:
-            if spec.key_type is KeyType.RSA:
-                pub, priv = session.generate_keypair(
-                    P11KeyType.RSA, spec.bits, store=True,
-                    public_template=public_template, private_template=private_template)
-            else:
-                from pkcs11.util.ec import encode_named_curve_parameters
-
-                params = session.create_domain_parameters(
-                    P11KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(spec.curve)},
-                    local=True)
-                pub, priv = params.generate_keypair(
-                    store=True, public_template=public_template,
-                    private_template=private_template)
-        except px.PKCS11Error as exc:
-            code = ckr_name(exc) or ""
-            hint = (template_hint(self._profile.name) if code in TEMPLATE_REFUSALS
-                    else self._profile.failure_hints.get(code, ""))
-            error = token_error(exc, doing, self.token_label, hint)
-            self._after_failed_generation(key_id, doing, error)
-            raise error from exc
-
-        checking = f"checking the new {spec.display} key pair"
-        try:
-            attrs = read_flags(priv)
-            names = (("MODULUS", "PUBLIC_EXPONENT") if spec.key_type is KeyType.RSA
-                     else ("EC_PARAMS", "EC_POINT")) + ("ENCRYPT", "WRAP", "VERIFY")
-            public_values = read_attributes(pub, names)
-        except px.PKCS11Error as exc:
-            self._discard(pub, priv, token_error(exc, checking, self.token_label))
-        bad = promise_broken(attrs)
-        if always_authenticate and attrs.get("ALWAYS_AUTHENTICATE") is not True:
-            bad.append(f"ALWAYS_AUTHENTICATE={attrs.get('ALWAYS_AUTHENTICATE', 'missing')}")
-        if bad:
-            self._discard(pub, priv, TokenError(
-                f"Token '{self.token_label}' did not make the private key as asked "
-                f"({', '.join(bad)}); the key pair was destroyed.",
-                field="token", code="CKR_TEMPLATE_INCONSISTENT"))
-        try:
-            spki = checked_spki(spec, {k: bytes(v) for k, v in public_values.items()
-                                       if isinstance(v, bytes | bytearray)})
-        except PublicKeyProblem as exc:
-            self._discard(pub, priv, TokenError(
-                f"Token '{self.token_label}' returned a public key that is not a valid "
-                f"{spec.name} key: {exc}; the key pair was destroyed.", field="token"))
-        self._fresh = (key_id, priv, pub)
-        self._fresh_attrs = attrs
-        return KeyPair(key_id=key_id, label=label, spki_der=spki, attributes=attrs,
-                       forced=forced_attributes(attrs, public_values), left_to_token=left,
-                       always_authenticate=bool(attrs.get("ALWAYS_AUTHENTICATE")))
-
-    def _after_failed_generation(self, key_id: bytes, doing: str, error: TokenError) -> None:
-        """After C_GenerateKeyPair failed: the token must still be there, and no object with
-        the new CKA_ID may stay (a remote token may have made the pair before the link died).
-        Raises when that cannot be made sure of."""
-        from pkcs11 import Attribute
-        from pkcs11 import exceptions as px
-
-        self._ensure_present(doing)
-        try:
-            for obj in find_objects(self._s(), {Attribute.ID: key_id}):
-                obj.destroy()
-        except px.PKCS11Error as cleanup:
-            raise TokenError(
-                f"{error.message.rstrip('.')}; tui-csr could not make sure that no key pair was "
-                f"left ({ckr_name(cleanup)}): if one was, {_ORPHANS}.", field="token",
-                code=error.code) from cleanup
-
-    def _discard(self, pub: Any, priv: Any, error: TokenError) -> NoReturn:
-        """Destroy a pair that failed a check and raise ``error``; when the destroy fails,
-        raise a TokenError saying so (never swallowed)."""
-        from pkcs11 import exceptions as px
-
-        failures = []
-        for obj in (priv, pub):
-            try:
-                obj.destroy()
-            except (px.ObjectHandleInvalid, px.KeyHandleInvalid):
-                continue  # already gone
-            except px.PKCS11Error as exc:
-                failures.append(ckr_name(exc) or type(exc).__name__)
-        if failures:
-            message = error.message.replace("; the key pair was destroyed.", "").rstrip(".")
-            raise TokenError(f"{message}; the key pair could not be removed from token "
-                             f"'{self.token_label}' ({failures[0]}): {_ORPHANS}.",
-                             field="token", code=failures[0])
-        raise error
+        return generate_keypair(self, spec, label, key_id or self.new_key_id(),
+                                always_authenticate)
 
     def set_key_id(self, old: bytes, new: bytes) -> bytes:
-        """Rewrite the pair's CKA_ID from ``old`` to ``new`` where the token allows it; returns
-        the id the pair has afterwards (``old`` when the profile or the token refuses: normal,
-        not an error). Half a change (public done, private refused) is undone."""
-        from pkcs11 import Attribute, ObjectClass
-        from pkcs11 import exceptions as px
+        """Rewrite the pair's CKA_ID from ``old`` to ``new`` where the token allows it; the id
+        the pair has afterwards (``old`` when refused: normal, not an error)."""
+        from tui_csr.hsm.generation import set_key_id
 
-        if not self._profile.key_id_mutable or old == new:
-            return old
-        doing = "setting CKA_ID"
-        fresh = self._fresh
-        if fresh is not None and fresh[0] == old:
-            priv, pub = fresh[1], fresh[2]
-        else:
-            objs = find_objects(self._s(), {Attribute.ID: old})
-            privs = [o for o in objs if o.object_class == ObjectClass.PRIVATE_KEY]
-            pubs = [o for o in objs if o.object_class == ObjectClass.PUBLIC_KEY]
-            if len(privs) != 1 or len(pubs) != 1:
-                raise TokenError(f"While {doing} on token '{self.token_label}': key pair "
-                                 f"{old.hex()} is not there.", field="token")
-            priv, pub = privs[0], pubs[0]
-        try:
-            pub[Attribute.ID] = new
-        except px.PKCS11Error:
-            self._ensure_present(doing)
-            return old  # the token keeps ids as created
-        try:
-            priv[Attribute.ID] = new
-        except px.PKCS11Error as exc:
-            try:
-                pub[Attribute.ID] = old
-            except px.PKCS11Error as undo:
-                raise TokenError(
-                    f"While {doing} on token '{self.token_label}': the private key kept "
-                    f"{old.hex()} but the public key now has {new.hex()} "
-                    f"({ckr_name(undo)}); {_ORPHANS.replace('destroy it', 'repair it')}.",
-                    field="token", code=ckr_name(exc)) from exc
-            self._ensure_present(doing)
-            return old
-        if fresh is not None and fresh[0] == old:
-            self._fresh = (new, priv, pub)
-        return new
+        return set_key_id(self, old, new)
 
     def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
              scheme: Scheme, pin: str | None = None) -> bytes:
-        """Sign ``data`` with the private key ``key_id``; ECDSA signatures come back DER-encoded.
+        """Sign ``data`` with the private key ``key_id`` (ECDSA signatures DER-encoded). ``pin``
+        is the context-specific login of a key with CKA_ALWAYS_AUTHENTICATE, not kept and not
+        used for other keys; such a key without it is refused before C_SignInit (see
+        :mod:`tui_csr.hsm.signing`)."""
+        from tui_csr.hsm.signing import sign
 
-        Uses the combined hash-and-sign mechanism where the slot lists it; otherwise hashes in
-        software and uses the raw mechanism (SoftHSM 2.6 has no CKM_ECDSA_SHA256). ``pin`` is
-        the context-specific login (C_Login(CKU_CONTEXT_SPECIFIC) after C_SignInit) that keys
-        with CKA_ALWAYS_AUTHENTICATE need; it is not kept, and not used for other keys. Such a
-        key without a PIN is refused before C_SignInit: on tpm2-pkcs11 a failed sign leaves the
-        operation active and the key impossible to destroy in this process.
-        """
-        from pkcs11 import Attribute, ObjectClass
-        from pkcs11 import exceptions as px
-
-        session = self._s()
-        doing = "signing the CSR"
-        try:
-            fresh = self._fresh
-            if fresh is not None and fresh[0] == key_id:
-                priv, always = fresh[1], bool(self._fresh_attrs.get("ALWAYS_AUTHENTICATE"))
-            else:
-                keys = find_objects(session, {Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-                                              Attribute.ID: key_id})
-                if len(keys) != 1:
-                    self._ensure_present(doing)
-                    raise TokenError(
-                        f"The private key {key_id.hex()} is not on token '{self.token_label}'.",
-                        field="token", code="CKR_OBJECT_HANDLE_INVALID")
-                priv = keys[0]
-                always = bool(read_attributes(priv, ("ALWAYS_AUTHENTICATE",)).get(
-                    "ALWAYS_AUTHENTICATE"))
-        except px.PKCS11Error as exc:
-            self._ensure_present(doing)
-            raise token_error(exc, doing, self.token_label) from exc
-        if always and pin is None:
-            raise TokenError(f"Key {key_id.hex()} on token '{self.token_label}' needs the PIN "
-                             "again before each signature (CKA_ALWAYS_AUTHENTICATE).",
-                             field="pin", code="CKR_USER_NOT_LOGGED_IN")
-        try:
-            return self._sign_with(priv, data, hash_alg, scheme, pin if always else None)
-        except px.PKCS11Error as exc:
-            self._ensure_present(doing)
-            self._fresh_session()
-            if isinstance(exc, px.PinIncorrect):
-                raise TokenError(f"Wrong PIN for the signature with key {key_id.hex()} on token "
-                                 f"'{self.token_label}'.", field="pin",
-                                 code="CKR_PIN_INCORRECT") from exc
-            if isinstance(exc, px.UserNotLoggedIn):
-                raise TokenError(f"Key {key_id.hex()} on token '{self.token_label}' needs the "
-                                 "PIN again before each signature (CKA_ALWAYS_AUTHENTICATE).",
-                                 field="pin", code="CKR_USER_NOT_LOGGED_IN") from exc
-            raise token_error(exc, doing, self.token_label) from exc
-
-    def _sign_with(self, priv: Any, data: bytes, hash_alg: HashAlg, scheme: Scheme,
-                   pin: str | None) -> bytes:
-        """One C_SignInit/C_Sign with the best mechanism the slot lists."""
-        from pkcs11 import MGF, Mechanism
-
-        extra: dict[str, Any] = {"pin": pin} if pin is not None else {}
-        mechs = self.mechanisms()
-        h = hash_alg.value  # SHA256 ...
-        digest = hashlib.new(hash_alg.asn1_name, data).digest()
-        if scheme is Scheme.ECDSA:
-            from pkcs11.util.ec import encode_ecdsa_signature
-
-            combined = getattr(Mechanism, f"ECDSA_{h}", None)
-            if combined in mechs:
-                raw = priv.sign(data, mechanism=combined, **extra)
-            else:
-                raw = priv.sign(digest, mechanism=Mechanism.ECDSA, **extra)
-            return encode_ecdsa_signature(raw)
-        if scheme is Scheme.PSS:
-            param = (getattr(Mechanism, h), getattr(MGF, h), hash_alg.octets)
-            combined = getattr(Mechanism, f"{h}_RSA_PKCS_PSS")
-            if combined in mechs:
-                return priv.sign(data, mechanism=combined, mechanism_param=param, **extra)
-            return priv.sign(digest, mechanism=Mechanism.RSA_PKCS_PSS, mechanism_param=param,
-                             **extra)
-        combined = getattr(Mechanism, f"{h}_RSA_PKCS")
-        if combined in mechs:
-            return priv.sign(data, mechanism=combined, **extra)
-        return priv.sign(digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS, **extra)
+        return sign(self, key_id, data, hash_alg, scheme, pin)
 
     def _fresh_session(self) -> None:
-        """Replace the session after a failed sign: some modules (tpm2-pkcs11) leave the sign
-        operation active, and every later search in that session would fail. The new session
-        is opened before the old one closes, so the login (per token) stays."""
+        """Move to a new session after a failed sign: SoftHSM and tpm2-pkcs11 leave the sign
+        operation active (every later call in that session fails with CKR_OPERATION_ACTIVE).
+        The spent session stays open until :meth:`close`: on SoftHSM, closing a session whose
+        context-specific login failed logs the whole token out."""
         from pkcs11 import exceptions as px
 
-        old = self._session
         try:
-            self._session = self._token.open(rw=True)
+            new = self._token.open(rw=True)  # shares the token's login
         except px.PKCS11Error:
             return  # keep the old one: the caller reports the sign's own failure
+        self._spent.append(self._session)
+        self._session = new
         self._fresh = None
-        with contextlib.suppress(Exception):  # closing must not mask the sign's failure
-            old.close()
 
     def destroy(self, key_id: bytes) -> int:
         """Destroy every object with CKA_ID ``key_id`` (keys, certificates) and any legacy
@@ -580,15 +378,19 @@ class Pkcs11Token(CertificateMixin):
     def key_attributes(self, key_id: bytes) -> dict[str, bool]:
         """The security flags of the private key ``key_id`` as the token reports them now."""
         from pkcs11 import Attribute, ObjectClass
+        from pkcs11 import exceptions as px
 
-        keys = find_objects(self._s(), {Attribute.CLASS: ObjectClass.PRIVATE_KEY,
-                                        Attribute.ID: key_id})
-        if not keys:
-            raise TokenError(f"The private key {key_id.hex()} is not on token "
-                             f"'{self.token_label}'.", field="token")
-        return read_flags(keys[0])
+        try:
+            keys = find_objects(self._s(), {Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+                                            Attribute.ID: key_id})
+            if not keys:
+                raise TokenError(f"The private key {key_id.hex()} is not on token "
+                                 f"'{self.token_label}'.", field="token")
+            return read_flags(keys[0])
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "reading the key's attributes", self.token_label) from exc
 
-    def find_key(self, selector: Any) -> Any:
+    def find_key(self, selector: KeySelector) -> ExistingKey:
         """The existing key pair ``selector`` (a :class:`~tui_csr.core.p11uri.KeySelector`)
         names, as an :class:`~tui_csr.hsm.existing.ExistingKey` (see :mod:`.existing`)."""
         from tui_csr.hsm.existing import find_existing_key
@@ -617,7 +419,7 @@ class Pkcs11Token(CertificateMixin):
         # numbers it does not know; a short-lived session whose mapper passes this one through
         # as bytes reads it without touching the main session or the library's globals.
         mapper = AttributeMapper()
-        mapper.register_handler(attr_type, bytes, bytes)
+        mapper.register_handler(attr_type, bytes, bytes)  # type: ignore[arg-type]
         doing = f"reading attribute 0x{attr_type:08X} of key {key_id.hex()}"
         try:
             session = self._token.open(attribute_mapper=mapper)
@@ -675,45 +477,14 @@ class Pkcs11Token(CertificateMixin):
         except px.PKCS11Error as exc:
             raise token_error(exc, "removing old tui-csr markers", self.token_label) from exc
 
-    # -- the marker-based generate path of earlier versions (until the service uses intents) --
-    def generate_keypair_marked(self, spec: KeySpec, label: str, tag: str = "") -> KeyPair:
-        """The older call: a CKO_DATA marker (store id ``tag``) before generation, then the
-        pair under a random id rewritten to the SHA-1 of its public key where allowed."""
-        from pkcs11 import exceptions as px
-
-        temp_id = self.new_key_id()
-        doing = f"creating the {spec.display} key pair"
-        try:
-            create_marker(self._s(), temp_id, tag or label)
-        except px.PKCS11Error as exc:
-            self._ensure_present(doing)
-            raise token_error(exc, doing, self.token_label) from exc
-        try:
-            pair = self.generate_keypair(spec, label, temp_id)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                remove_markers(self._s(), {temp_id})
-            raise
-        final = key_id_for(pair.spki_der)[: self._profile.key_id_length]
-        try:
-            if self._profile.key_id_mutable:
-                create_marker(self._s(), final, tag or label)
-            key_id = self.set_key_id(temp_id, final)
-            remove_markers(self._s(), {final} if key_id == temp_id else {temp_id})
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.destroy(temp_id)
-                self.destroy(final)
-                remove_markers(self._s(), {temp_id, final})
-            raise
-        return KeyPair(key_id=key_id, label=label, spki_der=pair.spki_der,
-                       attributes=pair.attributes, forced=pair.forced,
-                       left_to_token=pair.left_to_token,
-                       always_authenticate=pair.always_authenticate)
-
     def object_count(self) -> int:
         """How many objects the logged-in session sees (tests use it to prove nothing was left)."""
-        return settled(lambda: len(find_objects(self._s())))
+        from pkcs11 import exceptions as px
+
+        try:
+            return settled(lambda: len(find_objects(self._s())))
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "counting objects", self.token_label) from exc
 
     def describe(self) -> Any:
         """Every slot and token of the module (``tui-csr tokens``); see :mod:`.describe`."""

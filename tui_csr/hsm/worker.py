@@ -17,11 +17,15 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
 from tui_csr.hsm.profiles import TokenProfile
 from tui_csr.hsm.token import KeyPair, TokenInfo, TokenKey
+
+if TYPE_CHECKING:
+    from tui_csr.core.p11uri import KeySelector
+    from tui_csr.hsm.existing import ExistingKey
 
 T = TypeVar("T")
 
@@ -138,7 +142,7 @@ class SyncToken(Protocol):
     def supports(self, spec: KeySpec) -> str | None: ...
     def label_in_use(self, label: str) -> bool: ...
     def new_key_id(self) -> bytes: ...
-    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes | str = b"", *,
+    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes = b"", *,
                          always_authenticate: bool = False) -> KeyPair: ...
     def set_key_id(self, old: bytes, new: bytes) -> bytes: ...
     def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
@@ -157,7 +161,7 @@ class SyncToken(Protocol):
     def certificates(self, key_id: bytes) -> list[bytes]: ...
     def destroy_certificates(self, key_id: bytes) -> int: ...
     def public_key_spki(self, key_id: bytes) -> bytes: ...
-    def find_key(self, selector: Any) -> Any: ...
+    def find_key(self, selector: KeySelector) -> ExistingKey: ...
     def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int: ...
 
 
@@ -166,7 +170,10 @@ class AsyncToken:
     thread. This is the only object the services use to reach a token."""
 
     def __init__(self, token: SyncToken, thread: TokenThread = TOKEN_THREAD) -> None:
-        self._token = token
+        from tui_csr.hsm.interprocess import serialised
+
+        # Each call under the inter-process lock where the token's profile needs one (SoftHSM).
+        self._token = serialised(token)
         self._thread = thread
 
     async def shutdown(self) -> None:
@@ -231,14 +238,11 @@ class AsyncToken:
         """A random CKA_ID of the profile's length, free on the token."""
         return await self._thread.run(self._token.new_key_id)
 
-    async def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes | str = b"", *,
+    async def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes = b"", *,
                                always_authenticate: bool = False) -> KeyPair:
-        """Generate a non-extractable signing key pair with CKA_ID ``key_id``, read back and
-        checked; a pair that fails a check is destroyed (a failed destroy raises a TokenError
-        naming ``tui-csr orphans``). A ``str`` in place of ``key_id`` is the older call whose
-        tag (the store's id) goes into a CKO_DATA marker."""
-        if isinstance(key_id, str):
-            return await self._thread.run(self._token.generate_keypair, spec, label, key_id)
+        """Generate a non-extractable signing key pair with CKA_ID ``key_id`` (drawn when
+        empty), read back and checked; a pair that fails a check is destroyed (a failed
+        destroy raises a TokenError naming ``tui-csr orphans``)."""
         return await self._thread.run(
             functools.partial(self._token.generate_keypair, spec, label, key_id,
                               always_authenticate=always_authenticate))
@@ -311,7 +315,7 @@ class AsyncToken:
         """SubjectPublicKeyInfo of the public key ``key_id``."""
         return await self._thread.run(self._token.public_key_spki, key_id)
 
-    async def find_key(self, selector: Any) -> Any:
+    async def find_key(self, selector: KeySelector) -> ExistingKey:
         """The existing key pair a :class:`~tui_csr.core.p11uri.KeySelector` names
         (:class:`~tui_csr.hsm.existing.ExistingKey`: CKA_ID, label, SPKI, private-key flags)."""
         return await self._thread.run(self._token.find_key, selector)

@@ -156,9 +156,11 @@ def leaf_and_chain(data: bytes | str, spki_der: bytes,
     certs = load_certificates(data)
     leaf = leaf_for_key(certs, spki_der)
     if leaf is None:
-        what = "This certificate is" if len(certs) == 1 else "No certificate in the file is"
-        raise InputError(f"{what} for the key of request '{request_label}'; nothing was "
-                         "imported.", field=_FIELD)
+        if len(certs) == 1:
+            raise InputError(f"This certificate is for another key than request "
+                             f"'{request_label}'; nothing was imported.", field=_FIELD)
+        raise InputError(f"No certificate in the file is for the key of request "
+                         f"'{request_label}'; nothing was imported.", field=_FIELD)
     return leaf, order_chain(leaf, certs)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -13,14 +13,14 @@ if TYPE_CHECKING:
     from tui_csr.config import Settings
     from tui_csr.hsm.keys import TokenInfo
     from tui_csr.hsm.worker import AsyncToken
-    from tui_csr.store.repo import Store
+    from tui_csr.store.protocol import RequestStore
 
 
 class ServiceContext:
     """The state the parts of the service share. One instance per service; the parts keep a
     reference to it, so a token opened later is seen by all of them."""
 
-    def __init__(self, settings: Settings, store: Store, token: AsyncToken | None = None,
+    def __init__(self, settings: Settings, store: RequestStore, token: AsyncToken | None = None,
                  user: str | None = None) -> None:
         from tui_csr.config import current_user
 
@@ -34,6 +34,10 @@ class ServiceContext:
         #: The current time (aware, UTC) for expiry listings; tests replace it.
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._store_tag: str | None = None
+        #: Asks for the PIN of a context-specific login (a key with CKA_ALWAYS_AUTHENTICATE needs
+        #: it before every signature), given the token's label: the CLI reads the login's PIN
+        #: source again, the TUI shows a PIN dialog. None: such keys cannot sign.
+        self.pin_source: Callable[[str], Awaitable[str]] | None = None
 
     def require_token(self) -> AsyncToken:
         """The open token; TokenError when none is open."""
@@ -43,8 +47,10 @@ class ServiceContext:
 
     @property
     def is_admin(self) -> bool:
-        """Whether the current OS user administers certificate groups."""
-        return self.settings.is_admin(self.user)
+        """Whether the acting user administers certificate groups: the store's word where it
+        has one (PostgreSQL: a member of the admin role), else the settings' (OS users)."""
+        verdict = self.store.administers(self.user)
+        return self.settings.is_admin(self.user) if verdict is None else verdict
 
     def require_admin(self, what: str) -> None:
         """Refuse ``what`` (``"create certificate groups"``) unless the user is an administrator."""

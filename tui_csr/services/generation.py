@@ -48,11 +48,23 @@ class Generation:
 
         Runs before any key exists, so a refusal leaves the token as it was.
         """
+        from tui_csr.core.profiles import all_profiles
+
         store = self.ctx.store
+        groups = store.list_groups()
+
+        def attestation_problem() -> str | None:  # asked only when a profile requires one
+            from tui_csr.attestation.support import attestation_support
+
+            return attestation_support(self.ctx.settings, self.ctx.token_info)
+
         return validate_request(
-            params, existing_groups=[g.name for g in store.list_groups()],
+            params, existing_groups=[g.name for g in groups],
             label_taken=lambda label: store.find_request_by_label(label) is not None,
-            san_supported=self.ctx.settings.san_supported, today=self.ctx.today())
+            san_supported=self.ctx.settings.san_supported, today=self.ctx.today(),
+            group_policies={g.name: g.policy for g in groups},
+            profiles=all_profiles(store.list_profiles()),
+            attestation_problem=attestation_problem)
 
     def free_label(self, base: str) -> str:
         """``base`` made unique among the store's labels."""
@@ -130,13 +142,15 @@ class Generation:
                 key_id = await self._final_key_id(intent, pair)
                 return await self.record(v, key_id, pair.spki_der,
                                          "renew" if renews else "generate", say,
-                                         close_intent=intent.id, renews=renews)
+                                         close_intent=intent.id, renews=renews, pair=pair)
             except BaseException as exc:
                 # Shielded: a cancelled worker must still not leave a key behind untracked.
                 await asyncio.shield(self._settle(intent, exc))
                 raise
         finally:
-            await asyncio.to_thread(lease.release)
+            # Directly, not in a thread (an unlink and a close): a second cancellation must
+            # not skip it. The kernel would drop the lock at exit anyway.
+            lease.release()
 
     async def _open_intent(self, v: ValidatedRequest) -> tuple[Intent, Lease]:
         """Take a lease and durably record a new intent under it: before any key exists. A
@@ -189,6 +203,8 @@ class Generation:
         store = self.ctx.store
         with contextlib.suppress(StoreError):
             intent = await asyncio.to_thread(store.get_intent, intent.id)  # the latest target
+        if intent.state is IntentState.RECORDED:
+            return  # the record's write did land (it failed after): the key is recorded, keep it
         ids = [bytes.fromhex(k) for k in intent.key_ids]
         try:
             for key_id in ids:
@@ -231,7 +247,8 @@ class Generation:
 
     async def record(self, v: ValidatedRequest, key_id: bytes, spki_der: bytes, action: str,
                      say: Progress, close_intent: str | None = None, *,
-                     renews: str | None = None, key_label: str | None = None) -> Request:
+                     renews: str | None = None, key_label: str | None = None,
+                     pair: KeyPair | None = None) -> Request:
         """Sign the CSR for ``key_id`` on the token, verify it in software, store the record;
         the open intent ``close_intent`` is closed in the same store write."""
         # Imported here, not at the top: list, show and the TUI's start need no asn1crypto.
@@ -240,8 +257,8 @@ class Generation:
 
         token = self.ctx.require_token()
         say(f"Signing the CSR on token {token.label}")
-        tbs = build_tbs(v.dn, spki_der, v.sans)
-        signature = await token.sign(key_id, tbs.dump(), v.spec, v.hash_alg, v.scheme)
+        tbs = build_tbs(v.dn, spki_der, v.sans, v.extensions)
+        signature = await self._sign(key_id, tbs.dump(), v)
         der = assemble(tbs, signature_algorithm(v.spec, v.hash_alg, v.scheme), signature)
         verify(der)
         crashpoint.reached("after-sign")
@@ -255,13 +272,31 @@ class Generation:
                                   key_id),
             csr_pem=to_pem(der), groups=list(v.groups), owner=v.owner, created=utcnow(),
             created_by=self.ctx.user, status=Status.PENDING,
-            token_serial=info.serial if info else None, renews=renews)
+            token_serial=info.serial if info else None, renews=renews,
+            extensions=None if v.extensions.empty else v.extensions.to_doc(),
+            profiles=[dict(p) for p in v.profiles] or None,
+            key_attributes=dict(pair.attributes) if pair and pair.attributes else None,
+            key_forced=dict(pair.forced) if pair and pair.forced else None)
         say("Saving the request")
         audit = AuditEntry(action, self.ctx.user, request.id,
                            f"{v.label} {v.spec.name} {request.subject}")
         await asyncio.to_thread(partial(self.ctx.store.add_request, request, audit,
                                         close_intent=close_intent, renews=renews))
         return request
+
+    async def _sign(self, key_id: bytes, data: bytes, v: ValidatedRequest) -> bytes:
+        """The token's signature over ``data``; a key that needs a context-specific login
+        (CKA_ALWAYS_AUTHENTICATE) is refused by the token before C_SignInit, and is then signed
+        again with the PIN from :attr:`ServiceContext.pin_source`."""
+        token = self.ctx.require_token()
+        try:
+            return await token.sign(key_id, data, v.spec, v.hash_alg, v.scheme)
+        except TokenError as exc:
+            if (exc.code != "CKR_USER_NOT_LOGGED_IN" or exc.field != "pin"
+                    or self.ctx.pin_source is None):
+                raise
+        pin = await self.ctx.pin_source(token.label)
+        return await token.sign(key_id, data, v.spec, v.hash_alg, v.scheme, pin=pin)
 
     async def _free_token_label(self, v: ValidatedRequest) -> ValidatedRequest:
         token = self.ctx.require_token()

@@ -148,6 +148,14 @@ class Orphans:
 
         return await asyncio.to_thread(read)
 
+    def _close_abandoned(self, intent: Intent) -> None:
+        """Close an idle intent whose pair is not on the token, under its lease (a repair that
+        took the lease meanwhile closes it itself); best effort: the next scan tries again."""
+        store = self.ctx.store
+        with contextlib.suppress(LeaseHeldError, StoreError), store.intent_lease(intent.id):
+            if store.get_intent(intent.id).state is IntentState.OPEN:
+                store.close_intent(intent.id, IntentState.ABANDONED)
+
     async def scan(self) -> OrphanReport:
         """Compare the token with the store (see the module's docstring). Closes the open
         intents whose pair never came, and removes earlier versions' markers no longer
@@ -171,9 +179,7 @@ class Orphans:
                 orphans.append(_as_orphan(found, intent))
                 claimed |= {k.key_id for k in found}
             else:  # no pair: its worker died before making it (or after destroying it)
-                with contextlib.suppress(StoreError):
-                    await asyncio.to_thread(store.close_intent, intent.id,
-                                            IntentState.ABANDONED)
+                await asyncio.to_thread(self._close_abandoned, intent)
         stale: list[bytes] = []
         for k in keys:
             if not (k.marked and k.store_tag == tag):
@@ -259,7 +265,7 @@ class Orphans:
             return count
         finally:
             if claim.lease is not None:
-                await asyncio.to_thread(claim.lease.release)
+                claim.lease.release()  # directly: a cancellation must not skip it
 
     async def adopt(self, key_id_hex: str, params: GenerateParams) -> Request:
         """Make a new CSR for an orphan key (subject, SANs and groups from ``params``) and
@@ -293,4 +299,4 @@ class Orphans:
                 await token.remove_legacy_markers(claim.ids)
         finally:
             if claim.lease is not None:
-                await asyncio.to_thread(claim.lease.release)
+                claim.lease.release()  # directly: a cancellation must not skip it

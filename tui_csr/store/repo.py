@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,17 +24,21 @@ from tinydb.storages import Storage
 from tinydb.table import Document, Table
 
 from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Request, Status, utcnow
+from tui_csr.core.profiles import Profile
 from tui_csr.errors import InputError, NotFoundError, StoreError
-from tui_csr.store import codec, leases
+from tui_csr.store import auditchain, codec, leases
 from tui_csr.store.lock import store_lock
 from tui_csr.store.storage import AtomicJSONStorage
 
 STORE_FILE_NAME = "tui-csr.json"
 MIN_ID_PREFIX = 4
+INTENTS_KEPT = timedelta(days=30)
+"""How long a closed intent stays in the store (open ones stay until closed)."""
 """Shortest id prefix :meth:`Store.get_request` accepts in place of a whole id."""
 
 _REQUESTS, _GROUPS, _AUDIT, _META = "requests", "groups", "audit", "meta"
 _INTENTS = "intents"
+_PROFILES = "profiles"
 _Q = Query()
 
 
@@ -65,6 +69,7 @@ class _Tx:
         self.audit: Table = db.table(_AUDIT, cache_size=0)
         self.meta: Table = db.table(_META, cache_size=0)
         self.intents: Table = db.table(_INTENTS, cache_size=0)
+        self.profiles: Table = db.table(_PROFILES, cache_size=0)
         self.touched = False
         #: (table, document id) of every document this operation changed: a large store
         #: saves just these (see tui_csr.store.journal).
@@ -107,7 +112,9 @@ class _Tx:
 
     def log(self, audit: AuditEntry | None) -> None:
         if audit is not None:
-            self.insert(self.audit, audit.to_doc())
+            # Hash-chained to the newest entry (tui_csr.store.auditchain; `audit --verify`).
+            newest = auditchain.newest_chained(self.raw(_AUDIT))
+            self.insert(self.audit, auditchain.link(audit.to_doc(), newest))
 
     # -- lookups ----------------------------------------------------------------------------
 
@@ -136,7 +143,7 @@ class _Tx:
         )
 
 
-_Model = TypeVar("_Model", Request, Group, AuditEntry, Intent)
+_Model = TypeVar("_Model", Request, Group, AuditEntry, Intent, Profile)
 
 
 def _check_request(req: Request) -> None:
@@ -177,6 +184,11 @@ def _parse_time(text: object) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _iso_z(when: datetime) -> str:
+    """``2026-12-01T10:00:00Z``: how models store times (so such strings sort by time)."""
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -201,13 +213,13 @@ class Store:
         """``cls.from_doc(doc)``, where a damaged or hand-edited record is a StoreError naming
         the file and the record, never a KeyError from deep inside."""
         try:
-            model = cls.from_doc(doc)  # type: ignore[attr-defined]
+            model = cls.from_doc(doc)  # type: ignore[arg-type]  # a Mapping: read only
             if isinstance(model, Request):
                 _check_request(model)
             return model
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             what = {Request: "request", Group: "group", AuditEntry: "audit",
-                    Intent: "intent"}.get(cls, "a")
+                    Intent: "intent", Profile: "profile"}.get(cls, "a")
             name = doc.get("label") or doc.get("name") if isinstance(doc, Mapping) else None
             reason = f"the field {exc} is missing" if isinstance(exc, KeyError) else str(exc)
             backup = self.path.with_name(self.path.name + ".bak")
@@ -446,6 +458,70 @@ class Store:
                     usage.setdefault(name, [0, 0])[slot] += 1
         return {name: (counts[0], counts[1]) for name, counts in usage.items()}
 
+    # -- profiles (request profiles administrators keep; built-ins are not stored) -----------
+
+    def _profile_doc(self, tx: _Tx, name: str) -> Document | None:
+        docs = tx.find(_PROFILES, lambda d: _fold(d.get("name")) == _fold(name))
+        return docs[0] if docs else None
+
+    def add_profile(self, profile: Profile, audit: AuditEntry | None = None) -> None:
+        """Store a new profile; names are unique ignoring case."""
+        with self._writing("add_profile") as tx:
+            existing = self._profile_doc(tx, profile.name)
+            if existing is not None:
+                raise InputError(f"Profile '{existing['name']}' already exists.",
+                                 field="profile")
+            tx.insert(tx.profiles, profile.to_doc())
+            tx.log(audit)
+
+    def get_profile(self, name: str) -> Profile:
+        """The stored profile with this name (any case)."""
+        with self._reading() as tx:
+            doc = self._profile_doc(tx, name)
+            if doc is None:
+                raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+            return self._parse(Profile, doc)
+
+    def list_profiles(self) -> list[Profile]:
+        """The stored profiles, by name."""
+        with self._reading() as tx:
+            profiles = [self._parse(Profile, doc) for doc in tx.raw(_PROFILES).values()]
+        return sorted(profiles, key=lambda p: p.name)
+
+    def update_profile(self, profile: Profile, *, expected_version: int,
+                       audit: AuditEntry | None = None) -> Profile:
+        """Replace the stored profile named ``profile.name``, whose version must still be
+        ``expected_version`` (another administrator's edit in between is refused, not lost)."""
+        with self._writing("update_profile") as tx:
+            doc = self._profile_doc(tx, profile.name)
+            if doc is None:
+                raise NotFoundError(f"There is no stored profile '{profile.name}'.",
+                                    field="profile")
+            if doc.get("version") != expected_version:
+                raise InputError(f"Profile '{profile.name}' was changed meanwhile (now version "
+                                 f"{doc.get('version')}); show it again and repeat the edit.",
+                                 field="profile")
+            tx.update(tx.profiles, profile.to_doc(), [doc.doc_id])
+            tx.log(audit)
+            return profile
+
+    def remove_profile(self, name: str, audit: AuditEntry | None = None) -> None:
+        """Delete a stored profile; refused while a group's policy names it."""
+        with self._writing("remove_profile") as tx:
+            doc = self._profile_doc(tx, name)
+            if doc is None:
+                raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+            users = sorted(g.get("name", "") for g in tx.group_docs()
+                           if (g.get("policy") or "").strip() == doc.get("name"))
+            if users:
+                raise InputError(f"Profile '{doc['name']}' is the policy of group"
+                                 f"{'s' if len(users) > 1 else ''} "
+                                 f"{', '.join(repr(u) for u in users)}; change "
+                                 f"{'their' if len(users) > 1 else 'its'} policy first.",
+                                 field="profile")
+            tx.remove(tx.profiles, [doc.doc_id])
+            tx.log(audit)
+
     # -- audit ------------------------------------------------------------------------------
 
     def add_audit(self, entry: AuditEntry) -> None:
@@ -462,6 +538,12 @@ class Store:
         if limit is not None:
             docs = docs[: max(limit, 0)]
         return [self._parse(AuditEntry, doc) for doc in docs]
+
+    def audit_chain(self) -> auditchain.AuditChain:
+        """The whole audit log oldest first with its hash links (see
+        :func:`tui_csr.store.auditchain.verify_audit_chain`)."""
+        with self._reading() as tx:
+            return auditchain.chain_from_docs(tx.raw(_AUDIT).values())
 
     # -- intents (write-ahead records of key generations) -----------------------------------
 
@@ -488,6 +570,14 @@ class Store:
                     raise InputError(f"The key id {intent.key_id} is taken by request "
                                      f"'{doc.get('label')}'.", field="key_id")
             tx.insert(tx.intents, intent.to_doc())
+            # Closed intents only explain the past (the audit trail keeps that too): the ones
+            # closed long ago go in this same write, so the table does not grow for ever.
+            cutoff = _iso_z(utcnow() - INTENTS_KEPT)
+            old = [int(key) for key, doc in tx.raw(_INTENTS).items()
+                   if doc.get("state") != IntentState.OPEN.value
+                   and isinstance(doc.get("closed"), str) and doc["closed"] < cutoff]
+            if old:
+                tx.remove(tx.intents, old)
             tx.log(audit)
 
     def set_intent_target(self, intent_id: str, key_id: str) -> Intent:
@@ -517,8 +607,7 @@ class Store:
     def _close_in(self, tx: _Tx, intent_id: str, state: IntentState,
                   request_id: str | None = None) -> Intent:
         doc = self._open_intent_doc(tx, intent_id)
-        fields = {"state": state.value, "closed": utcnow().isoformat().replace("+00:00", "Z"),
-                  "request_id": request_id}
+        fields = {"state": state.value, "closed": _iso_z(utcnow()), "request_id": request_id}
         tx.update(tx.intents, fields, [doc.doc_id])
         return self._parse(Intent, {**doc, **fields})
 
@@ -561,6 +650,15 @@ class Store:
         return leases.is_held(self._leases, intent_id)
 
     # -- identity ---------------------------------------------------------------------------
+
+    def acting_user(self) -> str | None:
+        """Who the store says is acting: None for this store (the OS user acts)."""
+        return None
+
+    def administers(self, user: str) -> bool | None:
+        """Whether the store itself says ``user`` administers groups: None for this store (one
+        host's files: the settings decide, see :meth:`Settings.is_admin`)."""
+        return None
 
     def identity(self) -> str:
         """This store's id (a UUID made on first use and kept in the ``meta`` table).

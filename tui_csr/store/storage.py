@@ -185,7 +185,7 @@ class AtomicJSONStorage(Storage):
             raise
         except OSError as exc:
             self.invalidate()
-            raise self._io_error("write", exc) from exc
+            raise self._io_error("written", exc) from exc
         except BaseException:
             self.invalidate()
             raise
@@ -215,7 +215,7 @@ class AtomicJSONStorage(Storage):
             raise StoreError(f"The store {self.path} was not written: {exc}.") from exc
         except OSError as exc:
             self.invalidate()
-            raise self._io_error("write", exc) from exc
+            raise self._io_error("written", exc) from exc
         except BaseException:
             self.invalidate()
             raise

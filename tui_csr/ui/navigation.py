@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import on
-
 from tui_csr.ui.dialogs.actions import ViewRequested
 from tui_csr.ui.screens.view_certificate import ViewCertificateScreen
 from tui_csr.ui.screens.view_csr import ViewCsrScreen
@@ -29,8 +27,9 @@ class RequestNavigation:
     #: Ids of requests whose key pair is no longer on the token (set by the orphan scan).
     lost_key_ids: set[str]
 
-    @on(ViewRequested)
-    def _view_requested(self, event: ViewRequested) -> None:
+    # A plain handler name, not @on: Textual collects @on handlers only on its own classes.
+    def on_view_requested(self, event: ViewRequested) -> None:
+        """Open the view asked for (unless the screen on top shows it already)."""
         event.stop()
         app = self  # the mixin is on the App
         kind = "certificate" if event.certificate else "csr"

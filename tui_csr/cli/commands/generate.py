@@ -44,6 +44,23 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--always-authenticate", action="store_true",
                    help="the key needs a login (the PIN) before every use, as code-signing keys "
                         "often should")
+    g.add_argument("--key", action=Once, metavar="KEY",
+                   help="a CSR for a key pair already on the token: a PKCS#11 URI "
+                        "('pkcs11:token=demo;id=%%01%%02'), a CKA_ID in hex or label:NAME; the "
+                        "key spec is read from the key")
+    g.add_argument("--profile", action=Once, metavar="NAME",
+                   help="request profile (tui-csr profiles list); the groups' profiles apply too")
+    g.add_argument("--key-usage", action=Once, metavar="LIST",
+                   help="keyUsage, comma-separated: digitalSignature, nonRepudiation, "
+                        "keyEncipherment, dataEncipherment, keyAgreement, keyCertSign, cRLSign "
+                        "(none: no keyUsage)")
+    g.add_argument("--eku", action=Once, metavar="LIST",
+                   help="extendedKeyUsage, comma-separated: serverAuth, clientAuth, codeSigning, "
+                        "emailProtection, timeStamping, OCSPSigning or dotted OIDs")
+    g.add_argument("--ca", action="store_true",
+                   help="request a CA certificate (basicConstraints CA:TRUE, critical)")
+    g.add_argument("--path-len", action=Once, metavar="N",
+                   help="pathLenConstraint of a CA request (with --ca)")
     g.add_argument("--batch", action=Once, metavar="FILE",
                    help="many requests from a JSON Lines or CSV file (- for stdin), one per "
                         "line, same fields as the flags; all lines are validated first")
@@ -78,17 +95,24 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
         from tui_csr.cli.commands.generate_batch import run_batch_command
 
         return await run_batch_command(args, settings)
-    if not args.key_spec:
+    if not args.key_spec and not args.profile and not args.group and args.key is None:
+        # With a profile (explicit or a group's) the key spec may come from its default.
         raise InputError("--key-spec is required (e.g. RSA3072 or P-256).", field="key_spec")
     if args.der and not args.out:
         raise InputError("--der writes binary: give --out FILE.", field="der")
     if args.out:
         check_out(args.out, args.force)
-    params = GenerateParams(key_spec=args.key_spec, hash=args.hash, pss=args.pss, dn=args.dn,
+    params = GenerateParams(key_spec=args.key_spec or "", hash=args.hash, pss=args.pss, dn=args.dn,
                             fields=subject_fields(args), sans=sans_of(args), groups=args.group,
-                            owner=args.owner, label=args.label)
+                            owner=args.owner, label=args.label, profile=args.profile,
+                            key_usage=args.key_usage, eku=args.eku, ca=args.ca,
+                            path_len=args.path_len)
     if args.always_authenticate:
         params.always_authenticate = True
+    if args.key is not None:  # a CSR for a key pair already on the token
+        from tui_csr.cli.commands.generate_key import run_for_existing_key
+
+        return await run_for_existing_key(args, settings, params)
     service = await open_service(settings, token=False)
     service.validate(params)  # all input errors before the token is even opened
     import_in_background("cryptography.x509")  # loads while the token works; the check needs it

@@ -108,7 +108,7 @@ async def run_batch_command(args: Any, settings: Any) -> int:
 
 #: Flags of a single request; with --batch every request comes from the file.
 _SINGLE_FLAGS = ("key_spec", "hash", "dn", "cn", "o", "ou", "l", "st", "c", "owner", "label",
-                 "out")
+                 "out", "profile", "key_usage", "eku", "ca", "path_len")
 
 
 def _refuse_single_request_flags(args: Any) -> None:

@@ -41,6 +41,7 @@ async def run(args: Any, settings: Any) -> int:
             for g in groups:
                 doc = g.to_doc()
                 doc["pending"], doc["issued"] = usage.get(g.name, (0, 0))
+                doc["policy_problem"] = await service.policy_problem(g.policy)
                 out.append(doc)
             print_json(out)
         elif not groups:
@@ -49,12 +50,17 @@ async def run(args: Any, settings: Any) -> int:
         else:
             for g in groups:
                 pending, issued = usage.get(g.name, (0, 0))
-                print(f"{safe(g.name)}\tpolicy={safe(g.policy or '-')}\tpending={pending}\t"
+                problem = await service.policy_problem(g.policy)
+                policy = f"{g.policy} ({problem.split(': ', 1)[1]})" if problem else g.policy
+                print(f"{safe(g.name)}\tpolicy={safe(policy or '-')}\tpending={pending}\t"
                       f"issued={issued}\t{safe(g.description)}")
         return 0
     if action == "add":
         g = await service.add_group(args.name, policy=args.policy, description=args.description)
         print(f"created group {safe(g.name)}", file=sys.stderr)
+        problem = await service.policy_problem(g.policy)
+        if problem:  # kept (older stores use free text), but said: it constrains nothing
+            print(f"note: policy {safe(problem)} (tui-csr profiles list)", file=sys.stderr)
     elif action == "rename":
         await service.rename_group(args.old, args.new)
         print(f"renamed group {safe(args.old)} to {safe(args.new)}", file=sys.stderr)

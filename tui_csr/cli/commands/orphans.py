@@ -55,8 +55,7 @@ async def run(args: Any, settings: Any) -> int:
     report = await service.scan_orphans()
     if getattr(args, "json", False):
         print_json({
-            "keys_without_record": [{"key_id": k.key_id.hex(), "label": k.label}
-                                    for k in report.keys_without_record],
+            "keys_without_record": [_orphan_json(k) for k in report.keys_without_record],
             "records_without_key": [{"id": r.id, "label": r.label, "key_id": r.key_id}
                                     for r in report.records_without_key]})
         return 0
@@ -64,8 +63,23 @@ async def run(args: Any, settings: Any) -> int:
         print("Token and store agree: no orphans.")
     for k in report.keys_without_record:
         kid = k.key_id.hex()
-        print(f"key without a record: {kid}  label={safe(k.label)}  "
+        made = ""
+        if k.intent is not None:  # who started the generation that was cut short, and when
+            made = (f"{safe(k.intent.key_spec)} by {safe(k.intent.created_by)} "
+                    f"{k.intent.created:%Y-%m-%d %H:%M} UTC  ")
+        print(f"key without a record: {kid}  label={safe(k.label)}  {made}"
               f"(tui-csr orphans adopt {kid} --cn ... --group ... | destroy {kid} --yes)")
     for r in report.records_without_key:
         print(f"record without a key: {r.id[:8]}  label={safe(r.label)}  key={safe(r.key_id)}")
     return 0
+
+
+def _orphan_json(key: Any) -> dict[str, Any]:
+    """An orphan key: its id and label; from its intent, who started its generation, when, of
+    which key spec (``legacy``: found by an earlier version's token marker instead)."""
+    doc: dict[str, Any] = {"key_id": key.key_id.hex(), "label": key.label,
+                           "legacy": key.intent is None}
+    if key.intent is not None:
+        doc.update(key_spec=key.intent.key_spec, created_by=key.intent.created_by,
+                   created=key.intent.created.isoformat().replace("+00:00", "Z"))
+    return doc

@@ -34,7 +34,9 @@ async def run(args: Any, settings: Any) -> int:
     if args.der:
         if not args.out:
             raise InputError("--der writes binary: give --out FILE.", field="der")
-        print(f"wrote {write_out(args.out, der, args.force)}", file=sys.stderr)
+        path = write_out(args.out, der, args.force)
+        print(f"wrote {path}", file=sys.stderr)
+        await service.record_download(req, "CSR as DER", str(path))
         return 0
     if args.json:
         text = json.dumps(request_json(req), ensure_ascii=False) + "\n"
@@ -45,7 +47,10 @@ async def run(args: Any, settings: Any) -> int:
     else:
         text = req.csr_pem
     if args.out:
-        print(f"wrote {write_out(args.out, text.encode(), args.force)}", file=sys.stderr)
+        path = write_out(args.out, text.encode(), args.force)
+        print(f"wrote {path}", file=sys.stderr)
+        what = "request as JSON" if args.json else "CSR as text" if args.text else "CSR as PEM"
+        await service.record_download(req, what, str(path))
     else:
         sys.stdout.write(text)
     return 0
@@ -53,8 +58,21 @@ async def run(args: Any, settings: Any) -> int:
 
 def record_text(req: Any) -> str:
     """The store's facts about a request, in the indented style of ``openssl req -text``."""
-    return (f"    Label: {req.label}\n    Token: {req.token_label}\n"
+    key = ""
+    attrs = req.key_attributes or {}
+    if attrs.get("ALWAYS_AUTHENTICATE"):
+        key += ("    Key use: the PIN again before every signature "
+                "(CKA_ALWAYS_AUTHENTICATE)\n")
+    if req.key_forced:
+        forced = ", ".join(f"{k}={str(v).lower()}" for k, v in sorted(req.key_forced.items()))
+        key += f"    Set by the token against the template: {forced}\n"
+    return key + (f"    Label: {req.label}\n    Token: {req.token_label}\n"
             f"    PKCS#11 URI: {req.pkcs11_uri}\n    Groups: {', '.join(req.groups)}\n"
             f"    Owner: {req.owner or '-'}\n"
             f"    Created: {req.created.astimezone().isoformat()} by {req.created_by}\n"
-            f"    Status: {req.status.value}\n    Id: {req.id}\n")
+            f"    Status: {req.status.value}\n    Id: {req.id}\n"
+            + (f"    Renews: {req.renews}\n" if req.renews else "")
+            + (f"    Renewed by: {req.renewed_by}\n" if req.renewed_by else "")
+            + (f"    Retired: {req.retired.astimezone().isoformat()}\n" if req.retired else "")
+            + "".join(f"    Profile: {p.get('name')} v{p.get('version')} ({p.get('source')})\n"
+                      for p in req.profiles or []))

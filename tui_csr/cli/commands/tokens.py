@@ -60,6 +60,7 @@ def render(desc: Any) -> list[str]:
         lines.append("")
         lines.append(f"{len(desc.empty_slots)} slot(s) without an initialised token: "
                      + ", ".join(f"{s.slot_id} ({safe(s.slot_description)})"
+                                 if s.slot_description.strip() else str(s.slot_id)
                                  for s in desc.empty_slots))
     return lines
 

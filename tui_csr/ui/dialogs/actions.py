@@ -78,7 +78,7 @@ ACTIONS: tuple[tuple[Action, str], ...] = (
     (Action.IMPORT, "Import certificate…"),
     (Action.DELETE, "Delete request (destroys the key)…"),
 )
-_CERTIFICATE_ACTIONS = frozenset({Action.VIEW_CERTIFICATE, Action.COPY_CERTIFICATE,
+CERTIFICATE_ACTIONS = frozenset({Action.VIEW_CERTIFICATE, Action.COPY_CERTIFICATE,
                                   Action.DOWNLOAD_CERTIFICATE})
 
 
@@ -171,7 +171,7 @@ class ActionsMenu(ModalScreen[Action | None]):
     def actions(self) -> list[tuple[Action, str]]:
         """The entries listed for this request."""
         issued = self.request.status is Status.ISSUED and bool(self.request.certificate_pem)
-        return [(a, t) for a, t in ACTIONS if issued or a not in _CERTIFICATE_ACTIONS]
+        return [(a, t) for a, t in ACTIONS if issued or a not in CERTIFICATE_ACTIONS]
 
     def compose(self) -> ComposeResult:
         r = self.request

@@ -53,7 +53,7 @@ class GenerateWizard(Screen[Request | None]):
     GenerateWizard #wizard-status {
         width: 1fr; height: 3; content-align: left middle; color: $text-error;
     }
-    GenerateWizard.-narrow StepList { width: 20; }
+    GenerateWizard.-narrow StepList { width: 22; }
     GenerateWizard #apply { display: none; }
     GenerateWizard.-review #apply { display: block; }
     GenerateWizard.-review #next { display: none; }
@@ -127,7 +127,8 @@ class GenerateWizard(Screen[Request | None]):
         """Title, step list, the steps, the buttons and the footer."""
         yield Static("", id="wizard-title", markup=False)
         with Horizontal(id="wizard-body"):
-            yield StepList([step.TITLE for step in self.steps], id="step-list")
+            yield StepList([step.LIST_TITLE or step.TITLE for step in self.steps],
+                           full_titles=[step.TITLE for step in self.steps], id="step-list")
             with ContentSwitcher(initial=self.steps[0].id, id="wizard-content"):
                 yield from self.steps
         with Horizontal(id="wizard-buttons"):
@@ -207,6 +208,14 @@ class GenerateWizard(Screen[Request | None]):
             self.token_step.set_suggested_label(event.label)
         self.states[event.source] = StepState.DONE
         self._show_step(event.target)
+
+    @on(WizardStep.Fixed)
+    def _step_fixed(self, event: WizardStep.Fixed) -> None:
+        """A step in error became valid: its ✗ goes (it is checked again on Next)."""
+        for index, candidate in enumerate(self.steps):
+            if candidate is event.step and self.states[index] is StepState.ERROR \
+                    and not candidate.has_errors:
+                self._mark(index, StepState.TODO)
 
     def _mark(self, index: int, state: StepState) -> None:
         self.states[index] = state

@@ -98,7 +98,16 @@ class WizardStep(VerticalScroll):
     """
 
     TITLE: ClassVar[str] = ""
+    #: The step's name in the step list (short enough for its column at 80x24).
+    LIST_TITLE: ClassVar[str] = ""
     FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    class Fixed(Message):
+        """The step's input became valid again: the wizard drops the step's error mark."""
+
+        def __init__(self, step: WizardStep) -> None:
+            super().__init__()
+            self.step = step
 
     def __init__(self, service: CsrService, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -25,6 +25,7 @@ class GroupsStep(WizardStep):
     """Certificate groups (at least one) and an optional owner."""
 
     TITLE = "Signum Configurations"
+    LIST_TITLE = "Configurations"
     FIELDS = frozenset({"group", "owner"})
 
     DEFAULT_CSS = """

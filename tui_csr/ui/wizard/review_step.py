@@ -21,6 +21,7 @@ class ReviewStep(WizardStep):
     """A summary of every step; Apply generates the key pair and the CSR from it."""
 
     TITLE = "Review and Apply"
+    LIST_TITLE = "Review"
     FIELDS = frozenset({"apply"})
 
     DEFAULT_CSS = """

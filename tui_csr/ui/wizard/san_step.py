@@ -90,6 +90,7 @@ class SanStep(WizardStep):
     """Email, DNS, IP and URI names the certificate should also carry."""
 
     TITLE = "Subject Alternative Names"
+    LIST_TITLE = "SANs"
     FIELDS = frozenset({"san", "email", "dns", "ip", "uri"})
 
     DEFAULT_CSS = """

@@ -26,10 +26,11 @@ _WORDS = {StepState.TODO: "", StepState.CURRENT: "current", StepState.DONE: "don
 class StepItem(Static):
     """One line of the step list."""
 
-    def __init__(self, number: int, title: str) -> None:
+    def __init__(self, number: int, title: str, full_title: str | None = None) -> None:
         super().__init__(markup=False, classes="step-item")
         self.number = number
         self.title = title
+        self.full_title = full_title or title
         self.state = StepState.TODO
         self.current = False
 
@@ -44,7 +45,7 @@ class StepItem(Static):
         word = _WORDS[StepState.CURRENT if current else state]
         if current and state is StepState.ERROR:
             word = "current, has errors"
-        self.tooltip = f"Step {self.number}: {self.title}" + (f" ({word})" if word else "")
+        self.tooltip = f"Step {self.number}: {self.full_title}" + (f" ({word})" if word else "")
 
 
 class StepList(Vertical):
@@ -62,14 +63,17 @@ class StepList(Vertical):
     StepList > .step-item.-at.-error { color: $text-error; }
     """
 
-    def __init__(self, titles: list[str], *, id: str | None = None) -> None:
+    def __init__(self, titles: list[str], *, full_titles: list[str] | None = None,
+                 id: str | None = None) -> None:
         super().__init__(id=id)
         self._titles = titles
+        self._full = full_titles or titles
 
     def compose(self) -> ComposeResult:
         """One line per step."""
-        for number, title in enumerate(self._titles, start=1):
-            yield StepItem(number, title)
+        for number, (title, full) in enumerate(zip(self._titles, self._full, strict=True),
+                                               start=1):
+            yield StepItem(number, title, full)
 
     @property
     def items(self) -> list[StepItem]:
