@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast bench screenshots deps system-deps lint clean
+.PHONY: demo test test-fast bench bench-smoke screenshots deps system-deps lint clean
 
 ## demo: set everything up and open the app on a SoftHSM demo token
 demo: deps
@@ -20,6 +20,10 @@ test-fast: deps
 ## bench: benchmarks against the peer tools (not part of `make test`)
 bench: deps
 	$(BIN)/python -m bench
+
+## bench-smoke: a few runs of every figure (CI: proves the benchmark still runs; prints every figure)
+bench-smoke: deps
+	$(BIN)/python -m bench --smoke
 
 ## screenshots: the real app on a throwaway token, an SVG (and PNG) of each screen
 screenshots: deps

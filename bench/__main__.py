@@ -1,8 +1,10 @@
-"""``make bench`` / ``python -m bench [FIGURE...]``: every figure of issue 7 on throwaway SoftHSM
-tokens, a table of medians on stdout and in ``bench/RESULTS.md``.
+"""``make bench`` / ``python -m bench [--smoke] [FIGURE...]``: every figure of issue 7 on throwaway
+SoftHSM tokens, a table of medians on stdout and in ``bench/RESULTS.md``. ``--smoke``
+(``make bench-smoke``) runs a few rounds of each figure, prints the table and fails when a
+figure does not run; it leaves RESULTS.md alone.
 
 Figures (each a child process, see ``bench/common.py``): overhead, batch, single, tui, store,
-startup. Naming some runs only those (and still rewrites RESULTS.md with what ran).
+startup, calls. Naming some runs only those (and still rewrites RESULTS.md with what ran).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ FIGURES = {
     "tui": "bench.fig_tui",
     "store": "bench.fig_store",
     "startup": "bench.fig_startup",
+    "calls": "bench.fig_calls",
 }
-NAMES = {"overhead": "1", "batch": "2", "single": "3", "tui": "4", "store": "5", "startup": "6"}
+NAMES = {"overhead": "1", "batch": "2", "single": "3", "tui": "4", "store": "5", "startup": "6",
+         "calls": "7"}
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 
@@ -102,11 +106,31 @@ def run_figure(module: str, workdir: Path) -> list[Row]:
     return rows
 
 
+def smoke_verdict(chosen: list[str], rows: list[Row]) -> int:
+    """Quick mode's exit status: 0 when every chosen figure ran and printed its rows."""
+    failed = [r.name for r in rows if r.name.endswith((": failed", ": timed out"))]
+    missing = [f"figure {NAMES[n]} ({n})" for n in chosen
+               if not any(r.figure == NAMES[n] for r in rows)]
+    for problem in failed + [f"{m}: no rows" for m in missing]:
+        print(f"bench-smoke: {problem}", file=sys.stderr)
+    ran = sorted({r.figure for r in rows} - {r.figure for r in rows if r.name in failed})
+    print(f"bench-smoke: figures {', '.join(ran) or 'none'} ran; "
+          f"{'all ' + str(len(chosen)) + ' figures ok' if not (failed or missing) else 'FAILED'}",
+          file=sys.stderr)
+    return 1 if failed or missing else 0
+
+
 def _key(module: str) -> str:
     return next(k for k, v in FIGURES.items() if v == module)
 
 
 def main(argv: list[str]) -> int:
+    smoke = "--smoke" in argv
+    argv = [a for a in argv if a != "--smoke"]
+    if smoke:
+        # Quick mode: a few runs of each figure (bench/common.py reads this in every child);
+        # the numbers are not results, so RESULTS.md is left alone and targets are not judged.
+        os.environ["TUI_CSR_BENCH_SMOKE"] = "1"
     chosen = argv or list(FIGURES)
     unknown = [name for name in chosen if name not in FIGURES]
     if unknown:
@@ -114,7 +138,8 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     began = time.monotonic()
-    subprocess.run(["bash", str(ROOT / "bench" / "setup-peers.sh")], check=False)
+    if not smoke:  # installing a peer tool is not for a quick check
+        subprocess.run(["bash", str(ROOT / "bench" / "setup-peers.sh")], check=False)
     info = machine()
     busy_at_start = os.getloadavg()[0] > (os.cpu_count() or 1)
     print(f"tui-csr bench on {info['cpu']} x{info['cpus']}, {info['os']}, Python "
@@ -131,7 +156,12 @@ def main(argv: list[str]) -> int:
     if busy_at_start or os.getloadavg()[0] > (os.cpu_count() or 1):
         info["busy"] = "yes"
     info["duration"] = f"{time.monotonic() - began:.0f} s"
+    if smoke:
+        print("bench-smoke: quick mode, a few runs per figure on smaller data (row names give the "
+              "full sizes): the numbers are no results and the targets are not judged.")
     print(render_table(rows))
+    if smoke:
+        return smoke_verdict(chosen, rows)
     RESULTS.write_text(render_markdown(rows, info), encoding="utf-8")
     print(f"\nwrote {RESULTS.relative_to(ROOT)} ({info['duration']})", file=sys.stderr)
     return 0

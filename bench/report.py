@@ -57,6 +57,18 @@ LIMITS = {
         "and the 10,000 models (~15 MB) are the rest. The fix belongs in the Requests screen: a "
         "virtual table, or rows added a page at a time as the cursor nears the end."
     ),
+    "7": (
+        "PKCS#11 calls (bench/fig_calls.py). Per batch request: the key pair, one read of each "
+        "key (the security promise of the private key, the public key check) and the CKA_ID "
+        "rewrite to the public key's SHA-1 (2 calls, where the profile allows it), then SignInit "
+        "and one Sign. A fresh generate adds the session around it: python-pkcs11 loading the "
+        "module (C_GetInterface x2, C_GetInfo), listing slots (GetSlotList twice: count, then "
+        "list; GetSlotInfo and GetTokenInfo per slot, SoftHSM has a free second slot), open, "
+        "login, the mechanism list and EC key sizes once, one label search (3 calls), close and "
+        "C_Finalize. The safety checks cost 8 of them (label search 3, read-backs 2, CKA_ID 2, "
+        "mechanism info 1); python-pkcs11's loader and slot listing 5 more than a loader of our "
+        "own would make."
+    ),
     "6": (
         "Start-up. `python -c pass` is the floor; the editable install's import finder adds "
         "to every start in a development checkout."

@@ -40,7 +40,7 @@ async def _shoot(out: Path, base: Path) -> list[Path]:
 
     data = base / "data"
     store = Store.open(data)
-    for name, policy in (("Web", "tls-server"), ("Mail", "smime")):
+    for name, policy in (("Web", "web-2026"), ("Mail", "mail-2026")):
         store.add_group(Group(name, policy=policy, description=f"{name} certificates",
                               created_by=current_user()))
     settings = Settings(module=find_softhsm_module(), token="demo", data_dir=data,
@@ -113,8 +113,10 @@ async def _shoot(out: Path, base: Path) -> list[Path]:
         # A few more requests so the table has something to show.
         for spec, cn, pss in (("P-384", "vpn.example.net", False),
                               ("RSA2048", "mail.example.org", True)):
+            # Group Web's profile (tls-server) wants a SAN.
             await service.generate(GenerateParams(key_spec=spec, fields={"CN": cn, "O": "Example"},
-                                                  groups=["Web"], owner="bob", pss=pss))
+                                                  sans=[("dns", cn)], groups=["Web"],
+                                                  owner="bob", pss=pss))
         app.main_screen.reload_all()
         await app.workers.wait_for_complete()
         await pilot.pause(0.3)
@@ -138,12 +140,21 @@ async def _shoot(out: Path, base: Path) -> list[Path]:
         await service.import_certificate(reqs[-1].id, _issue(reqs[-1].csr_pem))
         app.main_screen.reload_all()
         await app.workers.wait_for_complete()
-        app.main_screen.query_one("TabbedContent").active = "certificates-tab"
+        await pilot.press("2")  # the Certificates tab, by key
         await pilot.pause(0.5)
         save(app, "13-certificates-tab")
-        app.main_screen.query_one("TabbedContent").active = "groups-tab"
+        await pilot.press("3")
         await pilot.pause(0.5)
         save(app, "14-groups-tab")
+        await pilot.press("e")  # edit the selected group: name, policy, description
+        await pilot.pause(0.5)
+        save(app, "17-group-edit")
+        await pilot.press("escape")
+        await pilot.pause(0.3)
+        await pilot.press("2", "enter")  # View certificate
+        await pilot.pause(0.5)
+        save(app, "16-view-certificate")
+        await pilot.press("escape")
 
     small = TuiCsrApp(service, pin=PIN)
     async with small.run_test(size=(80, 24)) as pilot:

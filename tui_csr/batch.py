@@ -279,14 +279,62 @@ def validate_batch(service: CsrService, lines: Sequence[BatchLine]) -> list[Prob
     return problems
 
 
-async def check_on_token(service: CsrService, lines: Sequence[BatchLine]) -> list[Problem]:
+class TokenLabels:
+    """The labels on the token, for a whole batch: one scan of the token
+    (:meth:`AsyncToken.labels_in_use`) answers every line, and the labels the batch makes are
+    added as it goes, so no request searches the token for its label. On a token with more
+    objects than a few per line, reading every label would cost more round trips than asking
+    label by label: ``taken`` is then None and each label is searched once."""
+
+    #: Objects per line up to which the token is scanned (a search costs three calls).
+    PER_LINE = 3
+
+    def __init__(self, token: Any, taken: set[str] | None) -> None:
+        self.token = token
+        self.taken = taken
+        self._asked: dict[str, bool] = {}
+
+    @classmethod
+    async def scan(cls, service: CsrService, lines: Sequence[BatchLine]) -> TokenLabels:
+        """Scan the service's logged-in token once for ``lines``."""
+        token = service.token
+        if token is None:
+            raise TuiCsrError("No token is open.", field="token")
+        return cls(token, await token.labels_in_use(limit=cls.PER_LINE * max(len(lines), 1)))
+
+    async def in_use(self, label: str) -> bool:
+        """True when an object on the token carries ``label`` (or this batch made one)."""
+        if self.taken is not None:
+            return label in self.taken
+        if label not in self._asked:
+            self._asked[label] = await self.token.label_in_use(label)
+        return self._asked[label]
+
+    def add(self, label: str) -> None:
+        """The batch made a key labelled ``label``."""
+        if self.taken is not None:
+            self.taken.add(label)
+        self._asked[label] = True
+
+
+async def token_labels(service: CsrService, lines: Sequence[BatchLine]) -> TokenLabels:
+    """The one scan of the token's labels a batch makes (:class:`TokenLabels`); pass it to
+    :func:`check_on_token` and :func:`run_batch`."""
+    return await TokenLabels.scan(service, lines)
+
+
+async def check_on_token(service: CsrService, lines: Sequence[BatchLine],
+                         labels: TokenLabels | None = None) -> list[Problem]:
     """The checks that need the (logged-in) token: explicit labels already used by a key on it,
-    and key specs it cannot make. Cheap (object searches, the mechanism list): no key is made."""
+    and key specs it cannot make. Cheap (one scan of the token's labels, the mechanism list read
+    once): no key is made."""
     from tui_csr.core.keyspec import parse_key_spec
 
     token = service.token
     if token is None:
         raise TuiCsrError("No token is open.", field="token")
+    if labels is None:
+        labels = await token_labels(service, lines)
     problems: list[Problem] = []
     reasons: dict[str, str | None] = {}
     for line in lines:
@@ -297,7 +345,7 @@ async def check_on_token(service: CsrService, lines: Sequence[BatchLine]) -> lis
             problems.append((line.number, str(reasons[spec.name])))
             continue
         label = line.explicit_label
-        if label is not None and await token.label_in_use(label):
+        if label is not None and await labels.in_use(label):
             problems.append((line.number, f"Key label '{label}' is already used on token "
                                           f"'{token.label}'."))
     return problems
@@ -307,14 +355,20 @@ async def check_on_token(service: CsrService, lines: Sequence[BatchLine]) -> lis
 
 async def run_batch(service: CsrService, lines: Sequence[BatchLine],
                     on_made: Callable[[BatchLine, Request], None] | None = None,
-                    on_start: Callable[[int, BatchLine], None] | None = None) -> list[Request]:
+                    on_start: Callable[[int, BatchLine], None] | None = None,
+                    labels: TokenLabels | None = None) -> list[Request]:
     """Generate every line in order on the service's logged-in token.
 
     ``on_start(index, line)`` runs before each line, ``on_made(line, request)`` after each
     request is stored. Raises :class:`BatchStopped` on the first failure (what was made stays
     stored; the service has destroyed the failing line's key); an interruption (Ctrl-C) also
     stops after cleaning up the current line and is re-raised as it came.
+
+    ``labels`` is the batch's one scan of the token (:func:`token_labels`; made here when not
+    given): labels are checked against it, so a request makes no search of its own.
     """
+    if labels is None:
+        labels = await token_labels(service, lines)
     reserved = {label for line in lines if (label := line.explicit_label) is not None}
     made: list[Request] = []
     for index, line in enumerate(lines):
@@ -323,18 +377,25 @@ async def run_batch(service: CsrService, lines: Sequence[BatchLine],
         try:
             params = line.params
             if line.explicit_label is None:
-                params = replace(params, label=await _default_label(service, params, reserved))
-            request = await service.generate(params)
+                params = replace(params, label=await _default_label(service, params, reserved,
+                                                                    labels))
+            elif await labels.in_use(line.explicit_label):  # made since the check
+                raise InputError(f"Key label '{line.explicit_label}' is already used on "
+                                 f"token '{service.token.label if service.token else ''}'.",
+                                 field="label")
+            request = await service.generate(params, label_checked=True)
         except Exception as exc:
             raise BatchStopped(line, exc, made, len(lines), lines[-1].number) from exc
         made.append(request)
         reserved.add(request.label)
+        labels.add(request.label)
         if on_made is not None:
             on_made(line, request)
     return made
 
 
-async def _default_label(service: CsrService, params: GenerateParams, reserved: set[str]) -> str:
+async def _default_label(service: CsrService, params: GenerateParams, reserved: set[str],
+                         labels: TokenLabels) -> str:
     """The default label (CN and date) made unique in the store, on the token and against the
     labels other lines of the batch ask for, so a later line never finds its label taken."""
     import asyncio
@@ -343,11 +404,10 @@ async def _default_label(service: CsrService, params: GenerateParams, reserved: 
 
     v = await asyncio.to_thread(service.validate, params)
     base = default_label(v.dn, service.today())
-    token = service.token
     label, n = base, 2
     while (label in reserved
            or await asyncio.to_thread(service.store.find_request_by_label, label) is not None
-           or (token is not None and await token.label_in_use(label))):
+           or await labels.in_use(label)):
         label, n = f"{base}-{n}", n + 1
     return label
 

@@ -101,9 +101,11 @@ class CsrService(ServiceContext):
         return self.generation.validate(params)
 
     async def generate(self, params: GenerateParams,
-                       progress: Progress | None = None) -> Request:
-        """Generate a key pair and its CSR, and store the request."""
-        return await self.generation.generate(params, progress)
+                       progress: Progress | None = None, *,
+                       label_checked: bool = False) -> Request:
+        """Generate a key pair and its CSR, and store the request (``label_checked``: the
+        caller checked the label on the token, see :func:`tui_csr.batch.token_labels`)."""
+        return await self.generation.generate(params, progress, label_checked=label_checked)
 
     async def spec_support(self) -> dict[str, str | None]:
         """Every key spec name -> None when the token can make it, else why not."""

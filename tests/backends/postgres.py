@@ -82,6 +82,28 @@ class PgServer:
         return name
 
 
+def init_store(server: PgServer, role: str = ADMIN) -> str:
+    """A fresh database with the tui-csr schema (``store init`` as the superuser), alice in the
+    user role and carol in the admin role; the DSN for ``role``."""
+    import psycopg
+
+    from tui_csr.store import pg_schema
+
+    db = server.new_database()
+    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
+        pg_schema.init(conn, pg_schema.Roles("tui_csr_admin", "tui_csr_user"), db)
+    server.execute(f"GRANT tui_csr_user TO {USER}")
+    server.execute(f"GRANT tui_csr_admin TO {ADMIN}")
+    return server.dsn(db, role)
+
+
+def server_folder() -> Path:
+    """A new folder for a server: under /tmp, whatever TMPDIR says (the postgres user must be
+    able to reach it, and a unix socket path has at most 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix="tui-csr-pg-", dir="/tmp" if os.path.isdir("/tmp")
+                                 else None))
+
+
 def start(folder: Path, *, durable: bool = False) -> PgServer:
     """initdb and start a server in ``folder`` (owned by postgres); ``durable`` keeps fsync and
     synchronous commit on (for tests that kill the server: a commit must survive it)."""
@@ -158,7 +180,7 @@ def postgres_server() -> Iterator[PgServer]:
             pytest.fail(reason)
         pytest.skip(reason)
     pytest.importorskip("psycopg")
-    folder = Path(tempfile.mkdtemp(prefix="tui-csr-pg-"))
+    folder = server_folder()
     try:
         server = start(folder)
     except BackendError as exc:

@@ -3,9 +3,10 @@
 Every daemon is started with ``start_new_session=True`` (its own process group, so a daemon that
 forks, like ``p11-kit server`` with its per-connection children, is stopped as a whole) and is
 registered with :data:`REGISTRY`. Back ends stop their daemons in their fixture's finaliser; the
-registry's ``atexit`` hook stops whatever is left if pytest ends on an error, a
-``KeyboardInterrupt`` or SIGTERM first; and each daemon runs under ``setpriv --pdeathsig KILL``,
-so even a pytest process killed with SIGKILL takes its daemons with it. Daemons listen on
+registry's ``atexit`` hook stops whatever is left if pytest ends on an error or a
+``KeyboardInterrupt`` first; and each daemon runs under ``setpriv --pdeathsig KILL``, so a pytest
+process killed by a signal (SIGTERM, even SIGKILL) takes its daemons with it (for daemons
+started from the main thread, which is where pytest runs fixtures). Daemons listen on
 loopback TCP ports or unix sockets only.
 """
 
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,10 +81,10 @@ class Registry:
         """Start ``cmd`` as a daemon in a new process group, output into ``log``."""
         if not self._hooked:
             atexit.register(self.stop_all)
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so atexit runs
             self._hooked = True
-        if _SETPRIV:
+        if _SETPRIV and threading.current_thread() is threading.main_thread():
+            # The parent-death signal fires when the starting *thread* ends: only the main
+            # thread's end is the process's end.
             cmd = [_SETPRIV, "--pdeathsig", "KILL", "--", *cmd]
         with log.open("ab") as out:
             proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdin=subprocess.DEVNULL,
@@ -106,10 +108,6 @@ class Registry:
 
 REGISTRY = Registry()
 _SETPRIV = shutil.which("setpriv")  # util-linux, essential on Debian
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def free_port_pair() -> int:

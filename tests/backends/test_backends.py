@@ -63,6 +63,7 @@ def test_daemons_die_with_a_killed_test_process(kind: str, tmp_path: Path) -> No
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[2])
     try:
+        assert proc.stdout is not None
         pids = [int(p) for p in proc.stdout.readline().split()]
         assert pids and all(_alive(p) for p in pids)
     finally:

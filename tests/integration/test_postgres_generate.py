@@ -9,16 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.backends import postgres as pg_backend
-from tests.backends.postgres import ADMIN, PgServer
+from tests.backends.postgres import ADMIN, USER, PgServer, init_store
 from tests.integration.conftest import Cli
-from tests.unit.test_store_contract import init_store
 from tui_csr.core.models import Group
 from tui_csr.service import CsrService
 from tui_csr.store.auditchain import verify_audit_chain
@@ -43,12 +41,14 @@ with open(log, "w") as fh:
 """
 
 
-def _hosts(tmp_path: Path, dsn: str) -> list[Path]:
-    """Two config files, each with its own data folder, naming the same database."""
+def _hosts(tmp_path: Path, dsn: str, roles: tuple[str, str] = (ADMIN, ADMIN)) -> list[Path]:
+    """Two config files, each with its own data folder, naming the same database (as the
+    given database roles: one person on each host)."""
     configs = []
-    for host in ("bastion-a", "bastion-b"):
+    for host, role in zip(("bastion-a", "bastion-b"), roles, strict=True):
         config = tmp_path / f"{host}.toml"
-        config.write_text(f'store = "{dsn}"\ndata_dir = "{tmp_path / host}"\n')
+        host_dsn = dsn.replace(f"user={ADMIN}", f"user={role}")
+        config.write_text(f'store = "{host_dsn}"\ndata_dir = "{tmp_path / host}"\n')
         configs.append(config)
     return configs
 
@@ -100,7 +100,7 @@ async def test_four_processes_eight_generates_two_hosts_one_database(
         postgres_server: PgServer, cli: Cli, service: CsrService, tmp_path: Path) -> None:
     dsn = init_store(postgres_server, role=ADMIN)
     PostgresStore(dsn).add_group(Group("Web"))
-    configs = _hosts(tmp_path, dsn)
+    configs = _hosts(tmp_path, dsn, roles=(USER, ADMIN))  # alice on one host, carol on the other
     prefix = f"pg{uuid.uuid4().hex[:6]}"
     codes, errors = _run_writers(cli, configs, prefix, tmp_path)
     assert codes == [[0] * GENERATES] * WRITERS, errors
@@ -115,7 +115,9 @@ async def test_four_processes_eight_generates_two_hosts_one_database(
     assert keys == {r.key_id for r in records}  # 32 keys, each with its record
     assert not [i for i in store.list_intents() if i.label.startswith(prefix)]
     generated = [e for e in store.list_audit() if e.action == "generate"]
-    assert len(generated) == 32 and {e.user for e in generated} == {ADMIN}  # the database role
+    assert len(generated) == 32  # each under the database role that made it
+    assert sorted(e.user for e in generated) == sorted([ADMIN] * 16 + [USER] * 16)
+    assert {r.created_by for r in records} == {USER, ADMIN}
     assert verify_audit_chain(store.audit_chain()) is None
     for folder in ("bastion-a", "bastion-b"):  # nothing went to a TinyDB file on either host
         assert not (tmp_path / folder / "tui-csr.json").exists()
@@ -130,7 +132,7 @@ async def test_the_database_killed_mid_generation_leaves_no_unreported_key(
     the pair destroyed; with the server back, the next scan reports nothing of it left."""
     if pg_backend.missing():
         pytest.skip("PostgreSQL not installed")
-    server = pg_backend.start(Path(tempfile.mkdtemp(prefix="tui-csr-pg-")), durable=True)
+    server = pg_backend.start(pg_backend.server_folder(), durable=True)
     try:
         dsn = init_store(server, role=ADMIN)
         PostgresStore(dsn).add_group(Group("Web"))

@@ -9,19 +9,21 @@ import subprocess
 import sys
 import textwrap
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.backends.postgres import ADMIN, STRANGER, USER, PgServer
+from tests.backends.postgres import ADMIN, STRANGER, USER, PgServer, init_store
 from tests.unit.test_store import make_request
-from tests.unit.test_store_contract import init_store
 from tui_csr.core.models import AuditEntry, Group, Intent, Status, utcnow
-from tui_csr.errors import PermissionDeniedError, StoreError
+from tui_csr.errors import InputError, PermissionDeniedError, StoreError
 from tui_csr.store import auditchain, pg_schema
 from tui_csr.store.auditchain import verify_audit_chain
 from tui_csr.store.postgres import PostgresStore
+from tui_csr.store.protocol import RequestStore
 from tui_csr.store.repo import STORE_FILE_NAME, Store
 from tui_csr.store.storage import AtomicJSONStorage
 
@@ -44,10 +46,11 @@ _WRITER = textwrap.dedent("""
     from tui_csr.core.models import AuditEntry, Intent, utcnow
     from tui_csr.errors import InputError
     from tui_csr.store.postgres import PostgresStore
+    from tui_csr.store.repo import Store
     from tests.unit.test_store import make_request
 
-    dsn, worker = sys.argv[1], int(sys.argv[2])
-    store = PostgresStore(dsn)
+    where, worker = sys.argv[1], int(sys.argv[2])
+    store = PostgresStore(where) if where.startswith("postgresql:") else Store.open(where)
     won = 0
     for n in range(8):
         # A generation's store side: lease, intent, then the record closing it (+ audit).
@@ -69,10 +72,17 @@ _WRITER = textwrap.dedent("""
 """)
 
 
-def test_four_processes_eight_writes_each_lose_nothing(postgres_server: PgServer,
+@pytest.mark.parametrize("backend", ["postgresql", "tinydb"])
+def test_four_processes_eight_writes_each_lose_nothing(backend: str, request: pytest.FixtureRequest,
                                                        tmp_path: Path) -> None:
-    dsn = init_store(postgres_server)
-    PostgresStore(dsn).add_group(Group("Web"))
+    """The same concurrent load on both back ends (the store contract, across processes)."""
+    if backend == "postgresql":
+        dsn = init_store(request.getfixturevalue("postgres_server"))
+        open_store: Callable[[], RequestStore] = partial(PostgresStore, dsn)
+    else:
+        dsn = str(tmp_path / "data")
+        open_store = partial(Store.open, Path(dsn))
+    open_store().add_group(Group("Web"))
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -81,7 +91,7 @@ def test_four_processes_eight_writes_each_lose_nothing(postgres_server: PgServer
              for w in range(4)]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in results]
-    store = PostgresStore(dsn)
+    store = open_store()
     requests = store.list_requests(None)
     labels = [r.label for r in requests]
     assert len(labels) == len(set(labels)) == 40  # 32 own + 8 shared, no duplicate
@@ -255,16 +265,43 @@ def test_an_unreachable_server_is_one_sentence(tmp_path: Path) -> None:
     assert "is unreachable" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_a_server_lost_mid_session_is_a_store_error_and_reconnects(postgres_server: PgServer
-                                                                   ) -> None:
+def test_a_connection_cut_while_idle_is_replaced_and_one_cut_mid_write_is_one_sentence(
+        postgres_server: PgServer) -> None:
+    import threading
+
     dsn = init_store(postgres_server)
     store = PostgresStore(dsn)
     store.add_group(Group("Web"))
-    postgres_server.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE usename = %s", (ADMIN,))
-    with pytest.raises(StoreError, match="is unreachable"):
-        store.list_groups()
-    assert [g.name for g in store.list_groups()] == ["Web"]  # the next call reconnects
+    cut = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s "
+           "AND application_name = 'tui-csr'")
+    postgres_server.execute(cut, (ADMIN,))  # e.g. the server restarted between two commands
+    assert [g.name for g in store.list_groups()] == ["Web"]  # a new connection, nothing lost
+
+    outcome: list[BaseException | None] = []
+
+    def write() -> None:
+        try:
+            store.add_group(Group("Mail"))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    with psycopg.connect(postgres_server.dsn(dsn.split("///")[1].split("?")[0])) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s, %s)", (0x74637372, 1))
+        writer = threading.Thread(target=write)
+        writer.start()
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE usename = %s "
+                   "AND application_name = 'tui-csr' AND wait_event_type = 'Lock'")
+        for _ in range(500):  # until the write waits for the lock (in the middle of it)
+            if postgres_server.execute(waiting, (ADMIN,))[0][0]:
+                break
+            threading.Event().wait(0.01)
+        postgres_server.execute(cut, (ADMIN,))
+        writer.join(timeout=30)
+    assert len(outcome) == 1 and isinstance(outcome[0], StoreError), outcome
+    assert "is unreachable" in str(outcome[0]) and "\n" not in str(outcome[0])
+    assert [g.name for g in store.list_groups()] == ["Web"]  # the cut write left nothing
+    store.add_group(Group("Mail"))  # and the store works on
 
 
 # -- migration and audit --verify ----------------------------------------------------------
@@ -358,7 +395,7 @@ def test_migrate_refuses_a_tampered_source_and_writes_nothing(postgres_server: P
 
 def test_a_write_waits_for_another_sessions_write_then_says_busy(
         postgres_server: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tui_csr.store.postgres as pg_module
+    import tui_csr.store.pg_session as pg_module
 
     dsn = init_store(postgres_server)
     store = PostgresStore(dsn)
@@ -370,3 +407,19 @@ def test_a_write_waits_for_another_sessions_write_then_says_busy(
         assert store.list_groups() == []  # reads do not wait
     store.add_group(Group("Web"))  # the lock is free again
     assert [g.name for g in store.list_groups()] == ["Web"]
+
+
+def test_every_committed_write_is_notified_and_a_refused_one_is_not(
+        postgres_server: PgServer) -> None:
+    from tui_csr.store.pg_session import CHANGES_CHANNEL
+
+    dsn = init_store(postgres_server)
+    store = PostgresStore(dsn)
+    with psycopg.connect(dsn, autocommit=True) as listener:  # another host's live view
+        listener.execute(f"LISTEN {CHANGES_CHANNEL}")
+        store.add_group(Group("Web"))
+        with pytest.raises(InputError):
+            store.add_group(Group("web"))  # refused: rolled back, nothing to refresh
+        store.add_request(make_request("r1"))
+        got = [n.payload for n in listener.notifies(timeout=1, stop_after=3)]
+    assert got == ["create certificate groups", "write"]

@@ -155,3 +155,68 @@ async def test_sign_digest_matches_software(token: SoftHSM) -> None:
     finally:
         await facade.destroy(pair.key_id)
         await facade.close()
+
+
+async def test_service_always_authenticate_signs_with_the_pin_source(service) -> None:
+    """The whole path: generate --always-authenticate makes a key that reads back
+    CKA_ALWAYS_AUTHENTICATE=true and signs through the context-specific login."""
+    from cryptography import x509
+
+    from tests.conftest import PIN
+    from tests.integration.conftest import GROUP
+    from tui_csr.service import GenerateParams
+
+    asked: list[str] = []
+
+    async def pin_source(label: str) -> str:
+        asked.append(label)
+        return PIN
+
+    service.pin_source = pin_source
+    req = await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "ctx.example"},
+                                                groups=[GROUP], always_authenticate=True))
+    try:
+        assert asked == ["test"]
+        assert x509.load_pem_x509_csr(req.csr_pem.encode()).is_signature_valid
+        assert req.key_attributes and req.key_attributes["ALWAYS_AUTHENTICATE"] is True
+        attrs = await service.token.key_attributes(bytes.fromhex(req.key_id))
+        assert attrs["ALWAYS_AUTHENTICATE"] is True
+    finally:
+        await service.delete_request(req.id)
+
+
+async def test_service_wrong_context_pin_is_one_sentence_and_leaves_no_key(service) -> None:
+    from tests.integration.conftest import GROUP
+    from tui_csr.service import GenerateParams
+
+    async def wrong(_label: str) -> str:
+        return "000000"
+
+    service.pin_source = wrong
+    before = await service.token.object_count()
+    with pytest.raises(TokenError) as err:
+        await service.generate(GenerateParams(key_spec="P-256", fields={"CN": "wrong.example"},
+                                              groups=[GROUP], always_authenticate=True))
+    assert err.value.code == "CKR_PIN_INCORRECT" and err.value.field == "pin"
+    assert err.value.message.startswith("Wrong PIN for the signature with key ")
+    assert "000000" not in str(err.value) and "\n" not in str(err.value)
+    assert await service.token.object_count() == before
+    assert await service.list_requests() == []
+
+
+def test_cli_generate_always_authenticate(cli) -> None:
+    """The CLI's context-specific login uses the login's PIN source (here TUI_CSR_PIN)."""
+    import json
+
+    from cryptography import x509
+
+    from tests.integration.conftest import GROUP
+
+    run = cli("generate", "--key-spec", "RSA2048", "--cn", "cli-ctx.example", "--group", GROUP,
+              "--always-authenticate", "--json")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    assert doc["key_attributes"]["ALWAYS_AUTHENTICATE"] is True
+    assert x509.load_pem_x509_csr(doc["csr_pem"].encode()).is_signature_valid
+    assert cli.token.pin not in run.out + run.err
+    assert cli("delete", doc["id"], "--yes").code == 0

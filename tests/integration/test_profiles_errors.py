@@ -16,8 +16,7 @@ from tests.reliability.conftest import run_python
 from tests.standins import vendors
 from tui_csr.core.keyspec import parse_key_spec
 from tui_csr.errors import TokenError
-from tui_csr.hsm.describe import list_tokens
-from tui_csr.hsm.worker import AsyncToken
+from tui_csr.hsm.worker import AsyncToken, list_tokens
 
 
 async def _facade(token: SoftHSM, rules: vendors.Rules, profile: str | None = None

@@ -234,6 +234,37 @@ def test_a_background_import_is_finished_before_the_interpreter_exits(tmp_path: 
     assert run.out.strip() == "x509 []"
 
 
+_TWO_FACADES = """
+import asyncio, json, os
+import pkcs11
+from tui_csr.hsm.token import Pkcs11Token
+from tui_csr.hsm.worker import AsyncToken
+
+async def run():
+    module, label, pin = (os.environ[k] for k in ("TUI_CSR_MODULE", "TUI_CSR_TOKEN", "TUI_CSR_PIN"))
+    first, second = AsyncToken(Pkcs11Token(module, label)), AsyncToken(Pkcs11Token(module, label))
+    await first.login(pin)
+    await second.open()
+    await second.login(pin)
+    await first.shutdown()
+    after_first = pkcs11._loaded[module].initialized
+    keys = len(await second.list_keys())  # the other facade's session still works
+    await second.shutdown()
+    return {"after_first": after_first, "keys": keys,
+            "after_both": pkcs11._loaded[module].initialized}
+
+print(json.dumps(asyncio.run(run())))
+"""
+
+
+def test_async_token_shutdown_finalises_when_the_last_session_closes(tmp_path: Path) -> None:
+    tok = make_private_token(tmp_path / "own")
+    run = tok.python(_TWO_FACADES, pin=tok.token.pin)
+    assert run.code == 0, run.err
+    doc = json.loads(run.out.strip().splitlines()[-1])
+    assert doc == {"after_first": True, "keys": 0, "after_both": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     """The acceptance run by hand: ``--runs`` runs of every path under load."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -243,11 +274,14 @@ def main(argv: list[str] | None = None) -> int:
         tok = make_private_token(Path(folder) / "own")
         start = time.monotonic()
         seen, bad = runs_under_load(tok, args.runs)
+    signalled = sum(n for (_, code), n in seen.items() if code < 0)
+    fatal = sum("FATAL" in line for line in bad)
     print(f"{args.runs} runs of each path under load in {time.monotonic() - start:.0f} s: "
           f"{dict(seen)}")
-    for line in bad:
-        print(f"  BAD {line}")
-    print(f"{len(bad)} runs died by a signal, printed FATAL or ended wrongly")
+    for line in bad[:20]:
+        print(f"  BAD {line[:300]}")
+    print(f"exit status below 0: {signalled}; FATAL on stderr: {fatal}; "
+          f"runs that ended otherwise than their path must: {len(bad)}")
     return 1 if bad else 0
 
 

@@ -22,9 +22,9 @@ from tui_csr.service import CsrService
 from tui_csr.ui.dialogs.actions import open_actions
 from tui_csr.ui.dialogs.error import ErrorReported, ReportsWorkerErrors, error_dialog_for
 from tui_csr.ui.navigation import RequestNavigation
-from tui_csr.ui.screens.certificates import CertificatesView
-from tui_csr.ui.screens.groups import GroupsView
 from tui_csr.ui.text import LiteralNotifications
+from tui_csr.ui.widgets.certificates import CertificatesView, Clock
+from tui_csr.ui.widgets.groups import GroupsView
 
 #: The fixtures the lifecycle tests use (a data folder holding group "Web", a logged-in service
 #: on the session's SoftHSM token); test modules bind them to module names to use them.
@@ -39,7 +39,8 @@ class LifecycleHarness(LiteralNotifications, RequestNavigation, ReportsWorkerErr
     TITLE = "tui-csr lifecycle harness"
 
     def __init__(self, service: CsrService, *, push: Callable[[], Screen] | None = None,
-                 save_directory: Path | None = None, tab: str = "certificates-tab") -> None:
+                 save_directory: Path | None = None, tab: str = "certificates-tab",
+                 clock: Clock | None = None) -> None:
         super().__init__()
         self.service = service
         self.changes = 0
@@ -47,12 +48,14 @@ class LifecycleHarness(LiteralNotifications, RequestNavigation, ReportsWorkerErr
         self.save_directory = save_directory
         self._push = push
         self._tab = tab
+        self._clock = clock
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="tabs", initial=self._tab):
             yield TabPane("Certificates", CertificatesView(
-                self.service, id="certificates", save_directory=self.save_directory),
+                self.service, id="certificates", save_directory=self.save_directory,
+                clock=self._clock),
                 id="certificates-tab")
             yield TabPane("Groups", GroupsView(self.service, id="groups"), id="groups-tab")
         yield Footer()

@@ -235,7 +235,7 @@ async def test_delete_from_view_destroys_key_and_record(service: CsrService) -> 
         await settle(pilot)
         assert isinstance(app.screen, ActionsMenu)
         app.screen.query_one(OptionList).highlighted = [
-        a.value for a, _ in app.screen.actions].index("delete")
+            a.value for a, _ in app.screen.actions].index("delete")
         await pilot.press("enter")
         await settle(pilot)
         dialog = app.screen
@@ -251,8 +251,8 @@ async def test_delete_from_view_destroys_key_and_record(service: CsrService) -> 
         await settle(pilot)
         assert not isinstance(app.screen, (DeleteDialog, ViewCsrScreen))  # the view closed
         assert "Request deleted" in [n.title for n in app._notifications]
-    # The private key, the public key and tui-csr's marker object are gone.
-    assert await service.token.object_count() == before - 3
+    # The private key and the public key are gone (no marker object exists any more: issue 10).
+    assert await service.token.object_count() == before - 2
     assert not await service.token.key_exists(bytes.fromhex(req.key_id))
     with pytest.raises(NotFoundError):
         service.store.get_request(req.id)

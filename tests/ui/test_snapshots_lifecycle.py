@@ -87,9 +87,15 @@ async def focus_table(pilot) -> None:
     await pilot.pause()
 
 
+#: "Now" for the snapshots' Certificates tab.
+SNAPSHOT_NOW = datetime(2026, 2, 1, tzinfo=UTC)
+
+
 def harness(service: CsrService, push: Callable[[], Screen] | None = None,
             tab: str = "certificates-tab") -> LifecycleHarness:
-    return LifecycleHarness(service, push=push, save_directory=FOLDER, tab=tab)
+    # The Certificates tab counts days from a fixed "now": snapshots must not age.
+    return LifecycleHarness(service, push=push, save_directory=FOLDER, tab=tab,
+                            clock=lambda: SNAPSHOT_NOW)
 
 
 class TestLifecycleScreens:
@@ -227,3 +233,58 @@ class TestLifecycleTabs:
         svc.settings.admins = ["root", "pkiadmin"]
         app = harness(svc, tab="groups-tab")
         assert snap_compare(app, terminal_size=SIZE, run_before=focus_table)
+
+
+class TestIssue12Screens:
+    """The screens issue 12 fixed, at 80x24."""
+
+    SMALL = (80, 24)
+
+    def test_view_certificate_80x24(self, snap_compare, svc: CsrService) -> None:
+        from tui_csr.ui.screens.view_certificate import ViewCertificateScreen
+
+        app = harness(svc, lambda: ViewCertificateScreen(ISSUED[0], save_directory=FOLDER))
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
+
+    def test_save_certificate_80x24(self, snap_compare, svc: CsrService) -> None:
+        from tui_csr.ui.dialogs.save import SaveDialog, certificate_formats
+
+        app = harness(svc, lambda: SaveDialog(ISSUED[0], directory=FOLDER, what="certificate",
+                                              formats=certificate_formats(ISSUED[0])))
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
+
+    def test_actions_menu_issued_80x24(self, snap_compare, svc: CsrService) -> None:
+        app = harness(svc, lambda: ActionsMenu(ISSUED[0], attestation=NO_ATTESTATION))
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
+
+    def test_group_edit_80x24(self, snap_compare, svc: CsrService) -> None:
+        async def submit(name: str, policy: str, description: str) -> None:
+            raise AssertionError("not called")
+
+        group = Group("Web", policy="web-policy", description="Public web servers")
+        app = harness(svc, lambda: GroupFormDialog(submit, group=group), tab="groups-tab")
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
+
+    def test_delete_lost_key_80x24(self, snap_compare, svc: CsrService) -> None:
+        app = harness(svc, lambda: DeleteDialog(SAMPLE[1], key_gone=True))
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
+
+    def test_groups_80x24(self, snap_compare, svc: CsrService) -> None:
+        app = harness(svc, tab="groups-tab")
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=focus_table)
+
+    def test_markup_like_texts_80x24(self, snap_compare, tmp_path: Path, utc: None) -> None:
+        """Labels, subjects, groups and an issuer holding markup and an escape, shown as typed."""
+        service = fake_service(tmp_path / "markup", groups=("[link=x]web[/link]",))
+        pending = make_request(31, "Closing [/b] tag", "[i]lab[/i]",
+                               groups=("[link=x]web[/link]",), owner="bob")
+        issued = replace(make_request(32, "[@click=app.quit]x[/]", "[b]bold[/b]",
+                                      groups=("[link=x]web[/link]",), hours=1),
+                         status=Status.ISSUED, issued=FIXED,
+                         certificate_pem=certificate("[b]bold[/b]", 0x5EED,
+                                                     datetime(2026, 1, 15, tzinfo=UTC),
+                                                     datetime(2027, 1, 15, tzinfo=UTC),
+                                                     issuer="CA \x1b[2J [red]x[/red]"))
+        add_requests(service, (pending, issued))
+        app = harness(service)
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=focus_table)

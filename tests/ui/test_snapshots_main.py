@@ -113,3 +113,24 @@ class TestResult:
             await _steady(pilot)
 
         assert snap_compare(_app(tmp_path), terminal_size=SMALL, run_before=run_before)
+
+
+class TestIssue12Main:
+    """The main screen fixes of issue 12 at 80x24: the footer with a filter, a lost key."""
+
+    def test_filter_footer_80x24(self, snap_compare, tmp_path: Path) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await pilot.press("slash", *"example")
+            await _steady(pilot)
+
+        assert snap_compare(_app(tmp_path), terminal_size=SMALL, run_before=run_before)
+
+    def test_lost_key_marked_80x24(self, snap_compare, tmp_path: Path) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            app = pilot.app
+            app.main_screen.requests.mark_lost({SAMPLE[2].id})
+            await _steady(pilot)
+
+        assert snap_compare(_app(tmp_path), terminal_size=SMALL, run_before=run_before)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.postgres import ADMIN, PgServer
+from tests.backends.postgres import ADMIN, init_store
 from tests.unit.test_store import make_request
 from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Status, utcnow
 from tui_csr.errors import InputError, NotFoundError, StoreError
@@ -20,20 +20,6 @@ from tui_csr.store.protocol import RequestStore
 from tui_csr.store.repo import Store
 
 pytestmark = pytest.mark.xdist_group("postgres")
-
-
-def init_store(server: PgServer, role: str = ADMIN) -> str:
-    """A fresh database with the tui-csr schema; the DSN for ``role``."""
-    import psycopg
-
-    from tui_csr.store import pg_schema
-
-    db = server.new_database()
-    with psycopg.connect(server.dsn(db), autocommit=True) as conn:
-        pg_schema.init(conn, pg_schema.Roles("tui_csr_admin", "tui_csr_user"), db)
-    server.execute("GRANT tui_csr_user TO alice")
-    server.execute("GRANT tui_csr_admin TO carol")
-    return server.dsn(db, role)
 
 
 @pytest.fixture(params=["tinydb", "postgresql"])
@@ -291,3 +277,11 @@ def test_intents_closed_long_ago_are_pruned_by_the_next_open(
         monkeypatch.setattr(module, "utcnow", lambda: later)
     store.open_intent(recent)
     assert [i.id for i in store.list_intents(None)] == [recent.id]
+
+
+def test_audit_order_is_by_time_also_with_fractions_of_a_second(store: RequestStore) -> None:
+    base = utcnow()
+    store.add_audit(AuditEntry("later", ADMIN, "s", at=base + timedelta(microseconds=500_000)))
+    store.add_audit(AuditEntry("earlier", ADMIN, "s", at=base))
+    assert [e.action for e in store.list_audit()] == ["later", "earlier"]
+    assert verify_audit_chain(store.audit_chain()) is None

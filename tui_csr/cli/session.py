@@ -53,7 +53,10 @@ async def login(service: CsrService) -> None:
     if info.protected_auth_path:  # a PIN pad: the token reads the PIN itself
         import sys
 
-        print(f"Enter the PIN of token '{info.label}' on the device.", file=sys.stderr)
+        from tui_csr.errors import printable
+
+        print(f"Enter the PIN of token '{printable(info.label)}' on the device.",
+              file=sys.stderr)
         await service.login(None)
         return
     await service.login(await read_pin(service, info.label))

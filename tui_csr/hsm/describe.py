@@ -165,20 +165,3 @@ def describe_module(lib: Any, module_path: str, override: str | None) -> ModuleD
                        for name, spec in KEY_SPECS.items()},
             combined_mechanisms=combined, adjustments=adjustments(profile, module_path)))
     return out
-
-
-async def list_tokens(module_path: str, profile: str | None = None) -> ModuleDescription:
-    """Describe every slot of the module at ``module_path`` without selecting a token (for
-    ``tui-csr tokens`` and the TUI's token picker). Runs on the token thread; raises
-    ConfigError for a module that cannot be loaded, TokenError for one that cannot list."""
-    from pkcs11 import exceptions as px
-
-    from tui_csr.hsm.errors import token_error
-    from tui_csr.hsm.token import Pkcs11Token
-    from tui_csr.hsm.worker import AsyncToken
-
-    token = AsyncToken(Pkcs11Token(module_path, profile=profile))
-    try:
-        return await token.describe()
-    except px.PKCS11Error as exc:
-        raise token_error(exc, "listing the module's slots and tokens") from exc

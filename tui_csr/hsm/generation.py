@@ -16,6 +16,7 @@ from tui_csr.errors import InputError, TokenError
 from tui_csr.hsm.errors import TEMPLATE_REFUSALS, ckr_name, template_hint, token_error
 from tui_csr.hsm.keys import KeyPair, find_objects, read_attributes, read_flags
 from tui_csr.hsm.pubkey import PublicKeyProblem, checked_spki
+from tui_csr.hsm.raw import RawModule, RawObject, raw_for
 from tui_csr.hsm.templates import forced_attributes, key_templates, promise_broken
 
 if TYPE_CHECKING:
@@ -54,30 +55,28 @@ def generate_keypair(token: Pkcs11Token, spec: KeySpec, label: str, key_id: byte
     public_template, private_template, left = key_templates(
         token._profile, spec, label, key_id, always_authenticate=always_authenticate)
     doing = f"creating the {spec.display} key pair"
+    raw = raw_for(session)
     try:
-        if spec.key_type is KeyType.RSA:
+        if raw is not None:
+            pub, priv = _generate_raw(raw, session, spec, public_template, private_template)
+        elif spec.key_type is KeyType.RSA:
             pub, priv = session.generate_keypair(
                 P11KeyType.RSA, spec.bits, store=True,
                 public_template=public_template, private_template=private_template)
         elif spec.key_type is KeyType.EDDSA:
             from pkcs11 import Mechanism
 
-            from tui_csr.core.extensions import oid_der
-
             # CKA_EC_PARAMS: the curve's OID (PKCS#11 3.0; SoftHSM 2.6 also takes the
             # PrintableString name "edwards25519").
             params = session.create_domain_parameters(
-                P11KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: oid_der(spec.oid or "")},
+                P11KeyType.EC_EDWARDS, {Attribute.EC_PARAMS: _curve_params(spec)},
                 local=True)
             pub, priv = params.generate_keypair(
                 mechanism=Mechanism.EC_EDWARDS_KEY_PAIR_GEN, store=True,
                 public_template=public_template, private_template=private_template)
         else:
-            from pkcs11.util.ec import encode_named_curve_parameters
-
             params = session.create_domain_parameters(
-                P11KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(spec.curve or "")},
-                local=True)
+                P11KeyType.EC, {Attribute.EC_PARAMS: _curve_params(spec)}, local=True)
             pub, priv = params.generate_keypair(
                 store=True, public_template=public_template,
                 private_template=private_template)
@@ -117,6 +116,38 @@ def generate_keypair(token: Pkcs11Token, spec: KeySpec, label: str, key_id: byte
     return KeyPair(key_id=key_id, label=label, spki_der=spki, attributes=attrs,
                    forced=forced_attributes(attrs, public_values), left_to_token=left,
                    always_authenticate=bool(attrs.get("ALWAYS_AUTHENTICATE")))
+
+
+def _curve_params(spec: KeySpec) -> bytes:
+    """CKA_EC_PARAMS of an EC or Edwards spec: the named curve's OID (DER)."""
+    if spec.key_type is KeyType.EDDSA:
+        from tui_csr.core.extensions import oid_der
+
+        return oid_der(spec.oid or "")
+    from pkcs11.util.ec import encode_named_curve_parameters
+
+    return encode_named_curve_parameters(spec.curve or "")
+
+
+def _generate_raw(raw: RawModule, session: Any, spec: KeySpec, public: dict[Any, Any],
+                  private: dict[Any, Any]) -> tuple[RawObject, RawObject]:
+    """C_GenerateKeyPair with the templates python-pkcs11 would send (CKA_CLASS on both, the
+    curve or the modulus size on the public one), and nothing read back: the caller reads
+    each object once."""
+    from pkcs11 import Attribute, Mechanism, ObjectClass
+
+    public = {Attribute.CLASS: ObjectClass.PUBLIC_KEY, **public}
+    private = {Attribute.CLASS: ObjectClass.PRIVATE_KEY, **private}
+    if spec.key_type is KeyType.RSA:
+        mechanism = Mechanism.RSA_PKCS_KEY_PAIR_GEN
+        public.setdefault(Attribute.PUBLIC_EXPONENT, b"\x01\x00\x01")
+        public[Attribute.MODULUS_BITS] = spec.bits
+    else:
+        mechanism = (Mechanism.EC_EDWARDS_KEY_PAIR_GEN if spec.key_type is KeyType.EDDSA
+                     else Mechanism.EC_KEY_PAIR_GEN)
+        public[Attribute.EC_PARAMS] = _curve_params(spec)
+    hpub, hpriv = raw.generate_keypair(session.handle, int(mechanism), public, private)
+    return RawObject(raw, session, hpub), RawObject(raw, session, hpriv)
 
 
 def _after_failed_generation(token: Pkcs11Token, key_id: bytes, doing: str,

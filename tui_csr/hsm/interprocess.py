@@ -27,7 +27,7 @@ import os
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +106,13 @@ def held(path: Path) -> Iterator[None]:
         finally:
             depth[key] -= 1
         return
-    fd = _fd(path)
+    try:
+        fd = _fd(path)
+    except OSError:
+        # A token folder this process cannot open (SoftHSM would fail to read it as well, and
+        # say so): there is nothing to take turns at.
+        yield
+        return
     fcntl.flock(fd, fcntl.LOCK_EX)
     depth[key] = 1
     try:
@@ -118,32 +124,34 @@ def held(path: Path) -> Iterator[None]:
 
 class SerialisedToken:
     """Wraps a synchronous token so that each of its methods runs under :func:`held`; other
-    attributes (``token_label``, ``profile``) read through. Used by the async facade."""
+    attributes (``token_label``, ``profile``) read through. Used by the async facade. The lock's
+    path is found at the first call (after the module's environment is in place)."""
 
-    def __init__(self, token: Any, path: Path) -> None:
+    def __init__(self, token: Any, path: Callable[[], Path]) -> None:
         self._inner = token
-        self._lock_path = path
+        self._find_path = path
+        self._path: Path | None = None
 
     @property
     def lock_path(self) -> Path:
         """The path this token's calls lock."""
-        return self._lock_path
+        if self._path is None:
+            self._path = self._find_path()
+        return self._path
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
         if name.startswith("__") or not callable(value):
             return value
-        path = self._lock_path
-
         @functools.wraps(value)
         def locked(*args: Any, **kwargs: Any) -> Any:
-            with held(path):
+            with held(self.lock_path):
                 return value(*args, **kwargs)
 
         return locked
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("_inner", "_lock_path"):
+        if name in ("_inner", "_find_path", "_path"):
             object.__setattr__(self, name, value)
         else:
             setattr(self._inner, name, value)
@@ -175,8 +183,8 @@ def serialised(token: Any) -> Any:
     serialise, softhsm = needs_serialising(token)
     if not serialise:
         return token
-    name = (getattr(token, "token_serial", None) or getattr(token, "token_label", None) or "")
-    return SerialisedToken(token, lock_path(token.module_path, str(name), softhsm=softhsm))
+    name = str(getattr(token, "token_serial", None) or getattr(token, "token_label", None) or "")
+    return SerialisedToken(token, lambda: lock_path(token.module_path, name, softhsm=softhsm))
 
 
 __all__ = ["SerialisedToken", "held", "lock_path", "serialised", "softhsm_token_dir"]

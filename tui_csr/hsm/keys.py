@@ -178,6 +178,10 @@ def read_attributes(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:
     from pkcs11 import Attribute
     from pkcs11 import exceptions as px
 
+    from tui_csr.hsm.raw import RawObject
+
+    if isinstance(obj, RawObject):  # buffers sized ahead: one call, not two
+        return obj.get_attributes(names)
     types = {getattr(Attribute, name): name for name in names}
     try:
         got = obj.get_attributes(list(types))
@@ -199,7 +203,7 @@ def read_flags(priv: Any) -> dict[str, bool]:
 
 
 def find_objects(session: Any, attrs: dict[Any, Any] | None = None,
-                 limit: int | None = None) -> list[Any]:
+                 limit: int | None = None, batch_size: int = 16) -> list[Any]:
     """The objects matching ``attrs`` (at most ``limit``), with the search always finished.
 
     python-pkcs11's ``Session.get_objects`` marks its search active before C_FindObjectsInit;
@@ -215,7 +219,7 @@ def find_objects(session: Any, attrs: dict[Any, Any] | None = None,
     if not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]
         found = list(session.get_objects(attrs or {}))
         return found if limit is None else found[:limit]
-    search = _pkcs11.SearchIter(session, attrs or {}, 16)  # type: ignore[attr-defined]
+    search = _pkcs11.SearchIter(session, attrs or {}, batch_size)  # type: ignore[attr-defined]
     out: list[Any] = []
     try:
         search.__enter__()

@@ -12,6 +12,7 @@ from tui_csr.core.keyspec import HashAlg, Scheme
 from tui_csr.errors import TokenError
 from tui_csr.hsm.errors import token_error
 from tui_csr.hsm.keys import digest_info, find_objects, read_attributes
+from tui_csr.hsm.raw import RawModule, raw_for
 
 if TYPE_CHECKING:
     from tui_csr.hsm.token import Pkcs11Token
@@ -56,6 +57,10 @@ def sign(token: Pkcs11Token, key_id: bytes, data: bytes, hash_alg: HashAlg, sche
                          "again before each signature (CKA_ALWAYS_AUTHENTICATE).",
                          field="pin", code="CKR_USER_NOT_LOGGED_IN")
     try:
+        raw = raw_for(session)
+        if raw is not None:
+            return sign_raw(raw, session.handle, int(priv.handle), token.mechanisms(), data,
+                            hash_alg, scheme, pin if always else None)
         return sign_with(priv, token.mechanisms(), data, hash_alg, scheme,
                          pin if always else None)
     except px.PKCS11Error as exc:
@@ -102,3 +107,35 @@ def sign_with(priv: Any, mechs: set[Any], data: bytes, hash_alg: HashAlg, scheme
     if combined in mechs:
         return priv.sign(data, mechanism=combined, **extra)
     return priv.sign(digest_info(hash_alg, digest), mechanism=Mechanism.RSA_PKCS, **extra)
+
+
+def sign_raw(raw: RawModule, session: int, key: int, mechs: set[Any], data: bytes,
+             hash_alg: HashAlg, scheme: Scheme, pin: str | None) -> bytes:
+    """:func:`sign_with` through :mod:`tui_csr.hsm.raw`: C_SignInit (the context-specific
+    login with ``pin``) and one C_Sign, on the key's handle; no attribute is read first."""
+    from pkcs11 import MGF, Mechanism
+
+    if scheme is Scheme.EDDSA:
+        return raw.sign(session, key, int(Mechanism.EDDSA), data, pin=pin)
+    h = hash_alg.value
+    digest = hashlib.new(hash_alg.asn1_name, data).digest()
+    if scheme is Scheme.ECDSA:
+        from pkcs11.util.ec import encode_ecdsa_signature
+
+        combined = getattr(Mechanism, f"ECDSA_{h}", None)
+        if combined is not None and combined in mechs:
+            signature = raw.sign(session, key, int(combined), data, pin=pin)
+        else:
+            signature = raw.sign(session, key, int(Mechanism.ECDSA), digest, pin=pin)
+        return encode_ecdsa_signature(signature)
+    if scheme is Scheme.PSS:
+        param = (int(getattr(Mechanism, h)), int(getattr(MGF, h)), hash_alg.octets)
+        combined = getattr(Mechanism, f"{h}_RSA_PKCS_PSS")
+        if combined in mechs:
+            return raw.sign(session, key, int(combined), data, pss=param, pin=pin)
+        return raw.sign(session, key, int(Mechanism.RSA_PKCS_PSS), digest, pss=param, pin=pin)
+    combined = getattr(Mechanism, f"{h}_RSA_PKCS")
+    if combined in mechs:
+        return raw.sign(session, key, int(combined), data, pin=pin)
+    return raw.sign(session, key, int(Mechanism.RSA_PKCS), digest_info(hash_alg, digest),
+                    pin=pin)

@@ -225,12 +225,18 @@ class Pkcs11Token(CertificateMixin):
 
     def close(self) -> None:
         """Close the session (logs out when it was the last one)."""
+        from tui_csr.hsm.raw import raw_for
+
         self._fresh = None
         for session in [self._session, *self._spent]:
             if session is not None:
                 # Closing a dead session must not mask the reason it died.
                 with contextlib.suppress(Exception):
-                    session.close()
+                    raw = raw_for(session)
+                    if raw is None:
+                        session.close()
+                    else:  # C_CloseSession alone: closing the last session logs out
+                        raw.close_session(session.handle)
         self._session = None
         self._spent = []
 
@@ -257,7 +263,25 @@ class Pkcs11Token(CertificateMixin):
     def mechanisms(self) -> set[Any]:
         """The slot's mechanism list (read once per token)."""
         if self._mechanisms is None:
-            self._mechanisms = set(self._token.slot.get_mechanisms())
+            from pkcs11 import _pkcs11
+
+            from tui_csr.hsm.raw import raw_for
+
+            slot = self._token.slot  # a stand-in's slot (tests) answers for itself
+            raw = (raw_for(self._session)
+                   if isinstance(slot, _pkcs11.Slot) else None)  # type: ignore[attr-defined]
+            if raw is None:
+                self._mechanisms = set(self._token.slot.get_mechanisms())
+            else:  # one call, not python-pkcs11's two (count, then list)
+                from pkcs11 import Mechanism
+
+                def enum(value: int) -> Any:
+                    try:
+                        return Mechanism(value)
+                    except ValueError:
+                        return value
+
+                self._mechanisms = {enum(m) for m in raw.mechanisms(self._token.slot.slot_id)}
         return self._mechanisms
 
     def mechanism_info(self, mech: Any) -> Any:
@@ -283,6 +307,35 @@ class Pkcs11Token(CertificateMixin):
                                                      limit=1)))
         except px.PKCS11Error as exc:
             raise token_error(exc, "looking for a key label", self.token_label) from exc
+
+    def labels_in_use(self, limit: int | None = None) -> set[str] | None:
+        """The CKA_LABEL of every object on the token, for a batch: one search (C_FindObjects
+        in batches of 256) and one C_GetAttributeValue per object, once, instead of a search
+        per request. None when the token holds more than ``limit`` objects: reading them all
+        would then cost more round trips than asking label by label (:meth:`label_in_use`)."""
+        from pkcs11 import exceptions as px
+
+        from tui_csr.hsm.raw import raw_for
+
+        session = self._s()
+        raw = raw_for(session)
+
+        def scan() -> set[str] | None:
+            objs = find_objects(session, batch_size=256)
+            if limit is not None and len(objs) > limit:
+                return None
+            labels: set[str] = set()
+            for obj in objs:
+                values = (raw.get_attributes(session.handle, obj.handle, ("LABEL",))
+                          if raw is not None else read_attributes(obj, ("LABEL",)))
+                if values.get("LABEL"):
+                    labels.add(str(values["LABEL"]))
+            return labels
+
+        try:
+            return settled(scan)
+        except px.PKCS11Error as exc:
+            raise token_error(exc, "listing key labels", self.token_label) from exc
 
     # -- keys ------------------------------------------------------------------------------------
     def new_key_id(self) -> bytes:

@@ -141,6 +141,7 @@ class SyncToken(Protocol):
     def close(self) -> None: ...
     def supports(self, spec: KeySpec) -> str | None: ...
     def label_in_use(self, label: str) -> bool: ...
+    def labels_in_use(self, limit: int | None = None) -> set[str] | None: ...
     def new_key_id(self) -> bytes: ...
     def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes = b"", *,
                          always_authenticate: bool = False) -> KeyPair: ...
@@ -228,6 +229,11 @@ class AsyncToken:
     async def label_in_use(self, label: str) -> bool:
         """True when a key object on the token has this label."""
         return await self._thread.run(self._token.label_in_use, label)
+
+    async def labels_in_use(self, limit: int | None = None) -> set[str] | None:
+        """Every CKA_LABEL on the token in one scan (None when it holds more than ``limit``
+        objects); a batch checks its labels against it instead of searching per request."""
+        return await self._thread.run(self._token.labels_in_use, limit)
 
     @property
     def profile(self) -> TokenProfile:
@@ -323,3 +329,20 @@ class AsyncToken:
     async def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int:
         """Destroy the certificate object with CKA_ID ``key_id`` and this DER value."""
         return await self._thread.run(self._token.destroy_certificate, key_id, cert_der)
+
+
+async def list_tokens(module_path: str, profile: str | None = None) -> Any:
+    """Every slot and token of the module at ``module_path``
+    (:class:`~tui_csr.hsm.describe.ModuleDescription`), without selecting a token or logging in:
+    ``tui-csr tokens`` and the TUI's token picker. Runs on the token thread; ConfigError for a
+    module that cannot be loaded, TokenError for one that cannot list its slots."""
+    from pkcs11 import exceptions as px
+
+    from tui_csr.hsm.errors import token_error
+    from tui_csr.hsm.token import Pkcs11Token
+
+    token = AsyncToken(Pkcs11Token(module_path, profile=profile))
+    try:
+        return await token.describe()
+    except px.PKCS11Error as exc:
+        raise token_error(exc, "listing the module's slots and tokens") from exc

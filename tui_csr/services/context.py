@@ -55,7 +55,10 @@ class ServiceContext:
     def require_admin(self, what: str) -> None:
         """Refuse ``what`` (``"create certificate groups"``) unless the user is an administrator."""
         if not self.is_admin:
-            admins = ", ".join(self.settings.admin_users())
+            if self.store.administers(self.user) is not None:  # the database decides
+                admins = f"members of the database role {self.settings.store_admin_role}"
+            else:
+                admins = ", ".join(self.settings.admin_users())
             raise PermissionDeniedError(
                 f"Only an administrator can {what}; '{self.user}' is not one (administrators: "
                 f"{admins}).", field="group")

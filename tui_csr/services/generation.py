@@ -99,7 +99,7 @@ class Generation:
     # -- generating ----------------------------------------------------------------------------
     async def generate(self, params: GenerateParams,
                        progress: Progress | None = None, *,
-                       renews: str | None = None) -> Request:
+                       renews: str | None = None, label_checked: bool = False) -> Request:
         """Validate, generate the key pair on the token, have it sign the CSR, verify the
         signature in software and store the request.
 
@@ -110,6 +110,10 @@ class Generation:
         in the same store write. On any failure after the intent the pair is destroyed and the
         intent closed once that is confirmed; a pair that cannot be destroyed is reported with a
         sentence naming ``tui-csr orphans`` and its intent stays open for the next scan.
+
+        ``label_checked``: the caller has checked the label against the token already (a
+        batch scans the token's labels once, :func:`tui_csr.batch.token_labels`), so no
+        search is made for it here.
         """
         say = progress or (lambda _msg: None)
         v = await asyncio.to_thread(self.validate, params)
@@ -117,7 +121,7 @@ class Generation:
         reason = await token.supports(v.spec)
         if reason:
             raise InputError(reason, field="key_spec", code="CKR_MECHANISM_INVALID")
-        if await token.label_in_use(v.label):
+        if not label_checked and await token.label_in_use(v.label):
             if params.label and params.label.strip():
                 raise InputError(f"Key label '{v.label}' is already used on token "
                                  f"'{token.label}'.", field="label")
@@ -138,6 +142,9 @@ class Generation:
                 await asyncio.shield(self._settle(intent, exc, report=False))
                 raise
             crashpoint.reached("after-keygen")
+            # The id the pair may be rewritten to, known before any store write: destroyed on
+            # failure even when the store cannot say it was recorded (unreachable, failed).
+            target = self._rewrite_target(pair)
             try:
                 key_id = await self._final_key_id(intent, pair)
                 return await self.record(v, key_id, pair.spki_der,
@@ -145,7 +152,7 @@ class Generation:
                                          close_intent=intent.id, renews=renews, pair=pair)
             except BaseException as exc:
                 # Shielded: a cancelled worker must still not leave a key behind untracked.
-                await asyncio.shield(self._settle(intent, exc))
+                await asyncio.shield(self._settle(intent, exc, extra_ids=target))
                 raise
         finally:
             # Directly, not in a thread (an unlink and a close): a second cancellation must
@@ -179,6 +186,14 @@ class Generation:
             return intent, lease
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    def _rewrite_target(self, pair: KeyPair) -> tuple[bytes, ...]:
+        """The CKA_ID :meth:`_final_key_id` rewrites ``pair`` to, when the token allows it."""
+        from tui_csr.hsm.keys import key_id_for
+
+        target = key_id_for(pair.spki_der)
+        token = self.ctx.require_token()
+        return (target,) if token.profile.key_id_mutable and target != pair.key_id else ()
+
     async def _final_key_id(self, intent: Intent, pair: KeyPair) -> bytes:
         """Rewrite the pair's CKA_ID to the SHA-1 of its public key where the token allows it,
         the target recorded in the intent first; returns the id the pair has now."""
@@ -193,7 +208,8 @@ class Generation:
         crashpoint.reached("after-id-rewrite")
         return key_id
 
-    async def _settle(self, intent: Intent, exc: BaseException, *, report: bool = True) -> None:
+    async def _settle(self, intent: Intent, exc: BaseException, *, report: bool = True,
+                      extra_ids: tuple[bytes, ...] = ()) -> None:
         """After a failure: destroy what the intent's pair left on the token and close the
         intent once nothing is left. When that cannot be confirmed the intent stays open (the
         next orphan scan finds the pair) and, with ``report`` and unless the error says so
@@ -206,6 +222,9 @@ class Generation:
         if intent.state is IntentState.RECORDED:
             return  # the record's write did land (it failed after): the key is recorded, keep it
         ids = [bytes.fromhex(k) for k in intent.key_ids]
+        # ``extra_ids``: the rewrite target, in case the intent in hand does not name it (the
+        # store could not be re-read): destroying an id with no objects is harmless.
+        ids += [k for k in extra_ids if k not in ids]
         try:
             for key_id in ids:
                 await token.destroy(key_id)

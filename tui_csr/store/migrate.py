@@ -18,7 +18,8 @@ from tui_csr.core.models import Group, Intent, Request
 from tui_csr.errors import StoreError
 from tui_csr.store.auditchain import chain_from_docs, verify_audit_chain
 from tui_csr.store.lock import store_lock
-from tui_csr.store.postgres import PostgresStore, _fold
+from tui_csr.store.pg_session import _fold
+from tui_csr.store.postgres import PostgresStore
 from tui_csr.store.storage import AtomicJSONStorage
 
 _AUDIT_FIELDS = ("at", "action", "user", "subject", "detail")

@@ -34,6 +34,9 @@ WRITE_LOCK_TIMEOUT = 30
 """Seconds a write waits for another session's (as the TinyDB store's file lock)."""
 #: (class id, object id) of the store-wide write lock ('tcsr', 1).
 WRITE_LOCK = (0x74637372, 1)
+CHANGES_CHANNEL = "tui_csr_changed"
+"""The NOTIFY channel every committed write signals (payload: what it did, e.g. "create
+certificate groups"; "write" for most)."""
 _Model = TypeVar("_Model")
 
 
@@ -98,7 +101,7 @@ class PgSession:
             self.check_schema()
 
     def __repr__(self) -> str:
-        return f"PostgresStore({self.where!r})"
+        return f"{type(self).__name__}({self.where!r})"
 
     def describe(self) -> str:
         """Where the store is (database and host; never a secret)."""
@@ -193,22 +196,40 @@ class PgSession:
                              f"{_first_line(exc)}.") from None
 
     @contextmanager
-    def _reading(self) -> Iterator[psycopg.Cursor]:
-        with self._lock, self._errors():
+    def _transaction(self) -> Iterator[psycopg.Cursor]:
+        """A transaction and its cursor. A connection found dead at BEGIN (the server was
+        restarted, an idle session was cut) is replaced once: nothing had been done on it yet.
+        A connection lost later in the transaction is a StoreError (see :meth:`_errors`)."""
+        import psycopg
+
+        with contextlib.ExitStack() as stack:
             conn = self._connection()
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield cur
+            try:
+                stack.enter_context(conn.transaction())
+            except psycopg.OperationalError:
+                if not (conn.closed or conn.broken):
+                    raise
+                self._conn = None
+                conn = self._connection()
+                stack.enter_context(conn.transaction())
+            yield stack.enter_context(conn.cursor())
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Cursor]:
+        with self._lock, self._errors(), self._transaction() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield cur
 
     @contextmanager
     def _writing(self, what: str = "") -> Iterator[psycopg.Cursor]:
         """One serialised read-modify-write transaction; ``what`` names it for refusals."""
-        with self._lock, self._errors(what):
-            conn = self._connection()
-            with conn.transaction(), conn.cursor() as cur:
-                cur.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}s'")
-                cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", WRITE_LOCK)
-                yield cur
+        with self._lock, self._errors(what), self._transaction() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = '{WRITE_LOCK_TIMEOUT}s'")
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", WRITE_LOCK)
+            yield cur
+            # Delivered at commit (never for a rolled-back write): other hosts' live views
+            # LISTEN on this channel to refresh.
+            cur.execute("SELECT pg_notify(%s, %s)", (CHANGES_CHANNEL, what or "write"))
 
     # -- identity ---------------------------------------------------------------------------
 

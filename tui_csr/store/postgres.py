@@ -3,30 +3,27 @@ for a team of administrators on several hosts (psycopg 3).
 
 Semantics are those of the TinyDB store, kept by the database:
 
-- every read-modify-write is one transaction that first takes a store-wide advisory lock
-  (``pg_advisory_xact_lock``), then reads under READ COMMITTED, so it sees every change
-  committed before it and none can slip in before it commits: no lost update between hosts,
-  exactly as the TinyDB file lock serialises processes on one host;
+- every read-modify-write is one transaction behind the store-wide write lock (see
+  :mod:`tui_csr.store.pg_session`): no lost update between hosts;
 - unique ids and labels are also database constraints (a ``psql`` session cannot break them);
 - audit entries are appended by ``tui_csr.append_audit()`` in the same transaction as their
   change, hash-chained (see :mod:`tui_csr.store.pg_schema` for the roles and grants);
-- an intent's lease is a session-level advisory lock held on a connection of its own: the
-  server drops it when the holder's connection goes, whichever host it ran on.
+- an intent's lease is a session advisory lock, seen (and released on death) across hosts.
 
 The acting user is the database role (``current_user``); administrators are superusers and
 members of the configured admin role, and the database's grants refuse group and profile changes
-from anyone else. Reads run in a REPEATABLE READ READ ONLY transaction (one snapshot).
+from anyone else. Profiles live in :mod:`tui_csr.store.pg_profiles`.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Request, Status, utcnow
 from tui_csr.errors import InputError, NotFoundError, StoreError
-from tui_csr.store import leases
+from tui_csr.store import leases, pg_profiles
 from tui_csr.store.auditchain import AuditChain, AuditLink
 from tui_csr.store.pg_session import AdvisoryLease, PgSession, _fold, _plural, lease_key
 
@@ -39,6 +36,14 @@ MIN_ID_PREFIX = 4
 INTENTS_KEPT = timedelta(days=30)
 """How long a closed intent stays in the store (as in the TinyDB store)."""
 _ID_RE = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def _parse_time(text: object) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class PostgresStore(PgSession):
@@ -292,18 +297,17 @@ class PostgresStore(PgSession):
             self._log(cur, entry)
 
     def list_audit(self, limit: int | None = None) -> list[AuditEntry]:
-        """See :meth:`RequestStore.list_audit` (newest first: by time, then by seq)."""
+        """See :meth:`RequestStore.list_audit`: newest first by time (parsed, as the TinyDB store
+        does: text order would misplace an entry with fractions of a second), then by seq."""
         with self._reading() as cur:
-            query = ("SELECT at, action, actor, subject, detail FROM tui_csr.audit "
-                     "ORDER BY at DESC, seq DESC")
-            if limit is not None:
-                cur.execute(query + " LIMIT %s", (max(limit, 0),))
-            else:
-                cur.execute(query)
+            cur.execute("SELECT seq, at, action, actor, subject, detail FROM tui_csr.audit")
             rows = cur.fetchall()
+        rows.sort(key=lambda row: (_parse_time(row[1]), row[0]), reverse=True)
+        if limit is not None:
+            rows = rows[: max(limit, 0)]
         return [self._parse(AuditEntry, {"at": at, "action": action, "user": actor,
                                          "subject": subject, "detail": detail})
-                for at, action, actor, subject, detail in rows]
+                for _, at, action, actor, subject, detail in rows]
 
     def audit_chain(self) -> AuditChain:
         """See :meth:`RequestStore.audit_chain` (with the head the store recorded)."""
@@ -441,86 +445,32 @@ class PostgresStore(PgSession):
 
     def intent_in_progress(self, intent_id: str) -> bool:
         """See :meth:`RequestStore.intent_in_progress`."""
-        with self._lock, self._errors():
-            conn = self._connection()
-            with conn.transaction():
-                row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
-                                   (lease_key(intent_id),)).fetchone()
+        # A transaction-level try: if it is free, it is let go again at once (at commit).
+        with self._lock, self._errors(), self._transaction() as cur:
+            cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (lease_key(intent_id),))
+            row = cur.fetchone()
         return not (row and row[0])
 
-    # -- profiles (schema version 2) --------------------------------------------------------
-
-    def _profile_doc(self, cur: psycopg.Cursor, name: str) -> dict[str, Any] | None:
-        cur.execute("SELECT doc FROM tui_csr.profiles WHERE name_key = %s", (_fold(name),))
-        row = cur.fetchone()
-        return dict(row[0]) if row else None
+    # -- profiles (schema version 2; see tui_csr.store.pg_profiles) ------------------------
 
     def add_profile(self, profile: Profile, audit: AuditEntry | None = None) -> None:
         """Store a new request profile (names unique ignoring case; administrators only)."""
-        from psycopg.types.json import Jsonb
-
-        with self._writing("create request profiles") as cur:
-            existing = self._profile_doc(cur, profile.name)
-            if existing is not None:
-                raise InputError(f"Profile '{existing['name']}' already exists.",
-                                 field="profile")
-            cur.execute("INSERT INTO tui_csr.profiles (name_key, name, version, doc) "
-                        "VALUES (%s, %s, %s, %s)", (_fold(profile.name), profile.name,
-                                                    profile.version, Jsonb(profile.to_doc())))
-            self._log(cur, audit)
+        pg_profiles.add_profile(self, profile, audit)
 
     def get_profile(self, name: str) -> Profile:
         """The stored profile with this name (any case)."""
-        from tui_csr.core.profiles import Profile
-
-        with self._reading() as cur:
-            doc = self._profile_doc(cur, name)
-        if doc is None:
-            raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
-        return self._parse(Profile, doc)
+        return pg_profiles.get_profile(self, name)
 
     def list_profiles(self) -> list[Profile]:
-        """Stored profiles, by name ignoring case."""
-        from tui_csr.core.profiles import Profile
-
-        with self._reading() as cur:
-            cur.execute("SELECT doc FROM tui_csr.profiles")
-            profiles = [self._parse(Profile, row[0]) for row in cur.fetchall()]
-        return sorted(profiles, key=lambda p: p.name)
+        """Stored profiles, by name."""
+        return pg_profiles.list_profiles(self)
 
     def update_profile(self, profile: Profile, *, expected_version: int,
                        audit: AuditEntry | None = None) -> Profile:
         """Replace a stored profile whose version is still ``expected_version``."""
-        from psycopg.types.json import Jsonb
-
-        with self._writing("edit request profiles") as cur:
-            doc = self._profile_doc(cur, profile.name)
-            if doc is None:
-                raise NotFoundError(f"There is no stored profile '{profile.name}'.",
-                                    field="profile")
-            if doc.get("version") != expected_version:
-                raise InputError(f"Profile '{profile.name}' was changed meanwhile (now version "
-                                 f"{doc.get('version')}); show it again and repeat the edit.",
-                                 field="profile")
-            cur.execute("UPDATE tui_csr.profiles SET version = %s, doc = %s WHERE name_key = %s",
-                        (profile.version, Jsonb(profile.to_doc()), _fold(profile.name)))
-            self._log(cur, audit)
-        return profile
+        return pg_profiles.update_profile(self, profile, expected_version=expected_version,
+                                          audit=audit)
 
     def remove_profile(self, name: str, audit: AuditEntry | None = None) -> None:
         """Remove a stored profile that no group names as its policy."""
-        with self._writing("remove request profiles") as cur:
-            doc = self._profile_doc(cur, name)
-            if doc is None:
-                raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
-            cur.execute("SELECT name, doc->>'policy' FROM tui_csr.groups")
-            users = sorted(name for name, policy in cur.fetchall()
-                           if (policy or "").strip() == doc["name"])
-            if users:
-                raise InputError(f"Profile '{doc['name']}' is the policy of group"
-                                 f"{'s' if len(users) > 1 else ''} "
-                                 f"{', '.join(repr(u) for u in users)}; change "
-                                 f"{'their' if len(users) > 1 else 'its'} policy first.",
-                                 field="profile")
-            cur.execute("DELETE FROM tui_csr.profiles WHERE name_key = %s", (_fold(name),))
-            self._log(cur, audit)
+        pg_profiles.remove_profile(self, name, audit)

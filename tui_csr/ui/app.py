@@ -31,11 +31,11 @@ from tui_csr.ui.dialogs.error import (
 from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.keymap import apply_keymap
 from tui_csr.ui.navigation import RequestNavigation
-from tui_csr.ui.screens.certificates import Clock
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
 from tui_csr.ui.screens.help import HelpScreen
 from tui_csr.ui.screens.main import MainScreen
 from tui_csr.ui.text import LiteralNotifications, shown
+from tui_csr.ui.widgets.certificates import Clock
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable

@@ -17,6 +17,7 @@ from tui_csr.batch import (
     read_batch,
     refuse_if,
     run_batch,
+    token_labels,
     validate_batch,
 )
 from tui_csr.cli.output import print_json, request_json, safe
@@ -61,7 +62,8 @@ async def run_batch_command(args: Any, settings: Any) -> int:
         service = await open_service(settings, token=False)
         refuse_if(validate_batch(service, lines), len(lines))
         await login(service)
-        refuse_if(await check_on_token(service, lines), len(lines))
+        labels = await token_labels(service, lines)  # the batch's one scan of the token
+        refuse_if(await check_on_token(service, lines, labels), len(lines))
     except BatchRefused as refused:
         for number, message in sorted(refused.problems):
             print(f"error: line {number}: {safe(message)}", file=sys.stderr)
@@ -86,7 +88,7 @@ async def run_batch_command(args: Any, settings: Any) -> int:
 
     begin = time.perf_counter()
     try:
-        reqs = await run_batch(service, lines, on_made=made, on_start=started)
+        reqs = await run_batch(service, lines, on_made=made, on_start=started, labels=labels)
     except BatchStopped as stop:
         if bar is not None:
             bar.clear()

@@ -67,7 +67,7 @@ def render(desc: Any) -> list[str]:
 
 async def run(args: Any, settings: Any) -> int:
     from tui_csr.cli.output import print_json
-    from tui_csr.hsm.describe import list_tokens
+    from tui_csr.hsm.worker import list_tokens
 
     settings.apply_module_env()
     desc = await list_tokens(settings.module, settings.token_profile)

@@ -22,12 +22,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import TuiCsrError
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.delete import DeleteDialog, deleted_text
 from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, error_dialog_for
@@ -128,7 +128,7 @@ async def attestation_problem(service: CsrService, request: Request | None = Non
     return str(reason) if reason else None
 
 
-class ActionsMenu(ModalScreen[Action | None]):
+class ActionsMenu(Dialog[Action | None]):
     """The actions for ``request``; dismisses with an :class:`Action` or None.
 
     ``attestation`` is None when key attestation works, else the reason shown beside the
@@ -137,12 +137,8 @@ class ActionsMenu(ModalScreen[Action | None]):
     """
 
     DEFAULT_CSS = """
-    ActionsMenu { align: center middle; }
-    ActionsMenu > Vertical {
-        width: 64; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    ActionsMenu #title { text-style: bold; }
+    ActionsMenu > Vertical { width: 64; }
+    ActionsMenu #title { margin-bottom: 0; }
     ActionsMenu #subject { color: $text-muted; margin-bottom: 1; }
     ActionsMenu OptionList { height: auto; max-height: 12; }
     ActionsMenu .reason { color: $text-muted; height: auto; margin-top: 1; }

@@ -6,24 +6,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.text import shown, shown_lines
 
 
-class ConfirmDialog(ModalScreen[bool]):
+class ConfirmDialog(Dialog[bool]):
     """Ask ``question``; dismisses with True (confirm) or False (cancel / escape)."""
 
     DEFAULT_CSS = """
-    ConfirmDialog { align: center middle; }
-    ConfirmDialog > Vertical {
-        width: 64; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $warning; background: $surface;
-    }
-    ConfirmDialog #title { text-style: bold; margin-bottom: 1; }
-    ConfirmDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    ConfirmDialog Button { margin-left: 1; }
+    ConfirmDialog > Vertical { width: 64; border: thick $warning; }
     """
 
     BINDINGS = [

@@ -7,10 +7,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui_csr.core.models import Request, Status
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.text import shown
 
 
@@ -39,7 +39,7 @@ def deleted_text(request: Request, *, key_gone: bool = False) -> str:
             f"'{request.token_label}' and the request removed.")
 
 
-class DeleteDialog(ModalScreen[bool]):
+class DeleteDialog(Dialog[bool]):
     """Confirm deleting ``request``; dismisses True only after the user typed its label.
 
     Escape (or Cancel) dismisses False. Delete stays disabled until the field holds exactly the
@@ -47,17 +47,11 @@ class DeleteDialog(ModalScreen[bool]):
     """
 
     DEFAULT_CSS = """
-    DeleteDialog { align: center middle; }
-    DeleteDialog > Vertical {
-        width: 76; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
-        border: thick $error; background: $surface;
-    }
-    DeleteDialog #title { text-style: bold; color: $text-error; margin-bottom: 1; }
+    DeleteDialog > Vertical { width: 76; border: thick $error; }
+    DeleteDialog #title { color: $text-error; }
     DeleteDialog #subject { color: $text-muted; }
     DeleteDialog #warning { margin: 1 0; }
     DeleteDialog #hint { color: $text-warning; height: auto; }
-    DeleteDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    DeleteDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [

@@ -8,12 +8,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.text import literal
 from tui_csr.ui.widgets.toggles import StateSelectionList
@@ -26,7 +26,7 @@ NO_GROUP_CHOSEN = "Choose at least one certificate group: every request needs on
 EditResult = tuple[list[str], str | None]
 
 
-class EditGroupsDialog(ReportsWorkerErrors, ModalScreen[EditResult | None]):
+class EditGroupsDialog(ReportsWorkerErrors, Dialog[EditResult | None]):
     """Pick ``request``'s groups among ``groups`` and edit its owner.
 
     Dismisses with ``(groups, owner)`` (owner None when emptied), or None on escape. With
@@ -35,17 +35,8 @@ class EditGroupsDialog(ReportsWorkerErrors, ModalScreen[EditResult | None]):
     """
 
     DEFAULT_CSS = """
-    EditGroupsDialog { align: center middle; }
-    EditGroupsDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 0 2;
-        border: thick $primary; background: $surface;
-    }
-    EditGroupsDialog #title { text-style: bold; margin-bottom: 1; }
+    EditGroupsDialog > Vertical { padding: 0 2; }
     EditGroupsDialog SelectionList { height: auto; max-height: 8; }
-    EditGroupsDialog .problem { color: $text-error; height: auto; }
-    EditGroupsDialog .problem.-empty { display: none; }
-    EditGroupsDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    EditGroupsDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [

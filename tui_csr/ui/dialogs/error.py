@@ -7,26 +7,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 from textual.worker import Worker, WorkerState
 
 from tui_csr.errors import TuiCsrError, printable
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.text import shown, shown_lines
 
 
-class ErrorDialog(ModalScreen[None]):
+class ErrorDialog(Dialog[None]):
     """Show ``message`` (and ``code`` dimmed, on its own line); enter or escape closes it."""
 
     DEFAULT_CSS = """
-    ErrorDialog { align: center middle; }
-    ErrorDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $error; background: $surface;
-    }
-    ErrorDialog #title { text-style: bold; color: $text-error; margin-bottom: 1; }
+    ErrorDialog > Vertical { border: thick $error; }
+    ErrorDialog #title { color: $text-error; }
     ErrorDialog #code { color: $text-muted; margin-top: 1; }
-    ErrorDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
     """
 
     BINDINGS = [

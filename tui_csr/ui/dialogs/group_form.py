@@ -9,11 +9,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from tui_csr.core.models import Group
 from tui_csr.errors import TuiCsrError
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.text import shown
 
@@ -22,24 +22,14 @@ from tui_csr.ui.text import shown
 SubmitGroup = Callable[[str, str, str], Awaitable[object]]
 
 
-class GroupFormDialog(ReportsWorkerErrors, ModalScreen[str | None]):
+class GroupFormDialog(ReportsWorkerErrors, Dialog[str | None]):
     """Name, policy and description of a group; dismisses with the name saved, or None.
 
     Given ``group`` the dialog edits it: the fields start with its values and each can change.
     """
 
     DEFAULT_CSS = """
-    GroupFormDialog { align: center middle; }
-    GroupFormDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    GroupFormDialog #title { text-style: bold; margin-bottom: 1; }
     GroupFormDialog #note { color: $text-muted; height: auto; }
-    GroupFormDialog #problem, GroupFormDialog .problem { color: $text-error; height: auto; }
-    GroupFormDialog #problem.-empty, GroupFormDialog .problem.-empty { display: none; }
-    GroupFormDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    GroupFormDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [

@@ -16,11 +16,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
 from tui_csr.core.models import Request
 from tui_csr.errors import InputError, TuiCsrError
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.dialogs.save import resolve_path
 
@@ -50,25 +50,17 @@ def read_certificate_file(path: Path) -> bytes:
         raise InputError(f"{path} cannot be read: {exc.strerror or exc}.", field="path") from exc
 
 
-class ImportCertDialog(ReportsWorkerErrors, ModalScreen["ImportResult | None"]):
+class ImportCertDialog(ReportsWorkerErrors, Dialog["ImportResult | None"]):
     """Ask for ``request``'s certificate (a file path, or PEM pasted below) and import it
     with ``attempt``; dismisses with the :class:`ImportResult`, or None on escape."""
 
     DEFAULT_CSS = """
-    ImportCertDialog { align: center middle; }
-    ImportCertDialog > Vertical {
-        width: 80; max-width: 95%; height: auto; max-height: 100%; padding: 0 2;
-        border: thick $primary; background: $surface;
-    }
-    ImportCertDialog #title { text-style: bold; }
+    ImportCertDialog > Vertical { width: 80; padding: 0 2; }
+    ImportCertDialog #title { margin-bottom: 0; }
     ImportCertDialog #subject { color: $text-muted; }
     ImportCertDialog #folder { color: $text-muted; }
     ImportCertDialog #paste-label { margin-top: 1; }
     ImportCertDialog TextArea { height: 6; }
-    ImportCertDialog .problem { color: $text-error; height: auto; }
-    ImportCertDialog .problem.-empty { display: none; }
-    ImportCertDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    ImportCertDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [

@@ -8,14 +8,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from tui_csr.ui.dialogs.base import Dialog
 
 #: Tries a PIN: returns None when the login worked, else the sentence to show under the field.
 LoginAttempt = Callable[[str], Awaitable[str | None]]
 
 
-class LoginDialog(ModalScreen[bool]):
+class LoginDialog(Dialog[bool]):
     """Masked PIN field for token ``token_label``; dismisses True once logged in.
 
     The dialog hands the PIN only to ``attempt`` (which the app binds to ``service.login``) and
@@ -25,16 +26,7 @@ class LoginDialog(ModalScreen[bool]):
     """
 
     DEFAULT_CSS = """
-    LoginDialog { align: center middle; }
-    LoginDialog > Vertical {
-        width: 64; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    LoginDialog #title { text-style: bold; margin-bottom: 1; }
-    LoginDialog #problem { color: $text-error; height: auto; }
-    LoginDialog #problem.-empty { display: none; }
-    LoginDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    LoginDialog Button { margin-left: 1; }
+    LoginDialog > Vertical { width: 64; }
     """
 
     BINDINGS = [

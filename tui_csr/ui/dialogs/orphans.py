@@ -11,12 +11,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, ReportsWorkerErrors
 from tui_csr.ui.text import LiteralTable, literal, shown
@@ -34,7 +34,7 @@ LOST_NOTE = ("The private key of these requests is no longer on the token, so no
 #: How many records without a key the dialog lists (the CLI lists them all).
 LOST_SHOWN = 20
 
-class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
+class AdoptDialog(ReportsWorkerErrors, Dialog[Request | None]):
     """Make a new CSR for the stray key ``label`` / ``key_id_hex``: a CN and its groups.
 
     Calls ``service.adopt_orphan`` itself, so a refusal shows under the field; dismisses with the
@@ -42,18 +42,10 @@ class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
     """
 
     DEFAULT_CSS = """
-    AdoptDialog { align: center middle; }
-    AdoptDialog > Vertical {
-        width: 70; max-width: 95%; height: auto; max-height: 100%; padding: 0 2;
-        border: thick $primary; background: $surface;
-    }
-    AdoptDialog #title { text-style: bold; }
+    AdoptDialog > Vertical { padding: 0 2; }
+    AdoptDialog #title { margin-bottom: 0; }
     AdoptDialog #key { color: $text-muted; margin-bottom: 1; }
     AdoptDialog SelectionList { height: auto; max-height: 8; }
-    AdoptDialog .problem { color: $text-error; height: auto; }
-    AdoptDialog .problem.-empty { display: none; }
-    AdoptDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    AdoptDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [
@@ -132,26 +124,21 @@ class AdoptDialog(ReportsWorkerErrors, ModalScreen[Request | None]):
         self.dismiss(None)
 
 
-class OrphansDialog(ReportsWorkerErrors, ModalScreen[None]):
+class OrphansDialog(ReportsWorkerErrors, Dialog[None]):
     """Shows an :class:`OrphanReport`; ``a`` adopts and ``x`` destroys the selected stray key.
 
     ``on_change`` is called after a key was adopted or destroyed (the caller reloads its lists).
     """
 
     DEFAULT_CSS = """
-    OrphansDialog { align: center middle; }
-    OrphansDialog > VerticalScroll {
-        width: 92; max-width: 95%; height: auto; max-height: 100%; padding: 1 2;
-        border: thick $warning; background: $surface;
-    }
-    OrphansDialog #title { text-style: bold; margin-bottom: 1; }
+    OrphansDialog > VerticalScroll { width: 92; border: thick $warning; }
     OrphansDialog .heading { text-style: bold; margin-top: 1; }
     OrphansDialog DataTable { height: auto; max-height: 8; }
     OrphansDialog .note { color: $text-muted; height: auto; }
     OrphansDialog #lost { height: auto; }
-    OrphansDialog #key-buttons, OrphansDialog #buttons { height: auto; margin-top: 1; }
-    OrphansDialog #buttons { align-horizontal: right; }
-    OrphansDialog Button { margin-right: 1; }
+    OrphansDialog #key-buttons { height: auto; margin-top: 1; }
+    OrphansDialog #buttons { margin-top: 1; }
+    OrphansDialog Button, OrphansDialog #buttons > Button { margin-left: 0; margin-right: 1; }
     """
 
     BINDINGS = [

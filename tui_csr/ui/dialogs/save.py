@@ -14,7 +14,6 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioSet, Static
 
 from tui_csr.core.csr import from_pem_or_der
@@ -25,6 +24,7 @@ from tui_csr.fileio import (
     write_atomic,  # noqa: F401 - also imported from here
 )
 from tui_csr.ui.clipboard import copy_pem
+from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.text import shown
 from tui_csr.ui.widgets.toggles import StateRadioButton
@@ -62,24 +62,15 @@ def safe_file_name(label: str, extension: str) -> str:
     return stem[:120] + extension
 
 
-class SaveDialog(ModalScreen[Path | None]):
+class SaveDialog(Dialog[Path | None]):
     """Ask where (and in which of ``formats``: PEM or DER of the CSR by default) to save
     ``request``'s CSR or certificate; dismisses with the full path written, or None when
     cancelled. The dialog writes the file itself."""
 
     DEFAULT_CSS = """
-    SaveDialog { align: center middle; }
-    SaveDialog > Vertical {
-        width: 72; max-width: 95%; height: auto; padding: 1 2;
-        border: thick $primary; background: $surface;
-    }
-    SaveDialog #title { text-style: bold; margin-bottom: 1; }
+    SaveDialog > Vertical { width: 72; }
     SaveDialog #folder { color: $text-muted; }
-    SaveDialog #problem { color: $text-error; height: auto; }
-    SaveDialog #problem.-empty { display: none; }
     SaveDialog RadioSet { layout: horizontal; width: auto; margin-top: 1; }
-    SaveDialog #buttons { height: auto; margin-top: 1; align-horizontal: right; }
-    SaveDialog Button { margin-left: 1; }
     """
 
     BINDINGS = [

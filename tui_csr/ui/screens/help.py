@@ -63,9 +63,9 @@ class HelpScreen(ModalScreen[None]):
         width: 90; max-width: 100%; height: auto; max-height: 100%; padding: 0 1;
         border: thick $primary; background: $surface;
     }
-    HelpScreen #title { text-style: bold; margin: 1 0; }
+    HelpScreen #title { text-style: bold; margin: 1 0 0 0; }
     HelpScreen DataTable { height: auto; max-height: 1fr; }
-    HelpScreen #hint { color: $text-muted; margin: 1 0 0 0; }
+    HelpScreen #hint { color: $text-muted; margin: 0 0 1 0; }
     """
 
     BINDINGS = [
@@ -89,13 +89,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._title, id="title", markup=False)
+            yield Static(HINT, id="hint", markup=False)
             table: DataTable = LiteralTable(cursor_type="none", zebra_stripes=True,
                                          show_header=False, id="keys")
             table.add_columns("Key", "Action", "Details", "Id")
             for item in self.keys:
                 table.add_row(item.keys, item.description, item.tooltip, item.id)
             yield table
-            yield Static(HINT, id="hint", markup=False)
 
     def action_close(self) -> None:
         """Close the help."""

@@ -232,7 +232,7 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
         # this screen is closed: dismiss() pops whatever is on top, so wait until it is us.
         if event.request_id == self.request.id:
             self._gone = True
-            if self.is_current:
+            if self.app.screen is self:  # not is_current: true under a modal too
                 self.dismiss(None)
 
     def on_screen_resume(self) -> None:

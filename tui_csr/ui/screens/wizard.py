@@ -302,7 +302,8 @@ class GenerateWizard(Screen[Request | None]):
         if self._left or self._outcome is not None:
             return
         self._outcome = (result,)
-        if self.is_current:
+        # Not is_current: that is also true under a modal overlay (Help, the palette).
+        if self.app.screen is self:
             self._leave_now()
 
     def on_screen_resume(self) -> None:

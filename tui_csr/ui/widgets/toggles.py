@@ -23,9 +23,12 @@ class StateRadioButton(RadioButton):
 
     @property
     def _button(self) -> Content:
+        # Chosen: in the button's "on" colour; not chosen: in the text colour (Textual draws
+        # the "off" button in a colour close to the background, which hid "( )").
+        if not self.value:
+            return Content(UNCHOSEN)
         style = self.get_visual_style("toggle--button")
-        return Content.assemble((CHOSEN if self.value else UNCHOSEN,
-                                 Style(foreground=style.foreground, bold=style.bold)))
+        return Content.assemble((CHOSEN, Style(foreground=style.foreground, bold=True)))
 
 
 class StateCheckbox(Checkbox):
@@ -33,9 +36,10 @@ class StateCheckbox(Checkbox):
 
     @property
     def _button(self) -> Content:
+        if not self.value:
+            return Content(f" {UNTICKED} ")
         style = self.get_visual_style("toggle--button")
-        return Content.assemble(" ", (TICKED if self.value else UNTICKED,
-                                      Style(foreground=style.foreground)), " ")
+        return Content.assemble(" ", (TICKED, Style(foreground=style.foreground)), " ")
 
 
 class StateSelectionList(SelectionList):
@@ -53,7 +57,10 @@ class StateSelectionList(SelectionList):
         if len(segments) < 4:
             return strip
         left, inner, right = segments[:3]
-        glyph = TICKED if selection.value in self._selected else UNTICKED
+        ticked = selection.value in self._selected
+        glyph = TICKED if ticked else UNTICKED
+        if not ticked:  # in the prompt's colours: the "off" box colour is near the background
+            inner = Segment(inner.text, segments[3].style)
         # The sides were drawn as half blocks in the box colour; blank them so the glyph is the
         # whole box, and keep the styles (and the click meta) of each cell.
         marked = [Segment(" ", right.style), Segment(glyph, inner.style),

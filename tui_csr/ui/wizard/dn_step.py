@@ -33,7 +33,7 @@ TEXT_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 #: Fields holding several values, one per line (TextArea instead of Input).
 MULTI_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("DC", "Domain parts", "one per line, outermost first: com, example"),
+    ("DC", "Domain parts", "one per line: com, then example"),
 )
 _DN_FIELDS = tuple(attr for attr in CANONICAL_ORDER)
 _MULTI = frozenset(REPEATABLE)
@@ -63,7 +63,7 @@ class DistinguishedNameStep(WizardStep):
     DEFAULT_CSS = """
     DistinguishedNameStep #dn-row > .field-label { color: $text; text-style: bold; }
     DistinguishedNameStep FieldRow > TextArea {
-        width: 1fr; height: auto; max-height: 4; background: $boost;
+        width: 1fr; height: auto; max-height: 4; padding: 0; background: $boost;
     }
     DistinguishedNameStep FieldRow > TextArea:focus { background-tint: $primary 30%; }
     """

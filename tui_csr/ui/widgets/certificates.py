@@ -51,10 +51,9 @@ def utc_now() -> datetime:
 
 
 def days_left_text(not_after: datetime, now: datetime) -> str:
-    """``45 days``, ``1 day``, ``today`` or ``expired`` (``expired 3d ago``)."""
+    """``45 days``, ``1 day``, ``today`` or ``expired`` (Not after gives the date)."""
     if not_after < now:
-        ago = (now - not_after).days
-        return "expired" if ago < 1 else f"expired {ago}d ago"
+        return "expired"
     days = days_left(not_after, now)
     if days == 0:
         return "today"
@@ -107,7 +106,7 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
 
     DEFAULT_CSS = """
     CertificatesView { height: 1fr; }
-    CertificatesView CertificatesTable { height: 1fr; }
+    CertificatesView CertificatesTable { height: auto; max-height: 100%; }
     CertificatesView #certificates-empty { height: 1fr; padding: 1 2; color: $text-muted; }
     """
 

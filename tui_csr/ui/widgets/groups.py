@@ -62,7 +62,7 @@ class GroupsView(ReportsWorkerErrors, Vertical):
     DEFAULT_CSS = """
     GroupsView { height: 1fr; }
     GroupsView #groups-role { height: auto; padding: 0 1; color: $text-muted; }
-    GroupsView GroupsTable { height: 1fr; }
+    GroupsView GroupsTable { height: auto; max-height: 100%; }
     GroupsView #groups-empty { height: 1fr; padding: 1 2; color: $text-muted; }
     """
 
