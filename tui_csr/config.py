@@ -10,6 +10,7 @@ import os
 import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tui_csr.errors import ConfigError
 
@@ -182,6 +183,13 @@ def _apply_file(settings: Settings, path: Path) -> None:
             raise ConfigError(f"Config file {path}: '{key}' has the wrong type.", field=key)
         return value
 
+    def want_table(key: str) -> dict[str, Any]:
+        value = data[key]
+        if not isinstance(value, dict):
+            raise ConfigError(f"Config file {path}: '{key}' must be a table ([{key}]).",
+                              field=key)
+        return value
+
     if "module" in data:
         settings.module = str(want("module", str))
     if "token" in data:
@@ -192,7 +200,7 @@ def _apply_file(settings: Settings, path: Path) -> None:
         settings.data_dir = Path(str(want("data_dir", str))).expanduser()
     if "admins" in data:
         admins = want("admins", list)
-        settings.admins = [str(a) for a in admins]  # type: ignore[union-attr]
+        settings.admins = [str(a) for a in admins] if isinstance(admins, list) else []
     if "san_supported" in data:
         settings.san_supported = bool(want("san_supported", bool))
     if "attestation" in data:
@@ -206,12 +214,12 @@ def _apply_file(settings: Settings, path: Path) -> None:
         settings.token_profile = _profile_name(str(want("token_profile", str)),
                                                f"Config file {path}: token_profile")
     if "keys" in data:
-        table = want("keys", dict)
-        bad = [k for k, v in table.items() if not isinstance(v, str) or not v.strip()]  # type: ignore[union-attr]
+        table = want_table("keys")
+        bad = [k for k, v in table.items() if not isinstance(v, str) or not v.strip()]
         if bad:
             raise ConfigError(f"Config file {path}: [keys] '{bad[0]}' must be a key name such "
                               "as \"ctrl+f\" (several separated by commas).", field="keys")
-        settings.keys = {str(k): str(v) for k, v in table.items()}  # type: ignore[union-attr]
+        settings.keys = {str(k): str(v) for k, v in table.items()}
     if "expiry_warning_days" in data:
         settings.expiry_warning_days = _warning_days(str(want("expiry_warning_days", int)),
                                                      f"Config file {path}: expiry_warning_days")
@@ -225,14 +233,14 @@ def _apply_file(settings: Settings, path: Path) -> None:
                                   "(1 to 63 characters).", field=key)
             setattr(settings, key, role)
     if "module_env" in data:
-        settings.module_env = {str(k): str(v) for k, v in want("module_env", dict).items()}  # type: ignore[union-attr]
+        settings.module_env = {str(k): str(v) for k, v in want_table("module_env").items()}
     if "fortanix" in data:
-        fx = want("fortanix", dict)
+        fx = want_table("fortanix")
         settings.fortanix = FortanixSettings(
-            endpoint=str(fx.get("endpoint", "")),  # type: ignore[union-attr]
-            api_key_env=str(fx.get("api_key_env", "FORTANIX_API_KEY")),  # type: ignore[union-attr]
-            api_key_file=str(fx.get("api_key_file", "")),  # type: ignore[union-attr]
-            timeout=float(fx.get("timeout", 10.0)),  # type: ignore[union-attr]
+            endpoint=str(fx.get("endpoint", "")),
+            api_key_env=str(fx.get("api_key_env", "FORTANIX_API_KEY")),
+            api_key_file=str(fx.get("api_key_file", "")),
+            timeout=float(fx.get("timeout", 10.0)),
         )
 
 

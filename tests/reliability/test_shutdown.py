@@ -33,7 +33,7 @@ import pytest
 from tests.reliability.conftest import GROUP, PrivateToken, make_private_token
 
 #: Runs of each path in the suite (x RELIABILITY_SHUTDOWN_SCALE); the acceptance run is 500.
-RUNS = max(1, int(20 * float(os.environ.get("RELIABILITY_SHUTDOWN_SCALE", "1"))))
+RUNS = max(1, int(30 * float(os.environ.get("RELIABILITY_SHUTDOWN_SCALE", "1"))))
 
 GENERATE = ["generate", "--key-spec", "P-256", "--cn", "shutdown.example", "--group", GROUP]
 PATHS = ("wrong-pin", "unknown-token", "success")

@@ -446,7 +446,8 @@ class Store:
     def group_usage(self) -> dict[str, tuple[int, int]]:
         """``{group name: (pending, issued)}`` for every group, plus names requests use."""
         with self._reading() as tx:
-            canonical = {_fold(d.get("name")): d.get("name") for d in tx.group_docs()}
+            canonical: dict[str, str] = {_fold(d["name"]): str(d["name"])
+                                         for d in tx.group_docs() if d.get("name")}
             usage = {name: [0, 0] for name in canonical.values()}
             for doc in tx.requests.all():
                 if doc.get("status") == Status.RETIRED.value:

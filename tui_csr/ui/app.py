@@ -28,6 +28,7 @@ from tui_csr.ui.dialogs.error import (
     ReportsWorkerErrors,
     error_dialog_for,
 )
+from tui_csr.ui.dialogs.context_pin import context_pin_source
 from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.keymap import apply_keymap
 from tui_csr.ui.navigation import RequestNavigation
@@ -212,6 +213,8 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
 
     @on(LoggedIn)
     def _logged_in(self) -> None:
+        # Keys with CKA_ALWAYS_AUTHENTICATE: the PIN is asked again, in a dialog, at signing.
+        self.service.pin_source = context_pin_source(self, self.service)
         if self.service.token_info:
             self._show_identity(f"token {self.service.token_info.label}")
         self.main_screen.token_ready()

@@ -11,7 +11,7 @@ from textual.widgets import Input, RadioButton, RadioSet, Static
 
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, KeyType
 from tui_csr.service import GenerateParams
-from tui_csr.ui.widgets.toggles import StateRadioButton
+from tui_csr.ui.widgets.toggles import StateCheckbox, StateRadioButton
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 _KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
@@ -30,7 +30,7 @@ class CryptoTokenStep(WizardStep):
     """Where the key pair is made and how the CSR is signed."""
 
     TITLE = "CryptoToken"
-    FIELDS = frozenset({"key_spec", "hash", "pss", "label"})
+    FIELDS = frozenset({"key_spec", "hash", "pss", "label", "always_authenticate"})
 
     DEFAULT_CSS = """
     CryptoTokenStep RadioSet { layout: horizontal; width: 1fr; }
@@ -77,6 +77,10 @@ class CryptoTokenStep(WizardStep):
             StateRadioButton("PSS", id="pad-pss"), id="padding", compact=True),
             Static("Not used with ECDSA keys.", id="padding-na"))
         yield FieldError(id="pss-error")
+        yield FieldRow("Key use", StateCheckbox(
+            "Always authenticate (PIN before every signature)", id="always-auth",
+            compact=True, tooltip="CKA_ALWAYS_AUTHENTICATE: the token asks for the PIN again "
+            "before each use of the key (code-signing keys often should)"))
         yield Static(classes="row-gap")
         yield FieldRow("Key label", Input(id="label", compact=True,
                                           placeholder="empty: the CN and today's date"))
@@ -95,7 +99,8 @@ class CryptoTokenStep(WizardStep):
         self._load_support()
 
     def _choices(self) -> tuple[object, ...]:
-        return (self.key_type, self.key_spec, self.hash_name, self.pss)
+        return (self.key_type, self.key_spec, self.hash_name, self.pss,
+                self.always_authenticate)
 
     @work(exclusive=True, group="spec-support", exit_on_error=False)
     async def _load_support(self) -> None:
@@ -166,6 +171,11 @@ class CryptoTokenStep(WizardStep):
         return _PADDINGS.get(pressed.id or "", False) if pressed else False
 
     @property
+    def always_authenticate(self) -> bool:
+        """Whether the key must need a login before every signature."""
+        return self.query_one("#always-auth", StateCheckbox).value
+
+    @property
     def label(self) -> str:
         """The key label as typed (stripped)."""
         return self.query_one("#label", Input).value.strip()
@@ -209,6 +219,7 @@ class CryptoTokenStep(WizardStep):
         params.hash = self.hash_name
         params.pss = self.pss
         params.label = self.label or None
+        params.always_authenticate = self.always_authenticate
 
     def summary(self) -> list[tuple[str, str]]:
         """Token, key, hash, padding, label."""
@@ -217,7 +228,8 @@ class CryptoTokenStep(WizardStep):
             "PSS" if self.pss else "PKCS#1 v1.5")
         return [
             ("Token", self.service.token.label if self.service.token is not None else "-"),
-            ("Key", spec.display if spec else "-"),
+            ("Key", (spec.display if spec else "-") + (
+                ", PIN before every signature" if self.always_authenticate else "")),
             ("Hash", HashAlg(self.hash_name).display),
             ("Padding", padding),
             ("Key label", self.label or "-"),
