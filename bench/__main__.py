@@ -4,7 +4,7 @@ SoftHSM tokens, a table of medians on stdout and in ``bench/RESULTS.md``. ``--sm
 figure does not run; it leaves RESULTS.md alone.
 
 Figures (each a child process, see ``bench/common.py``): overhead, batch, single, tui, store,
-startup, calls. Naming some runs only those (and still rewrites RESULTS.md with what ran).
+startup, calls, store-pg. Naming some runs only those (and still rewrites RESULTS.md with what ran).
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ FIGURES = {
     "store": "bench.fig_store",
     "startup": "bench.fig_startup",
     "calls": "bench.fig_calls",
+    "store-pg": "bench.fig_store_pg",
 }
 NAMES = {"overhead": "1", "batch": "2", "single": "3", "tui": "4", "store": "5", "startup": "6",
-         "calls": "7"}
+         "calls": "7", "store-pg": "8"}
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 

@@ -69,6 +69,13 @@ LIMITS = {
         "mechanism info 1); python-pkcs11's loader and slot listing 5 more than a loader of our "
         "own would make."
     ),
+    "8": (
+        "PostgreSQL store (bench/fig_store_pg.py). Each add is one transaction on a unix "
+        "socket: the store-wide lock that keeps two hosts' read-modify-writes apart, the insert "
+        "(the unique label is a constraint), the audit row through its hash-chaining SQL "
+        "function, a NOTIFY for the live view, and the commit's fsync. List reads every pending "
+        "row and builds the Request models, like figure 5's TinyDB list."
+    ),
     "6": (
         "Start-up. `python -c pass` is the floor; the editable install's import finder adds "
         "to every start in a development checkout."

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from tui_csr.core.models import AuditEntry, Group, Request
     from tui_csr.core.p11uri import KeySelector
     from tui_csr.core.profiles import Profile
+    from tui_csr.hsm.describe import TokenDescription
     from tui_csr.hsm.keys import TokenInfo, TokenKey
     from tui_csr.hsm.worker import AsyncToken
     from tui_csr.services.certificates import CertSummary, ImportResult
@@ -89,6 +90,14 @@ class CsrService(ServiceContext):
                                                 profile=self.settings.token_profile))
         self.token_info = await self.token.open()
         return self.token_info
+
+    async def list_tokens(self) -> list[TokenDescription]:
+        """The module's initialised tokens, none selected and no login (the TUI's picker)."""
+        from tui_csr.hsm.worker import list_tokens
+
+        self.settings.apply_module_env()
+        described = await list_tokens(self.settings.module, self.settings.token_profile)
+        return list(described.tokens)
 
     async def login(self, pin: str | None) -> TokenInfo:
         """Log in to the token with ``pin`` (not kept)."""

@@ -49,10 +49,15 @@ class FakeToken:
     """A scripted token (the SyncToken protocol) that says what SoftHSM says on a wrong PIN."""
 
     def __init__(self, label: str = FAKE_LABEL, pin: str = FAKE_PIN,
-                 login_required: bool = True) -> None:
+                 login_required: bool = True, *, pin_hint: str | None = None,
+                 protected_auth_path: bool = False) -> None:
         self.token_label: str | None = label
         self._pin = pin
         self._login_required = login_required
+        self._pin_hint = pin_hint
+        #: A PIN pad: the login takes no PIN; ``pad_accepts`` says whether the device's works.
+        self._protected = protected_auth_path
+        self.pad_accepts = True
         self.logged_in = False
         self.attempts = 0
 
@@ -61,10 +66,18 @@ class FakeToken:
 
     def info(self) -> TokenInfo:
         return TokenInfo(label=self.token_label or "", serial="0001", manufacturer="Test",
-                         model="Fake", login_required=self._login_required)
+                         model="Fake", login_required=self._login_required,
+                         protected_auth_path=self._protected, pin_hint=self._pin_hint)
 
     def login(self, pin: str | None) -> TokenInfo:
         self.attempts += 1
+        if self._protected:
+            if pin is not None or not self.pad_accepts:
+                raise TokenError(f"The PIN entered on the device for token "
+                                 f"'{self.token_label}' was wrong.", field="pin",
+                                 code="CKR_PIN_INCORRECT")
+            self.logged_in = True
+            return self.info()
         if self._login_required and pin != self._pin:
             raise TokenError(f"Wrong PIN for token '{self.token_label}'. Few tries are left "
                              "before the PIN locks.", field="pin", code="CKR_PIN_INCORRECT")
@@ -89,7 +102,7 @@ class FakeToken:
 
 
 def fake_service(path: Path, *, groups: tuple[str, ...] = (GROUP,), login_required: bool = True,
-                 attestation: str = "none") -> CsrService:
+                 attestation: str = "none", token: FakeToken | None = None) -> CsrService:
     """A service over a fresh store in ``path`` and a :class:`FakeToken`; the user is alice,
     an administrator."""
     store = Store.open(path)
@@ -97,8 +110,8 @@ def fake_service(path: Path, *, groups: tuple[str, ...] = (GROUP,), login_requir
         store.add_group(Group(name, policy="web-policy", created=FIXED, created_by=USER))
     settings = Settings(module="/fake/module.so", token=FAKE_LABEL, data_dir=path,
                         admins=[USER], attestation=attestation)
-    token = AsyncToken(FakeToken(login_required=login_required))
-    return CsrService(settings, store, token=token, user=USER)
+    fake = token if token is not None else FakeToken(login_required=login_required)
+    return CsrService(settings, store, token=AsyncToken(fake), user=USER)
 
 
 def make_request(n: int, label: str, cn: str, *, key_spec: str = "P-256", hash_: str = "SHA256",

@@ -30,6 +30,7 @@ from tui_csr.ui.dialogs.error import (
 )
 from tui_csr.ui.dialogs.context_pin import context_pin_source
 from tui_csr.ui.dialogs.login import LoginDialog
+from tui_csr.ui.dialogs.token_picker import TokenChoice, TokenPickerDialog
 from tui_csr.ui.keymap import apply_keymap
 from tui_csr.ui.navigation import RequestNavigation
 from tui_csr.ui.screens.error_screen import FatalErrorScreen
@@ -120,6 +121,14 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
             super().__init__()
             self.problem = problem
 
+    class NeedToken(Message):
+        """The module has several tokens and none is configured: let the user choose."""
+
+        def __init__(self, module: str, tokens: list[TokenChoice]) -> None:
+            super().__init__()
+            self.module = module
+            self.tokens = tokens
+
     class LoggedIn(Message):
         """The token session is open and logged in."""
 
@@ -158,6 +167,12 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
 
     @work(exclusive=True, exit_on_error=False, group="startup")
     async def _start(self) -> None:
+        settings = self.service.settings
+        if self.service.token is None and not settings.token and not settings.token_serial:
+            tokens = await self._module_tokens()
+            if len(tokens) > 1:
+                self.post_message(self.NeedToken(settings.module, tokens))
+                return
         try:
             info = await self.service.open_token()
         except TuiCsrError as exc:
@@ -172,6 +187,9 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
         problem: str | None = None
         if not info.login_required:
             problem = await self.attempt_login(None)
+        elif info.protected_auth_path:  # a PIN pad: the login dialog says so and waits
+            self.post_message(self.NeedPin(None))
+            return
         else:
             if pin is None:
                 try:
@@ -185,6 +203,27 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
             problem = await self.attempt_login(pin)
             del pin
         self.post_message(self.NeedPin(problem) if problem else self.LoggedIn())
+
+    async def _module_tokens(self) -> list[TokenChoice]:
+        """The module's initialised tokens (no token selected, no login); [] when they cannot
+        be listed (opening the token then says why, in one sentence)."""
+        try:
+            return list(await self.service.list_tokens())
+        except TuiCsrError:
+            return []
+
+    @on(NeedToken)
+    def _pick_token(self, event: NeedToken) -> None:
+        def chosen(token: TokenChoice | None) -> None:
+            if token is None:
+                self.exit(return_code=0)
+                return
+            # For this run only: the config file is not changed.
+            self.service.settings.token = token.label
+            self.service.settings.token_serial = token.serial or None
+            self._start()
+
+        self.push_screen(TokenPickerDialog(event.module, event.tokens), chosen)
 
     async def attempt_login(self, pin: str | None) -> str | None:
         """Log in with ``pin``: None when it worked, else the sentence (with its CKR code) to
@@ -201,7 +240,8 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
 
     @on(NeedPin)
     def _ask_pin(self, event: NeedPin) -> None:
-        label = self.service.token_info.label if self.service.token_info else "?"
+        info = self.service.token_info
+        label = info.label if info else "?"
 
         def done(logged_in: bool | None) -> None:
             if logged_in:
@@ -209,7 +249,9 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
             else:
                 self.exit(return_code=0)
 
-        self.push_screen(LoginDialog(label, self.attempt_login, problem=event.problem), done)
+        self.push_screen(LoginDialog(label, self.attempt_login, problem=event.problem,
+                                     hint=info.pin_hint if info else None,
+                                     protected=bool(info and info.protected_auth_path)), done)
 
     @on(LoggedIn)
     def _logged_in(self) -> None:

@@ -11,9 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, Static
 
 from tui_csr.ui.dialogs.base import Dialog
+from tui_csr.ui.text import shown
 
 #: Tries a PIN: returns None when the login worked, else the sentence to show under the field.
-LoginAttempt = Callable[[str], Awaitable[str | None]]
+#: None is the login on a protected authentication path (the PIN is typed on the device).
+LoginAttempt = Callable[[str | None], Awaitable[str | None]]
 
 
 class LoginDialog(Dialog[bool]):
@@ -23,6 +25,11 @@ class LoginDialog(Dialog[bool]):
     clears the field after every try, so the PIN never becomes a screen result, a message or a
     log line. A wrong PIN shows the token's sentence under the field and keeps the dialog open.
     Escape dismisses False: the app then quits, since nothing works without a login.
+
+    ``hint`` (the token profile's PIN format, e.g. YubiHSM 2's ``0001password``) shows under
+    the prompt. With ``protected`` (CKF_PROTECTED_AUTHENTICATION_PATH, a PIN pad) there is no
+    field: the dialog says to enter the PIN on the device and logs in without one at once;
+    "Log in" tries again after a failure.
     """
 
     DEFAULT_CSS = """
@@ -35,17 +42,30 @@ class LoginDialog(Dialog[bool]):
     ]
 
     def __init__(self, token_label: str, attempt: LoginAttempt, *,
-                 problem: str | None = None) -> None:
+                 problem: str | None = None, hint: str | None = None,
+                 protected: bool = False) -> None:
         super().__init__()
         self.token_label = token_label
         self._attempt = attempt
         self._first_problem = problem
+        self._hint = hint
+        self.protected = protected
+
+    @property
+    def _prompt(self) -> str:
+        if self.protected:
+            return "Enter the PIN on the device (its PIN pad), then wait here."
+        return "User PIN (not shown, never stored):"
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"Log in to token '{self.token_label}'", id="title", markup=False)
-            yield Label("User PIN (not shown, never stored):", id="prompt", markup=False)
-            yield Input(password=True, id="pin", placeholder="PIN")
+            yield Label(f"Log in to token '{shown(self.token_label)}'", id="title",
+                        markup=False)
+            yield Label(self._prompt, id="prompt", markup=False)
+            if self._hint and not self.protected:
+                yield Static(shown(self._hint), id="hint", markup=False)
+            yield Input(password=True, id="pin", placeholder="PIN",
+                        disabled=self.protected)
             yield Static("", id="problem", classes="-empty", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Quit", id="quit")
@@ -54,6 +74,12 @@ class LoginDialog(Dialog[bool]):
     def on_mount(self) -> None:
         if self._first_problem:
             self.show_problem(self._first_problem)
+        if self.protected:
+            self.query_one("#pin", Input).display = False
+            self.query_one("#login", Button).focus()
+            if not self._first_problem:
+                self._try(None)
+            return
         self.query_one("#pin", Input).focus()
 
     def show_problem(self, text: str | None) -> None:
@@ -66,6 +92,9 @@ class LoginDialog(Dialog[bool]):
     @on(Button.Pressed, "#login")
     def submit(self) -> None:
         """Try the PIN in the field."""
+        if self.protected:
+            self._try(None)
+            return
         field = self.query_one("#pin", Input)
         pin = field.value
         field.value = ""  # the PIN does not stay in the widget, whatever the outcome
@@ -75,22 +104,24 @@ class LoginDialog(Dialog[bool]):
         self._try(pin)
 
     @work(exclusive=True, exit_on_error=False, group="login")
-    async def _try(self, pin: str) -> None:
+    async def _try(self, pin: str | None) -> None:
         field = self.query_one("#pin", Input)
         field.disabled = True
         self.show_problem(None)
-        self.query_one("#prompt", Label).update(f"Logging in to token '{self.token_label}'…")
+        if not self.protected:
+            self.query_one("#prompt", Label).update(
+                f"Logging in to token '{shown(self.token_label)}'…")
         try:
             problem = await self._attempt(pin)
         finally:
             del pin
-            field.disabled = False
-            self.query_one("#prompt", Label).update("User PIN (not shown, never stored):")
+            field.disabled = self.protected
+            self.query_one("#prompt", Label).update(self._prompt)
         if problem is None:
             self.dismiss(True)
             return
         self.show_problem(problem)
-        field.focus()
+        (self.query_one("#login", Button) if self.protected else field).focus()
 
     @on(Button.Pressed, "#quit")
     def action_give_up(self) -> None:

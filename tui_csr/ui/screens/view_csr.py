@@ -65,6 +65,20 @@ def fingerprint_lines(fingerprint: str) -> str:
     return ":".join(parts[:16]) + ":\n" + ":".join(parts[16:])
 
 
+def key_policy(request: Request) -> str:
+    """Extra lines under the key: a key that needs the PIN before every signature
+    (CKA_ALWAYS_AUTHENTICATE), and the attributes the token set against the template."""
+    lines = []
+    if (request.key_attributes or {}).get("ALWAYS_AUTHENTICATE"):
+        lines.append("needs the PIN before every signature")
+    forced = request.key_forced or {}
+    if forced:
+        flags = ", ".join(f"{name}={'true' if value else 'false'}"
+                          for name, value in sorted(forced.items()))
+        lines.append(f"set by the token: {flags}")
+    return "".join(f"\n{line}" for line in lines)
+
+
 def fact_values(request: Request, decoded: Decoded | None) -> dict[str, str]:
     """Every fact of :data:`FACTS` as shown (CSR facts :data:`PENDING` until decoded)."""
     csr = decoded.csr if decoded else None
@@ -85,7 +99,7 @@ def fact_values(request: Request, decoded: Decoded | None) -> dict[str, str]:
     return {
         "subject": csr.subject if csr else request.subject,
         "sans": sans or "none",
-        "key": csr.key if csr else PENDING,
+        "key": (csr.key if csr else PENDING) + key_policy(request),
         "algorithm": csr.signature if csr else PENDING,
         "signature": signature,
         "csr_sha256": fingerprint_lines(csr.csr_sha256) if csr else PENDING,

@@ -77,16 +77,17 @@ class CryptoTokenStep(WizardStep):
             StateRadioButton("PSS", id="pad-pss"), id="padding", compact=True),
             Static("Not used with ECDSA keys.", id="padding-na"))
         yield FieldError(id="pss-error")
-        yield FieldRow("Key use", StateCheckbox(
-            "Always authenticate (PIN before every signature)", id="always-auth",
-            compact=True, tooltip="CKA_ALWAYS_AUTHENTICATE: the token asks for the PIN again "
-            "before each use of the key (code-signing keys often should)"))
         yield Static(classes="row-gap")
         yield FieldRow("Key label", Input(id="label", compact=True,
                                           placeholder="empty: the CN and today's date"))
         yield FieldError(id="label-error")
         yield Static("Unique in the store and on the token; left empty, it becomes CN-date.",
                      classes="hint", id="label-hint", markup=False)
+        yield FieldRow("Key use", StateCheckbox(
+            "Always authenticate (PIN before every signature)", id="always-auth",
+            compact=True, tooltip="CKA_ALWAYS_AUTHENTICATE: the token asks for the PIN again "
+            "before each use of the key (code-signing keys often should)"))
+        yield FieldError(id="always_authenticate-error")
 
     #: The label the wizard last suggested; a label equal to it is not "typed by the user".
     _auto_label = ""
