@@ -44,6 +44,7 @@ class ContextPinDialog(Dialog[bool]):
 
     DEFAULT_CSS = """
     ContextPinDialog > Vertical { width: 66; border: thick $warning; }
+    ContextPinDialog #question, ContextPinDialog #hint { margin-bottom: 1; }
     """
 
     BINDINGS = [

@@ -44,6 +44,7 @@ class CryptoTokenStep(WizardStep):
     CryptoTokenStep #spec-ec { display: none; }
     CryptoTokenStep.-ec #spec-ec { display: block; }
     CryptoTokenStep .row-gap { height: 1; }
+    CryptoTokenStep #always-auth { margin-top: 1; }
     """
 
     @dataclass
@@ -83,10 +84,11 @@ class CryptoTokenStep(WizardStep):
         yield FieldError(id="label-error")
         yield Static("Unique in the store and on the token; left empty, it becomes CN-date.",
                      classes="hint", id="label-hint", markup=False)
-        yield FieldRow("Key use", StateCheckbox(
+        # A row of its own (no caption): at 80 columns the whole sentence fits only so.
+        yield StateCheckbox(
             "Always authenticate (PIN before every signature)", id="always-auth",
             compact=True, tooltip="CKA_ALWAYS_AUTHENTICATE: the token asks for the PIN again "
-            "before each use of the key (code-signing keys often should)"))
+            "before each use of the key (code-signing keys often should)")
         yield FieldError(id="always_authenticate-error")
 
     #: The label the wizard last suggested; a label equal to it is not "typed by the user".
