@@ -81,7 +81,8 @@ def dn_fields(draw) -> dict[str, str]:
 _good_types = {"CN": ["CN", "cn", "commonName", "2.5.4.3"], "O": ["O", "organizationName"],
                "OU": ["OU", "ou"], "L": ["L", "localityName"], "ST": ["ST", "st"],
                "C": ["C", "countryName"]}
-_bad_types = st.sampled_from(["E", "emailAddress", "DC", "UID", "serialNumber", "1.2.3", "X-Y",
+# (emailAddress, DC, UID, serialNumber and dotted OIDs are types of the full DN, issue 15.)
+_bad_types = st.sampled_from(["E", "email", "DCX", "USER", "serial", "1", "X-Y",
                               "", " ", "C N"])
 
 
@@ -291,7 +292,11 @@ def csr_subject_and_sans(pem_or_der: bytes) -> tuple[list[tuple[str, str]], list
     csr = (cx509.load_pem_x509_csr(pem_or_der) if pem_or_der.startswith(b"-----")
            else cx509.load_der_x509_csr(pem_or_der))
     assert csr.is_signature_valid
-    subject = [(_OIDS[a.oid], a.value) for a in reversed(list(csr.subject))]
+    from tui_csr.core.dn import TYPE_OIDS
+
+    names = {oid: name for name, oid in TYPE_OIDS.items()}
+    subject = [(_OIDS.get(a.oid) or names.get(a.oid.dotted_string, a.oid.dotted_string), a.value)
+               for a in reversed(list(csr.subject))]
     try:
         ext = csr.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
     except cx509.ExtensionNotFound:

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 
 from asn1crypto import algos, csr, keys, pem, x509
 
-from tui_csr.core.dn import DistinguishedName
+from tui_csr.core.dn import DistinguishedName, name_der
 from tui_csr.core.extensions import (
     ExtensionView,
     RequestedExtensions,
     extensions_der,
-    oid_der,
     read_extensions,
     tlv,
 )
@@ -36,47 +35,15 @@ _EXTENSION_REQUEST = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x09\x0e"  # 1.2.840.
 _SUBJECT_ALT_NAME = b"\x06\x03\x55\x1d\x11"  # 2.5.29.17
 _SAN_TAGS = {"email": 0x81, "dns": 0x82, "uri": 0x86, "ip": 0x87}  # [1] [2] [6] [7] IMPLICIT
 
-#: Subject attribute types: OID and string type. C, jurisdictionC and serialNumber are
-#: PrintableString, DC and emailAddress IA5String (RFC 5280, CA/B Forum EV guidelines); the rest
-#: UTF8String, as is a type given as a dotted OID.
-_PRINTABLE, _IA5, _UTF8 = 0x13, 0x16, 0x0C
-_ATTRIBUTE_TYPES: dict[str, tuple[str, int]] = {
-    "CN": ("2.5.4.3", _UTF8), "O": ("2.5.4.10", _UTF8), "OU": ("2.5.4.11", _UTF8),
-    "L": ("2.5.4.7", _UTF8), "ST": ("2.5.4.8", _UTF8), "C": ("2.5.4.6", _PRINTABLE),
-    "DC": ("0.9.2342.19200300.100.1.25", _IA5), "UID": ("0.9.2342.19200300.100.1.1", _UTF8),
-    "serialNumber": ("2.5.4.5", _PRINTABLE), "emailAddress": ("1.2.840.113549.1.9.1", _IA5),
-    "title": ("2.5.4.12", _UTF8), "givenName": ("2.5.4.42", _UTF8), "SN": ("2.5.4.4", _UTF8),
-    "pseudonym": ("2.5.4.65", _UTF8), "street": ("2.5.4.9", _UTF8),
-    "postalCode": ("2.5.4.17", _UTF8), "organizationIdentifier": ("2.5.4.97", _UTF8),
-    "businessCategory": ("2.5.4.15", _UTF8),
-    "jurisdictionC": ("1.3.6.1.4.1.311.60.2.1.3", _PRINTABLE),
-    "jurisdictionST": ("1.3.6.1.4.1.311.60.2.1.2", _UTF8),
-    "jurisdictionL": ("1.3.6.1.4.1.311.60.2.1.1", _UTF8),
-}
-
-
 def _tlv(tag: int, content: bytes) -> bytes:
     """One DER element: tag, definite length, content."""
     return tlv(tag, content)
 
 
-def _attribute_der(attr: str, value: str) -> bytes:
-    """One AttributeTypeAndValue."""
-    oid, tag = _ATTRIBUTE_TYPES.get(attr, (attr, _UTF8))  # a dotted OID names itself
-    data = value.encode("ascii") if tag in (_PRINTABLE, _IA5) else value.encode("utf-8")
-    return _tlv(0x30, oid_der(oid) + _tlv(tag, data))
-
-
 def _name_der(dn: DistinguishedName) -> bytes:
-    """The subject as ``to_asn1_name`` describes it: one attribute per RDN (or the RDNs the DN
-    groups, where it keeps multi-valued ones), C first; string types as above."""
-    rdns_of = getattr(dn, "rdns", None)
-    groups = list(rdns_of) if rdns_of is not None else [[pair] for pair in dn.attrs]
-    # A SET OF is DER-sorted by its elements' encodings (X.690 11.6).
-    rdns = b"".join(
-        _tlv(0x31, b"".join(sorted(_attribute_der(a, v) for a, v in rdn)))
-        for rdn in reversed(groups))
-    return _tlv(0x30, rdns)
+    """The subject (see :func:`tui_csr.core.dn.name_der`: C first, each RDN a DER SET, each
+    value in its type's string type)."""
+    return name_der(dn)
 
 
 def _san_extension_der(sans: Sequence[SanEntry]) -> bytes:

@@ -30,68 +30,116 @@ from tui_csr.errors import InputError
 if TYPE_CHECKING:  # asn1crypto loads in to_asn1_name: listing requests never needs it
     from asn1crypto import x509
 
-#: Short names in canonical (RFC 4514, most specific first) order; ``from_fields`` uses it.
+#: The fields view's attributes, in canonical (RFC 4514, most specific first) order.
 CANONICAL_ORDER: tuple[str, ...] = ("CN", "OU", "O", "L", "ST", "C", "DC")
+
+#: Every attribute type accepted: (short name, other spellings, OID, upper bound in characters,
+#: ASN.1 string type), in the canonical order :meth:`DistinguishedName.from_pairs` places them
+#: (most specific first). Bounds are RFC 5280 Appendix A's (ub-common-name, ub-name,
+#: ub-serial-number ...) or X.520's; DC (RFC 4519, unbounded) is held to one DNS label, UID to
+#: 256. C, jurisdictionC and serialNumber are PrintableString, DC and emailAddress IA5String
+#: (RFC 5280, the CA/B Forum EV guidelines), the rest UTF8String.
+ATTRIBUTE_TYPES: tuple[tuple[str, tuple[str, ...], str, int, str], ...] = (
+    ("CN", ("COMMONNAME",), "2.5.4.3", 64, "utf8"),
+    ("SN", ("SURNAME",), "2.5.4.4", 32768, "utf8"),
+    ("givenName", ("GN",), "2.5.4.42", 32768, "utf8"),
+    ("pseudonym", (), "2.5.4.65", 128, "utf8"),
+    ("title", (), "2.5.4.12", 64, "utf8"),
+    ("UID", ("USERID",), "0.9.2342.19200300.100.1.1", 256, "utf8"),
+    ("serialNumber", (), "2.5.4.5", 64, "printable"),
+    ("emailAddress", (), "1.2.840.113549.1.9.1", 255, "ia5"),
+    ("OU", ("ORGANIZATIONALUNITNAME",), "2.5.4.11", 64, "utf8"),
+    ("O", ("ORGANIZATIONNAME",), "2.5.4.10", 64, "utf8"),
+    ("organizationIdentifier", (), "2.5.4.97", 128, "utf8"),
+    ("businessCategory", (), "2.5.4.15", 128, "utf8"),
+    ("street", ("STREETADDRESS",), "2.5.4.9", 128, "utf8"),
+    ("postalCode", (), "2.5.4.17", 40, "utf8"),
+    ("L", ("LOCALITYNAME",), "2.5.4.7", 128, "utf8"),
+    ("ST", ("STATEORPROVINCENAME",), "2.5.4.8", 128, "utf8"),
+    ("C", ("COUNTRYNAME",), "2.5.4.6", 2, "printable"),
+    ("jurisdictionL", ("JURISDICTIONLOCALITYNAME",), "1.3.6.1.4.1.311.60.2.1.1", 128, "utf8"),
+    ("jurisdictionST", ("JURISDICTIONSTATEORPROVINCENAME",), "1.3.6.1.4.1.311.60.2.1.2", 128,
+     "utf8"),
+    ("jurisdictionC", ("JURISDICTIONCOUNTRYNAME",), "1.3.6.1.4.1.311.60.2.1.3", 2,
+     "printable"),
+    ("DC", ("DOMAINCOMPONENT",), "0.9.2342.19200300.100.1.25", 63, "ia5"),
+)
 
 #: Types that may appear more than once, each value its own RDN.
 REPEATABLE: frozenset[str] = frozenset({"OU", "DC"})
 
-#: RFC 5280 Appendix A upper bounds (ub-common-name, ub-organization-name, ...), in characters;
-#: DC (RFC 4519, unbounded) is held to one DNS label.
-MAX_LENGTH: dict[str, int] = {"CN": 64, "O": 64, "OU": 64, "L": 128, "ST": 128, "C": 2,
-                              "DC": 63}
+#: Upper bounds in characters by short name; a type given as a dotted OID is held to
+#: :data:`OID_TYPE_MAX`.
+MAX_LENGTH: dict[str, int] = {t[0]: t[3] for t in ATTRIBUTE_TYPES}
+OID_TYPE_MAX = 256
 
-_RANK = {t: i for i, t in enumerate(CANONICAL_ORDER)}
+#: Short name -> OID and ASN.1 string type (``utf8``, ``printable``, ``ia5``).
+TYPE_OIDS: dict[str, str] = {t[0]: t[2] for t in ATTRIBUTE_TYPES}
+STRING_TYPES: dict[str, str] = {t[0]: t[4] for t in ATTRIBUTE_TYPES}
 
-# Every spelling we accept for a type, upper-cased. The dotted OIDs are legal RFC 4514 too.
-_TYPE_ALIASES: dict[str, str] = {
-    "CN": "CN", "COMMONNAME": "CN", "2.5.4.3": "CN",
-    "O": "O", "ORGANIZATIONNAME": "O", "2.5.4.10": "O",
-    "OU": "OU", "ORGANIZATIONALUNITNAME": "OU", "2.5.4.11": "OU",
-    "L": "L", "LOCALITYNAME": "L", "2.5.4.7": "L",
-    "ST": "ST", "STATEORPROVINCENAME": "ST", "2.5.4.8": "ST",
-    "C": "C", "COUNTRYNAME": "C", "2.5.4.6": "C",
-    "DC": "DC", "DOMAINCOMPONENT": "DC", "0.9.2342.19200300.100.1.25": "DC",
-}
+_RANK = {t[0]: i for i, t in enumerate(ATTRIBUTE_TYPES)}
+_OID_RANK = _RANK["O"] + 0.5  # a type given as an OID sits between O and the rest
 
-_ASN1_TYPES: dict[str, str] = {
-    "CN": "common_name",
-    "O": "organization_name",
-    "OU": "organizational_unit_name",
-    "L": "locality_name",
-    "ST": "state_or_province_name",
-    "C": "country_name",
-    "DC": "domain_component",
-}
+# Every spelling we accept for a type, upper-cased: the short name, the long names, the OID.
+_TYPE_ALIASES: dict[str, str] = {}
+for _name, _others, _oid, _bound, _kind in ATTRIBUTE_TYPES:
+    for _spelling in (_name, *_others, _oid):
+        _TYPE_ALIASES[_spelling.upper()] = _name
+del _name, _others, _oid, _bound, _kind, _spelling
+
+_OID_TYPE = re.compile(r"[0-2](?:\.(?:0|[1-9][0-9]*))+")
+# PrintableString's alphabet (X.680 41.4).
+_PRINTABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
 
 # RFC 4514 attribute type syntax: a keystring or a numeric OID.
 _TYPE_SYNTAX = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+")
 
-# Characters that may follow a backslash literally. '=' is included because we refuse it
-# unescaped (see _decode_value), so there has to be a way to write one.
+# Characters that may follow a backslash literally. '=' is included because a value that looks
+# like a missing comma (``ST=Ohio C=US``) is refused unescaped (see _decode_value).
 _ESCAPABLE = frozenset(',+"\\<>;=# ')
 _HEX = frozenset("0123456789abcdefABCDEF")
 # Escaped wherever they occur in to_rfc4514 output.
 _ALWAYS_ESCAPE = frozenset(',+"\\<>;=')
 
-_UNKNOWN_TYPE = "Unknown attribute type '{}' in the DN; use CN, O, OU, L, ST, C or DC."
+_UNKNOWN_TYPE = ("Unknown attribute type '{}' in the DN; use CN, O, OU, L, ST, C, DC, UID, "
+                 "serialNumber, emailAddress, title, givenName, SN, pseudonym, street, "
+                 "postalCode, organizationIdentifier, businessCategory, jurisdictionC, "
+                 "jurisdictionST, jurisdictionL or a dotted OID.")
 
 
 @dataclass(frozen=True)
 class DistinguishedName:
     """A validated subject DN: ordered ``(type, value)`` pairs in RFC 4514 string order.
 
-    Types are normalised to the upper-case short names (``commonName`` becomes ``CN``) and the
-    country code to upper case, so two DNs that mean the same compare equal.
+    Types are normalised to their short names (``commonName`` becomes ``CN``, a known OID its
+    name) and country codes to upper case, so two DNs that mean the same compare equal.
+    ``plus[i]`` is True when ``attrs[i]`` shares the RDN of ``attrs[i - 1]`` (a multi-valued
+    RDN, ``CN=a+UID=b``); ``()`` when every attribute is its own RDN.
     """
 
     attrs: tuple[tuple[str, str], ...]
+    plus: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         normalised = tuple(_normalise_pair(t, v) for t, v in self.attrs)
-        _validate(normalised)
+        plus = tuple(bool(p) for p in self.plus[:len(normalised)])
+        plus = (False, *plus[1:]) if plus else ()
+        plus = plus + (False,) * (len(normalised) - len(plus)) if any(plus) else ()
+        _validate(normalised, plus)
         # Frozen dataclass: the normalised form replaces what the caller passed.
         object.__setattr__(self, "attrs", normalised)
+        object.__setattr__(self, "plus", plus)
+
+    @property
+    def rdns(self) -> list[list[tuple[str, str]]]:
+        """The RDNs in string order, each a list of its (type, value) pairs."""
+        out: list[list[tuple[str, str]]] = []
+        for i, pair in enumerate(self.attrs):
+            if out and self.plus and self.plus[i]:
+                out[-1].append(pair)
+            else:
+                out.append([pair])
+        return out
 
     # -- constructors ------------------------------------------------------------------------
 
@@ -149,7 +197,8 @@ class DistinguishedName:
                 raise InputError(_twice(attr), field="dn")
             given.add(attr)
             values.setdefault(attr, []).append(value.strip())
-        return cls(tuple((t, v) for t in CANONICAL_ORDER for v in reversed(values.get(t, []))))
+        order = sorted(values, key=_rank)  # stable: OID types keep their given order
+        return cls(tuple((t, v) for t in order for v in reversed(values.get(t, []))))
 
     # -- views -------------------------------------------------------------------------------
 
@@ -189,7 +238,8 @@ class DistinguishedName:
         Non-ASCII characters are written as raw UTF-8; :func:`parse_dn` reads the result back to
         an equal DN.
         """
-        return ",".join(f"{t}={_escape_value(v)}" for t, v in self.attrs)
+        return ",".join("+".join(f"{t}={_escape_value(v)}" for t, v in rdn)
+                        for rdn in self.rdns)
 
     def __str__(self) -> str:
         return self.to_rfc4514()
@@ -219,7 +269,7 @@ class DistinguishedName:
         if len(cleaned) > 1 and attr not in REPEATABLE:
             raise InputError(_twice(attr), field="dn")
         present = [t for t, _ in self.attrs]
-        ranks = [_RANK[t] for t in present]
+        ranks = [_rank(t) for t in present]
         # Attributes in descending canonical rank (at least two kinds): the DN runs C -> CN.
         reverse = (len(set(ranks)) >= 2
                    and all(a >= b for a, b in zip(ranks, ranks[1:], strict=False)))
@@ -227,15 +277,24 @@ class DistinguishedName:
         if attr in present:
             index = present.index(attr)
         else:
-            mine = _RANK[attr]
+            mine = _rank(attr)
             index = len(present)
             for i, rank in enumerate(ranks):
                 if (rank < mine) if reverse else (rank > mine):
                     index = i
                     break
-        rest = [p for p in self.attrs if p[0] != attr]
+        # RDN ids keep multi-valued RDNs together; the new values are RDNs of their own.
+        ids, n = [], -1
+        for i in range(len(self.attrs)):
+            n += 0 if (self.plus and self.plus[i]) else 1
+            ids.append(n)
+        rest = [(p, g) for p, g in zip(self.attrs, ids, strict=True) if p[0] != attr]
         before = sum(1 for t in present[:index] if t != attr)
-        return DistinguishedName(tuple(rest[:before] + block + rest[before:]))
+        new = [(p, -1 - k) for k, p in enumerate(block)]
+        merged = rest[:before] + new + rest[before:]
+        plus = tuple(i > 0 and g >= 0 and merged[i - 1][1] == g
+                     for i, (_p, g) in enumerate(merged))
+        return DistinguishedName(tuple(p for p, _g in merged), plus)
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -254,13 +313,16 @@ def parse_dn(text: str) -> DistinguishedName:
     if text is None or not text.strip():
         raise InputError("The DN is empty; CN is required.", field="dn")
     pairs: list[tuple[str, str]] = []
+    plus: list[bool] = []
     for number, (start, component) in enumerate(_split_components(text), start=1):
-        pairs.append(_parse_component(number, start, component))
-    return DistinguishedName(tuple(pairs))
+        for k, (offset, part) in enumerate(_split_components(component, "+")):
+            pairs.append(_parse_component(number, start + offset, part, after_plus=k > 0))
+            plus.append(k > 0)
+    return DistinguishedName(tuple(pairs), tuple(plus))
 
 
-def _split_components(text: str) -> list[tuple[int, str]]:
-    """Split at unescaped commas: ``[(offset of component, component text), ...]``."""
+def _split_components(text: str, sep: str = ",") -> list[tuple[int, str]]:
+    """Split at unescaped ``sep`` (commas; ``+`` within an RDN): ``[(offset, text), ...]``."""
     components: list[tuple[int, str]] = []
     start = i = 0
     while i < len(text):
@@ -268,7 +330,7 @@ def _split_components(text: str) -> list[tuple[int, str]]:
             # Skip the escaped character; whether the escape is valid is checked later.
             i += 2
             continue
-        if text[i] == ",":
+        if text[i] == sep:
             components.append((start, text[start:i]))
             start = i + 1
         i += 1
@@ -289,16 +351,23 @@ def _find_unescaped(text: str, char: str) -> int:
     return -1
 
 
-def _parse_component(number: int, start: int, component: str) -> tuple[str, str]:
+def _parse_component(number: int, start: int, component: str, *,
+                     after_plus: bool = False) -> tuple[str, str]:
     """Parse one ``TYPE=value`` component; ``start`` is its offset in the whole string."""
     shown = component.strip()
     lead = len(component) - len(component.lstrip())
     where = f"DN component {number} (at character {start + lead + 1})"
     if not shown:
-        raise InputError(f"{where} is empty; remove the extra ','.", field="dn")
+        extra = "'+'" if after_plus else "','"
+        raise InputError(f"{where} is empty; remove the extra {extra}.", field="dn")
     eq = _find_unescaped(component, "=")
     type_text = component[:eq].strip() if eq >= 0 else ""
     if eq < 0 or not _TYPE_SYNTAX.fullmatch(type_text):
+        if after_plus:
+            raise InputError(
+                f"{where}: '{shown}' after an unescaped '+' is not TYPE=value; '+' joins "
+                "attributes into one RDN (CN=a+UID=b), so escape a literal plus as '\\+'.",
+                field="dn")
         raise InputError(
             f"{where}: '{shown}' is not TYPE=value; write each attribute as TYPE=value, "
             "separated by commas.",
@@ -347,6 +416,10 @@ def _decode_value(attr: str, raw: str, offset: int) -> str:
                     field="dn",
                 )
             continue
+        if ch == "=" and not _missing_comma(raw[:i]):
+            pieces.append((ch, False))  # RFC 4514 allows '=' in a value
+            i += 1
+            continue
         if ch in '"+;<>=':
             raise InputError(_unescaped_message(attr, raw, i, at(i)), field="dn")
         pieces.append((ch, False))
@@ -386,6 +459,16 @@ def _decode_hex_run(
         ) from None
     pieces.extend((ch, True) for ch in text)
     return i
+
+
+def _missing_comma(before: str) -> bool:
+    """True when the text before an ``=`` in a value ends in `` TYPE`` for a type we know
+    (``Ohio C`` in ``ST=Ohio C=US``): a comma was most likely left out."""
+    words = before.split()
+    if len(words) < 2:
+        return False
+    word = words[-1].upper()
+    return word in _TYPE_ALIASES or bool(_OID_TYPE.fullmatch(word))
 
 
 def _unescaped_message(attr: str, raw: str, i: int, where: str) -> str:
@@ -431,31 +514,53 @@ def _escape_value(value: str) -> str:
     return "".join(out)
 
 
-def to_asn1_name(dn: DistinguishedName) -> x509.Name:
-    """The DN as an ASN.1 ``Name``: one attribute per RDN, in ``RDNSequence`` order (C first).
+def _tlv(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
 
-    Built by hand rather than with ``Name.build``, which reorders attributes and may pick other
-    string types: values are UTF8String, except C which RFC 5280 requires as PrintableString
-    and DC, an IA5String (RFC 4519).
-    """
+
+def _oid_der(dotted: str) -> bytes:
+    arcs = [int(a) for a in dotted.split(".")]
+    body = bytearray()
+    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        body += bytes(reversed(chunk))
+    return _tlv(0x06, bytes(body))
+
+
+_STRING_TAGS = {"utf8": 0x0C, "printable": 0x13, "ia5": 0x16}
+
+
+def name_der(dn: DistinguishedName) -> bytes:
+    """DER of the subject ``Name``: the RDNs in ``RDNSequence`` order (C first), each a SET of
+    its attributes in DER order; each value in its type's string type (see
+    :data:`ATTRIBUTE_TYPES`; a type given as a dotted OID is UTF8String).
+
+    Written by hand: asn1crypto re-encodes values on dump and ``Name.build`` reorders
+    attributes and picks other string types."""
+    def attribute(attr: str, value: str) -> bytes:
+        kind = STRING_TYPES.get(attr, "utf8")
+        data = value.encode("utf-8" if kind == "utf8" else "ascii")
+        return _tlv(0x30, _oid_der(TYPE_OIDS.get(attr, attr)) + _tlv(_STRING_TAGS[kind], data))
+
+    rdns = b"".join(_tlv(0x31, b"".join(sorted(attribute(a, v) for a, v in rdn)))
+                    for rdn in reversed(dn.rdns))
+    return _tlv(0x30, rdns)
+
+
+def to_asn1_name(dn: DistinguishedName) -> x509.Name:
+    """The DN as an asn1crypto ``Name`` over :func:`name_der`'s bytes (``dump()`` gives them
+    back unchanged)."""
     from asn1crypto import x509
 
-    rdns = []
-    for attr, value in reversed(dn.attrs):
-        if attr == "DC":
-            rdns.append(x509.RelativeDistinguishedName(
-                [x509.NameTypeAndValue({"type": _ASN1_TYPES[attr], "value": value})]))
-            continue
-        if attr == "C":
-            encoded = x509.DirectoryString(name="printable_string", value=value)
-        else:
-            encoded = x509.DirectoryString(name="utf8_string", value=value)
-        rdns.append(
-            x509.RelativeDistinguishedName(
-                [x509.NameTypeAndValue({"type": _ASN1_TYPES[attr], "value": encoded})]
-            )
-        )
-    return x509.Name(name="", value=x509.RDNSequence(rdns))
+    return x509.Name.load(name_der(dn))
 
 
 # -- countries -------------------------------------------------------------------------------
@@ -486,16 +591,29 @@ def country_name(code: str) -> str:
 def _canonical_type(attr_type: str) -> str:
     # ASCII only, for the same reason as the country code: 'ſt'.upper() is 'ST'.
     key = attr_type.strip().upper() if isinstance(attr_type, str) and attr_type.isascii() else ""
-    if key not in _TYPE_ALIASES:
-        raise InputError(_UNKNOWN_TYPE.format(str(attr_type).strip()), field="dn")
-    return _TYPE_ALIASES[key]
+    if key in _TYPE_ALIASES:
+        return _TYPE_ALIASES[key]
+    if _OID_TYPE.fullmatch(key) and len(key) <= 128:
+        return key  # an attribute type we have no name for: kept as its OID, UTF8String
+    raise InputError(_UNKNOWN_TYPE.format(str(attr_type).strip()), field="dn")
+
+
+def _rank(attr: str) -> float:
+    return _RANK.get(attr, _OID_RANK)
+
+
+def canonical_type(attr_type: str) -> str:
+    """The short name of an attribute type in any accepted spelling (``organizationName`` ->
+    ``O``, ``2.5.4.97`` -> ``organizationIdentifier``); an unknown dotted OID stays itself.
+    InputError for anything else."""
+    return _canonical_type(attr_type)
 
 
 def _normalise_pair(attr_type: str, value: str) -> tuple[str, str]:
     attr = _canonical_type(attr_type)
     if not isinstance(value, str):
         raise TypeError(f"DN value for {attr} must be a str, not {type(value).__name__}")
-    if attr == "C" and value.isascii():
+    if attr in ("C", "jurisdictionC") and value.isascii():
         # ASCII only: 'ß'.upper() is 'SS', which would silently become South Sudan.
         value = value.upper()
     return attr, value
@@ -506,34 +624,42 @@ def _twice(attr: str) -> str:
             "attribute may appear only once.")
 
 
-def _check_country(code: str) -> str:
+def _check_country(code: str, attr: str = "C") -> str:
     upper = code.strip().upper() if code.isascii() else code
     if upper not in iso3166.countries_by_alpha2:
         hint = "; the United Kingdom is GB" if upper == "UK" else ""
-        raise InputError(f"C '{code}' is not an ISO 3166-1 country code{hint}.", field="C")
+        raise InputError(f"{attr} '{code}' is not an ISO 3166-1 country code{hint}.",
+                         field="C" if attr == "C" else "dn")
     return upper
 
 
-def _validate(attrs: tuple[tuple[str, str], ...]) -> None:
+def _validate(attrs: tuple[tuple[str, str], ...], plus: tuple[bool, ...] = ()) -> None:
     seen: set[str] = set()
-    for attr, value in attrs:
+    rdn: set[str] = set()
+    for i, (attr, value) in enumerate(attrs):
+        if not (plus and plus[i]):
+            rdn = set()
+        if attr in rdn:
+            raise InputError(f"One RDN has {attr} twice; put the values in RDNs of their own "
+                             "(separated by ',').", field="dn")
+        rdn.add(attr)
         if attr in seen and attr not in REPEATABLE:
             raise InputError(_twice(attr), field="dn")
         seen.add(attr)
         if not value:
-            raise InputError(f"{attr} is empty.", field=attr)
+            raise InputError(f"{attr} is empty.", field=attr if attr in CANONICAL_ORDER else "dn")
         for ch in value:
             category = unicodedata.category(ch)
             if category == "Cc":
                 raise InputError(
                     f"{attr} contains the control character U+{ord(ch):04X}; remove it.",
-                    field=attr,
+                    field=attr if attr in CANONICAL_ORDER else "dn",
                 )
             if category == "Cs":
                 # A lone surrogate cannot be encoded as UTF-8 at all.
                 raise InputError(
                     f"{attr} contains the invalid character U+{ord(ch):04X}; remove it.",
-                    field=attr,
+                    field=attr if attr in CANONICAL_ORDER else "dn",
                 )
         if attr == "DC" and not (value.isascii() and value.isprintable()):
             raise InputError(
@@ -541,13 +667,25 @@ def _validate(attrs: tuple[tuple[str, str], ...]) -> None:
                 "internationalised label in its IDNA form (xn--...).",
                 field="DC",
             )
-        if len(value) > MAX_LENGTH[attr] and attr != "C":
+        kind = STRING_TYPES.get(attr, "utf8")
+        if attr == "emailAddress" and not (value.isascii() and value.isprintable()):
+            raise InputError(f"emailAddress '{value}' is not ASCII; it is an IA5String (use "
+                             "the domain's IDNA form, xn--...).", field="dn")
+        if kind == "printable" and attr not in ("C", "jurisdictionC"):
+            bad = next((ch for ch in value if ch not in _PRINTABLE), None)
+            if bad is not None:
+                raise InputError(f"{attr} contains '{bad}', which a PrintableString cannot "
+                                 "hold (letters, digits, space and '()+,-./:=? only).",
+                                 field="dn")
+        limit = MAX_LENGTH.get(attr, OID_TYPE_MAX)
+        if len(value) > limit and attr not in ("C", "jurisdictionC"):
             raise InputError(
-                f"{attr} is {len(value)} characters; the maximum is {MAX_LENGTH[attr]}.",
-                field=attr,
+                f"{attr} is {len(value)} characters; the maximum is {limit}.",
+                field=attr if attr in CANONICAL_ORDER else "dn",
             )
-        if attr == "C" and value != _check_country(value):
+        if attr in ("C", "jurisdictionC") and value != _check_country(value, attr):
             # _check_country strips; a C with spaces around it is not a country code.
-            raise InputError(f"C '{value}' is not an ISO 3166-1 country code.", field="C")
+            raise InputError(f"{attr} '{value}' is not an ISO 3166-1 country code.",
+                             field="C" if attr == "C" else "dn")
     if "CN" not in seen:
         raise InputError("CN is required.", field="CN")

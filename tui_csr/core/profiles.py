@@ -245,9 +245,9 @@ def validate_profile(p: Profile) -> Profile:
     for rule, values, allowed in (("key_usage", ku + ku_req, ku_allowed),
                                   ("eku", eku + eku_req, eku_allowed)):
         if allowed is not None:
-            bad = [v for v in values if v not in allowed]
-            if bad:
-                raise fail(rule, f"{', '.join(dict.fromkeys(bad))} is a default or required "
+            outside = [v for v in values if v not in allowed]
+            if outside:
+                raise fail(rule, f"{', '.join(dict.fromkeys(outside))} is a default or required "
                                  f"but not allowed ({', '.join(allowed) or 'none'}).")
     path_len = check_path_len(p.path_len)
     path_len_max = check_path_len(p.path_len_max)

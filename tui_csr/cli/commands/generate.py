@@ -10,7 +10,26 @@ from typing import Any
 SUBJECT_FLAGS = (("--cn", "CN", "Common Name", False), ("--o", "O", "Organization", False),
                  ("--ou", "OU", "Department (OU); repeat for several, in order", True),
                  ("--l", "L", "City (L)", False), ("--st", "ST", "State (ST)", False),
-                 ("--c", "C", "Country (ISO 3166 code)", False))
+                 ("--c", "C", "Country (ISO 3166 code)", False),
+                 ("--dc", "DC", "domain component; repeat for several, in ASN.1 order", True),
+                 ("--uid", "UID", "user id (UID)", False),
+                 ("--serial-number", "serialNumber", "subject serialNumber (PrintableString)",
+                  False),
+                 ("--email-address", "emailAddress", "emailAddress in the DN (the SAN is "
+                                                     "--email)", False),
+                 ("--title", "title", "title", False),
+                 ("--given-name", "givenName", "givenName", False),
+                 ("--surname", "SN", "surname (SN)", False),
+                 ("--pseudonym", "pseudonym", "pseudonym", False),
+                 ("--street", "street", "street address", False),
+                 ("--postal-code", "postalCode", "postalCode", False),
+                 ("--organization-identifier", "organizationIdentifier",
+                  "organizationIdentifier (eIDAS, e.g. VATDE-123456789)", False),
+                 ("--business-category", "businessCategory", "businessCategory (EV)", False),
+                 ("--jurisdiction-c", "jurisdictionC", "jurisdictionC (EV, ISO 3166 code)",
+                  False),
+                 ("--jurisdiction-st", "jurisdictionST", "jurisdictionST (EV)", False),
+                 ("--jurisdiction-l", "jurisdictionL", "jurisdictionL (EV)", False))
 
 
 def add_parser(sub: Any) -> None:
@@ -70,7 +89,7 @@ def subject_fields(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The DN fields given as flags, in the order the attributes are listed (OU repeated)."""
     out: list[tuple[str, str]] = []
     for flag, attr, _name, repeatable in SUBJECT_FLAGS:
-        value = getattr(args, flag[2:])
+        value = getattr(args, flag[2:].replace("-", "_"))
         if repeatable:
             out.extend((attr, v) for v in value)
         elif value is not None:

@@ -110,7 +110,10 @@ async def run_batch_command(args: Any, settings: Any) -> int:
 
 #: Flags of a single request; with --batch every request comes from the file.
 _SINGLE_FLAGS = ("key_spec", "hash", "dn", "cn", "o", "ou", "l", "st", "c", "owner", "label",
-                 "out", "profile", "key_usage", "eku", "ca", "path_len")
+                 "out", "profile", "key_usage", "eku", "ca", "path_len", "dc", "uid",
+                 "serial_number", "email_address", "title", "given_name", "surname",
+                 "pseudonym", "street", "postal_code", "organization_identifier",
+                 "business_category", "jurisdiction_c", "jurisdiction_st", "jurisdiction_l")
 
 
 def _refuse_single_request_flags(args: Any) -> None:
