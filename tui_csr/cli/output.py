@@ -51,6 +51,22 @@ def request_json(req: Any) -> dict[str, Any]:
     return doc
 
 
+def emit_request(req: Any, args: Any) -> None:
+    """What ``generate``, ``renew`` and ``generate --key`` print for the request they made: the
+    CSR to ``--out`` (PEM, or DER with ``--der``) or stdout, and/or its JSON with ``--json``."""
+    if args.out:
+        from tui_csr.core.csr import from_pem_or_der
+
+        data = from_pem_or_der(req.csr_pem) if args.der else req.csr_pem.encode()
+        path = write_out(args.out, data, args.force)
+        if not args.json:
+            print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print_json(request_json(req))
+    elif not args.out:
+        sys.stdout.write(req.csr_pem)
+
+
 def check_out(path: str, force: bool) -> Path:
     """Refuse to overwrite without --force, and a missing folder, before any work is done."""
     from tui_csr.errors import InputError

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import iso3166
 
+from tui_csr.core.der import oid_der as _oid_der
+from tui_csr.core.der import tlv as _tlv
 from tui_csr.errors import InputError
 
 if TYPE_CHECKING:  # asn1crypto loads in to_asn1_name: listing requests never needs it
@@ -514,25 +516,6 @@ def _escape_value(value: str) -> str:
     return "".join(out)
 
 
-def _tlv(tag: int, content: bytes) -> bytes:
-    n = len(content)
-    if n < 0x80:
-        return bytes([tag, n]) + content
-    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(size)]) + size + content
-
-
-def _oid_der(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray()
-    for arc in [arcs[0] * 40 + arcs[1], *arcs[2:]]:
-        chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.append(0x80 | (arc & 0x7F))
-            arc >>= 7
-        body += bytes(reversed(chunk))
-    return _tlv(0x06, bytes(body))
 
 
 _STRING_TAGS = {"utf8": 0x0C, "printable": 0x13, "ia5": 0x16}

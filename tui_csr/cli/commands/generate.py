@@ -105,7 +105,7 @@ def sans_of(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 async def run(args: argparse.Namespace, settings: Any) -> int:
     from tui_csr._lazy import import_in_background
-    from tui_csr.cli.output import check_out, print_json, request_json, write_out
+    from tui_csr.cli.output import check_out, emit_request
     from tui_csr.cli.session import login, open_service
     from tui_csr.errors import InputError
     from tui_csr.service import GenerateParams
@@ -138,17 +138,7 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
     await login(service)
     progress = _progress_printer() if sys.stderr.isatty() and not args.json else None
     req = await service.generate(params, progress=progress)
-    if args.out:
-        from tui_csr.core.csr import from_pem_or_der
-
-        data = from_pem_or_der(req.csr_pem) if args.der else req.csr_pem.encode()
-        path = write_out(args.out, data, args.force)
-        if not args.json:
-            print(f"wrote {path}", file=sys.stderr)
-    if args.json:
-        print_json(request_json(req))
-    elif not args.out:
-        sys.stdout.write(req.csr_pem)
+    emit_request(req, args)
     return 0
 
 

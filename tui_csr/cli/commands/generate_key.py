@@ -11,7 +11,6 @@ in a URI is the token opened, unless ``--token`` says otherwise (then they must 
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ async def run_for_existing_key(args: argparse.Namespace, settings: Any,
                                params: GenerateParams) -> int:
     """``generate --key``: ``params`` are generate's flags (the key spec left empty unless
     given; the key's own is used, and a different one given is refused)."""
-    from tui_csr.cli.output import check_out, print_json, request_json, write_out
+    from tui_csr.cli.output import check_out, emit_request
     from tui_csr.cli.session import login, open_service
     from tui_csr.core.p11uri import parse_key_selector
     from tui_csr.errors import InputError
@@ -51,15 +50,5 @@ async def run_for_existing_key(args: argparse.Namespace, settings: Any,
     await login(service)
     req = await service.generate_for_key(selector, params,
                                          key_spec_given=bool(args.key_spec))
-    if args.out:
-        from tui_csr.core.csr import from_pem_or_der
-
-        data = from_pem_or_der(req.csr_pem) if args.der else req.csr_pem.encode()
-        path = write_out(args.out, data, args.force)
-        if not args.json:
-            print(f"wrote {path}", file=sys.stderr)
-    if args.json:
-        print_json(request_json(req))
-    elif not args.out:
-        sys.stdout.write(req.csr_pem)
+    emit_request(req, args)
     return 0

@@ -71,7 +71,7 @@ def overrides_of(args: argparse.Namespace):  # -> RenewOverrides
 
 
 async def run(args: argparse.Namespace, settings: Any) -> int:
-    from tui_csr.cli.output import check_out, print_json, request_json, safe, write_out
+    from tui_csr.cli.output import check_out, emit_request, safe
     from tui_csr.cli.session import find_request, login, open_service
     from tui_csr.errors import InputError
 
@@ -86,17 +86,7 @@ async def run(args: argparse.Namespace, settings: Any) -> int:
     service.validate(service.renewal.params_for(source, overrides))
     await login(service)
     req = await service.renew(source.id, overrides, same_key=args.same_key)
-    if args.out:
-        from tui_csr.core.csr import from_pem_or_der
-
-        data = from_pem_or_der(req.csr_pem) if args.der else req.csr_pem.encode()
-        path = write_out(args.out, data, args.force)
-        if not args.json:
-            print(f"wrote {path}", file=sys.stderr)
-    if args.json:
-        print_json(request_json(req))
-    elif not args.out:
-        sys.stdout.write(req.csr_pem)
+    emit_request(req, args)
     how = "the same key pair" if args.same_key else "a new key pair"
     print(f"renewed {safe(source.label)} as {safe(req.label)} ({req.id[:8]}) with {how}",
           file=sys.stderr)
