@@ -60,10 +60,11 @@ def _interrupt_on_sigterm():  # -> the previous handler, or None when none was i
 def _shutdown() -> None:
     """Close the token session and finalise the module on the token thread, whatever happened,
     before the interpreter exits (a thread still inside the module at exit can abort it)."""
-    worker = sys.modules.get("tui_csr.hsm.worker")  # never imported: no token was opened
-    shutdown = getattr(worker, "shutdown_token_thread", None)
-    if shutdown is not None:
-        shutdown()
+    if "tui_csr.hsm.worker" not in sys.modules:  # never imported: no token was opened
+        return
+    from tui_csr.hsm.worker import shutdown_token_thread
+
+    shutdown_token_thread()
 
 
 def _literal_double_dash(args):  # (argparse.Namespace) -> argparse.Namespace

@@ -173,21 +173,7 @@ def subject_of(params: GenerateParams) -> DistinguishedName:
             raise InputError("Give the subject either as one DN string or as fields, not "
                              "both.", field="dn")
         return parse_dn(params.dn)
-    from_pairs = getattr(DistinguishedName, "from_pairs", None)
-    if from_pairs is not None:
-        return from_pairs(pairs)
-    return DistinguishedName.from_mapping(_single_valued(pairs))
-
-
-def _single_valued(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for attr, value in pairs:
-        key = attr.upper()
-        if key in out:
-            raise InputError(f"The DN has {key} more than once; each attribute may appear "
-                             "only once.", field="dn")
-        out[key] = value
-    return out
+    return DistinguishedName.from_pairs(pairs)
 
 
 KEY_SPEC_REQUIRED = "--key-spec is required (e.g. RSA3072 or P-256)."
