@@ -99,6 +99,26 @@ class CsrService(ServiceContext):
         described = await list_tokens(self.settings.module, self.settings.token_profile)
         return list(described.tokens)
 
+    async def store_change_mark(self) -> tuple[int, int] | None:
+        """A cheap mark that changes when anyone writes the TinyDB store file (its change
+        time and size, read off the loop); None for a store without a file (PostgreSQL)."""
+        import asyncio
+
+        from tui_csr.store.repo import Store
+
+        store = self.store
+        if not isinstance(store, Store):
+            return None
+
+        def mark() -> tuple[int, int] | None:
+            try:
+                st = store.path.stat()
+            except OSError:
+                return None
+            return (st.st_mtime_ns, st.st_size)
+
+        return await asyncio.to_thread(mark)
+
     async def login(self, pin: str | None) -> TokenInfo:
         """Log in to the token with ``pin`` (not kept)."""
         self.token_info = await self.require_token().login(pin)

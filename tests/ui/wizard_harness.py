@@ -47,9 +47,11 @@ class WizardHarness(App[None]):
 
     TITLE = "tui-csr wizard harness"
 
-    def __init__(self, service: CsrService, *, tick: bool = False) -> None:
+    def __init__(self, service: CsrService, *, tick: bool = False,
+                 renews: Request | None = None) -> None:
         super().__init__()
         self.service = service
+        self._renews = renews
         self.result: Request | None | object = _UNSET
         self.ticks: list[float] = []
         #: ``(perf_counter, text)`` of every progress report Apply made.
@@ -60,7 +62,7 @@ class WizardHarness(App[None]):
 
     def on_mount(self) -> None:
         """Push the wizard (and start the timer)."""
-        self.wizard = GenerateWizard(self.service)
+        self.wizard = GenerateWizard(self.service, renews=self._renews)
         self.push_screen(self.wizard, self._dismissed)
         if self._tick:
             self.set_interval(0.01, self._on_tick)

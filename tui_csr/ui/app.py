@@ -22,13 +22,13 @@ from textual.screen import Screen
 from tui_csr.errors import TokenError, TuiCsrError
 from tui_csr.pin import pin_from_environment
 from tui_csr.ui.dialogs.actions import ACTIONS, Action
+from tui_csr.ui.dialogs.context_pin import context_pin_source
 from tui_csr.ui.dialogs.error import (
     ErrorDialog,
     ErrorReported,
     ReportsWorkerErrors,
     error_dialog_for,
 )
-from tui_csr.ui.dialogs.context_pin import context_pin_source
 from tui_csr.ui.dialogs.login import LoginDialog
 from tui_csr.ui.dialogs.token_picker import TokenChoice, TokenPickerDialog
 from tui_csr.ui.keymap import apply_keymap

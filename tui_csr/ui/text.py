@@ -36,7 +36,7 @@ class LiteralTable(DataTable):
     """A DataTable whose ``str`` cells are shown literally (DataTable reads a ``str`` cell as
     markup: a label ``Closing [/b] tag`` made the whole screen fail to draw)."""
 
-    def add_row(self, *cells, height=1, key=None, label=None):  # type: ignore[no-untyped-def]
+    def add_row(self, *cells, height=1, key=None, label=None):
         """Add a row; ``str`` cells become literal :class:`Text`."""
         return super().add_row(*(Text(shown(c), end="") if isinstance(c, str) else c
                                  for c in cells),

@@ -28,6 +28,7 @@ from textual.widgets.option_list import Option
 from tui_csr.core.models import Request, Status
 from tui_csr.errors import TuiCsrError
 from tui_csr.ui.dialogs.base import Dialog
+from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.delete import DeleteDialog, deleted_text
 from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
 from tui_csr.ui.dialogs.error import ErrorDialog, error_dialog_for
@@ -62,6 +63,7 @@ class Action(enum.Enum):
     ATTESTATION = "attestation"
     EDIT = "edit"
     IMPORT = "import"
+    RENEW = "renew"
     DELETE = "delete"
 
 
@@ -76,6 +78,7 @@ ACTIONS: tuple[tuple[Action, str], ...] = (
     (Action.ATTESTATION, "Download key attestation…"),
     (Action.EDIT, "Edit groups and owner…"),
     (Action.IMPORT, "Import certificate…"),
+    (Action.RENEW, "Renew (new key, wizard pre-filled)…"),
     (Action.DELETE, "Delete request (destroys the key)…"),
 )
 CERTIFICATE_ACTIONS = frozenset({Action.VIEW_CERTIFICATE, Action.COPY_CERTIFICATE,
@@ -94,6 +97,16 @@ class ViewRequested(Message):
         self.certificate = certificate
         self.on_change = on_change
         self.save_directory = save_directory
+
+
+class RenewRequested(Message):
+    """Open the Generate CSR wizard pre-filled from ``request`` to renew it (posted to the
+    app, like :class:`ViewRequested`: the menu does not import the wizard)."""
+
+    def __init__(self, request: Request, *, on_change: OnChange | None = None) -> None:
+        super().__init__()
+        self.request = request
+        self.on_change = on_change
 
 
 class RequestDeleted(Message):
@@ -140,8 +153,8 @@ class ActionsMenu(Dialog[Action | None]):
     ActionsMenu > Vertical { width: 64; }
     ActionsMenu #title { margin-bottom: 0; }
     ActionsMenu #subject { color: $text-muted; margin-bottom: 1; }
-    ActionsMenu OptionList { height: auto; max-height: 12; }
-    ActionsMenu .reason { color: $text-muted; height: auto; margin-top: 1; }
+    ActionsMenu OptionList { height: auto; max-height: 13; }
+    ActionsMenu .reason { color: $text-muted; height: auto; }
     """
 
     BINDINGS = [
@@ -159,14 +172,23 @@ class ActionsMenu(Dialog[Action | None]):
         """Why ``action`` is not offered for this request (None: it is)."""
         if action is Action.ATTESTATION:
             return self.attestation
-        if action is Action.IMPORT and self.request.status is Status.ISSUED:
+        status = self.request.status
+        if status is Status.RETIRED:
+            if action in (Action.IMPORT, Action.EDIT, Action.ATTESTATION):
+                return "This request is retired: its key pair is no longer in use."
+            if action is Action.RENEW:
+                return "This request is retired; renew its successor."
+        if action is Action.IMPORT and status is Status.ISSUED:
             return "This request already has its certificate."
+        if action is Action.RENEW and self.request.renewed_by:
+            return f"Already renewed by request {self.request.renewed_by[:8]}."
         return None
 
     @property
     def actions(self) -> list[tuple[Action, str]]:
         """The entries listed for this request."""
-        issued = self.request.status is Status.ISSUED and bool(self.request.certificate_pem)
+        issued = (self.request.status in (Status.ISSUED, Status.RETIRED)
+                  and bool(self.request.certificate_pem))
         return [(a, t) for a, t in ACTIONS if issued or a not in CERTIFICATE_ACTIONS]
 
     def compose(self) -> ComposeResult:
@@ -290,7 +312,8 @@ class RequestActions:
             Action.COPY_CERTIFICATE: self.copy_certificate,
             Action.DOWNLOAD_CERTIFICATE: self.download_certificate,
             Action.ATTESTATION: self.attestation, Action.EDIT: self.edit,
-            Action.IMPORT: self.import_certificate, Action.DELETE: self.delete,
+            Action.IMPORT: self.import_certificate, Action.RENEW: self.renew,
+            Action.DELETE: self.delete,
         }
         if action is not None:
             handlers[action]()
@@ -344,7 +367,7 @@ class RequestActions:
             self.app.notify(f"{reason}.", title="No key attestation", severity="warning")
             return
         self.app.notify(f"Fetching the key attestation of '{self.request.label}'…")
-        result = await self.service.attestation(self.request.id)  # type: ignore[attr-defined]
+        result = await self.service.attestation(self.request.id)
 
         def saved(path: Path | None) -> None:
             if path is not None:
@@ -374,6 +397,38 @@ class RequestActions:
 
         self.app.push_screen(EditGroupsDialog(self.request, groups, apply=apply), done)
 
+    def renew(self) -> None:
+        """Open the wizard pre-filled from this request; Apply makes its successor."""
+        self.app.post_message(RenewRequested(self.request, on_change=self.on_change))
+
+    def offer_retire(self, old_id: str) -> None:
+        """The certificate of a renewal was imported: offer to retire the request it renews
+        (its key pair destroyed, the record kept as retired)."""
+        self._start(self._offer_retire(old_id), "The old request was not retired")
+
+    async def _offer_retire(self, old_id: str) -> None:
+        old = await self.service.get_request(old_id)
+        if old.status is Status.RETIRED:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start(self._retire(old), f"'{old.label}' was not retired")
+
+        self.app.push_screen(ConfirmDialog(
+            "Retire the old request?",
+            f"'{self.request.label}' renews '{old.label}' and now has its certificate. Retire "
+            f"'{old.label}'? Its key pair is destroyed on token '{old.token_label}' (unless the "
+            "renewal uses the same key); the record stays, marked retired.",
+            confirm_label="Retire", cancel_label="Keep it", danger=True), answered)
+
+    async def _retire(self, old: Request) -> None:
+        result = await self.service.retire_request(old.id)
+        key = ("its key pair was destroyed" if result.key_destroyed
+               else "its key pair stays: the renewal uses it")
+        self.app.notify(f"'{old.label}' is retired; {key}.", title="Request retired")
+        self._changed()
+
     def import_certificate(self) -> None:
         """Import the CA's certificate; a refusal stays in the dialog."""
         async def attempt(data: bytes) -> ImportResult:
@@ -390,6 +445,8 @@ class RequestActions:
                             f"token with the key of '{result.request.label}'; the request moved "
                             "to the Certificates tab.", title="Certificate imported")
             self._changed()
+            if result.request.renews:
+                self.offer_retire(result.request.renews)
 
         self.app.push_screen(ImportCertDialog(self.request, attempt,
                                               directory=self.save_directory), done)

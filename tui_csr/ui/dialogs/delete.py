@@ -18,6 +18,10 @@ def delete_warning(request: Request, *, key_gone: bool = False) -> str:
     """The sentence the dialog shows: what is destroyed, where, and that it cannot come back
     (for a request whose key is already gone from the token: that only the record goes)."""
     token = request.token_label or "?"
+    if request.status is Status.RETIRED:
+        return (f"'{request.label}' is retired: its key pair was destroyed when it was retired "
+                "(or is used by its renewal and stays). Deleting removes only the request "
+                "record; the audit log keeps its entries.")
     if key_gone:
         return (f"The private key of '{request.label}' is no longer on token '{token}' (key id "
                 f"{request.key_id}), so no certificate for this CSR can be used. Deleting removes "

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from tui_csr.ui.dialogs.base import Dialog
 from tui_csr.ui.text import shown
 
+
 class TokenChoice(Protocol):
     """What the picker shows of a token (``hsm.describe.TokenDescription`` has it all)."""
 

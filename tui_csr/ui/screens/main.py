@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 _WIZARD_MODULE = "tui_csr.ui.screens.wizard"
 
 #: (tab pane id, tab title) in order; keys 1, 2, 3 choose them.
+#: How often the store file is checked for changes made by others.
+STORE_POLL_SECONDS = 2.0
+
 TABS: tuple[tuple[str, str], ...] = (
     ("requests-tab", "Requests"), ("certificates-tab", "Certificates"), ("groups-tab", "Groups"),
 )
@@ -148,6 +151,27 @@ class MainScreen(Screen[None]):
         self.reload_all()
         self.requests.table.focus()
         self._scan_orphans()
+        # Another admin's change to the store shows up here by itself (TinyDB: the file).
+        self.set_interval(STORE_POLL_SECONDS, self.poll_store)
+
+    #: The last mark of the store file seen (None: not read yet, or no file).
+    _store_mark: tuple[int, int] | None = None
+
+    def poll_store(self) -> None:
+        """Read the store file's change mark (off the loop); the lists reload when it moved."""
+        self._check_store()
+
+    @work(exclusive=True, exit_on_error=False, group="store-poll")
+    async def _check_store(self) -> None:
+        try:
+            mark = await self.service.store_change_mark()
+        except Exception:  # noqa: BLE001 - polling must never disturb; `r` reports errors
+            return
+        if mark is None:
+            return
+        if self._store_mark is not None and mark != self._store_mark:
+            self.reload_all()
+        self._store_mark = mark
 
     def on_screen_resume(self) -> None:
         """Back from a dialog or the wizard: the table, not the Generate button, takes enter."""
@@ -181,7 +205,7 @@ class MainScreen(Screen[None]):
     def _orphans_found(self, event: OrphansFound) -> None:
         lost = {r.id for r in event.report.records_without_key}
         if hasattr(self.app, "lost_key_ids"):
-            self.app.lost_key_ids = set(lost)  # type: ignore[attr-defined]
+            self.app.lost_key_ids = set(lost)
         self.requests.mark_lost(lost)
         self.app.push_screen(OrphansDialog(self.service, event.report, self.reload_all))
 
@@ -208,12 +232,26 @@ class MainScreen(Screen[None]):
 
     def active_view(self) -> RequestsView | CertificatesView | GroupsView:
         """The view of the tab showing."""
-        return {"requests-tab": self.requests, "certificates-tab": self.certificates,
-                "groups-tab": self.groups}[self.active_tab]
+        views: dict[str, RequestsView | CertificatesView | GroupsView] = {
+            "requests-tab": self.requests, "certificates-tab": self.certificates,
+            "groups-tab": self.groups}
+        return views[self.active_tab]
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self) -> None:
         self.refresh_bindings()  # Actions and the group keys follow the tab
+
+    @on(CertificatesView.ExpiryCounted)
+    def _expiry_counted(self, event: CertificatesView.ExpiryCounted) -> None:
+        """The Requests tab's header counts the certificates to renew soon."""
+        parts = []
+        if event.expired:
+            parts.append(f"{event.expired} expired")
+        if event.expiring:
+            parts.append(f"{event.expiring} expiring")
+        label = "Requests" + (f" ({', '.join(parts)})" if parts else "")
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.get_tab("requests-tab").label = label
 
     @on(CertificatesView.Changed)
     @on(GroupsView.Changed)

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 PENDING = "…"
 
+#: What the title adds for a request's status.
+_TITLE_MARK = {Status.ISSUED: " (issued)", Status.RETIRED: " (retired)"}
+
 #: (fact id, caption) in display order.
 FACTS: tuple[tuple[str, str], ...] = (
     ("subject", "Subject"), ("sans", "SANs"), ("key", "Key"), ("algorithm", "Signature alg."),
@@ -207,8 +210,7 @@ class ViewCsrScreen(ReportsWorkerErrors, Screen[None]):
         signature.set_class(valid is True, "-valid")
         signature.set_class(valid is False, "-invalid")
         self.query_one("#title", Label).update(
-            shown(self.request.label) + (" (issued)" if self.request.status is Status.ISSUED
-                                       else ""))
+            shown(self.request.label) + _TITLE_MARK.get(self.request.status, ""))
         area = self.query_one("#pem", TextArea)
         if area.text != self.request.csr_pem:
             area.load_text(self.request.csr_pem)

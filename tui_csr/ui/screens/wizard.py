@@ -21,8 +21,9 @@ from textual.worker import Worker, WorkerState
 
 from tui_csr.core.models import Request
 from tui_csr.errors import TuiCsrError
-from tui_csr.service import CsrService, GenerateParams
+from tui_csr.service import CsrService, GenerateParams, RenewOverrides
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
+from tui_csr.ui.text import shown
 from tui_csr.ui.wizard.common import Errors, WizardStep, WorkFailed
 from tui_csr.ui.wizard.dn_step import DistinguishedNameStep
 from tui_csr.ui.wizard.groups_step import GroupsStep
@@ -106,9 +107,11 @@ class GenerateWizard(Screen[Request | None]):
         request: Request | None
         error: Exception | None = None
 
-    def __init__(self, service: CsrService) -> None:
+    def __init__(self, service: CsrService, *, renews: Request | None = None) -> None:
         super().__init__()
         self.service = service
+        #: The request this one renews: the steps start from its values, Apply renews it.
+        self.renews = renews
         self.token_step = CryptoTokenStep(service, id="step-token")
         self.dn_step = DistinguishedNameStep(service, id="step-dn")
         self.san_step = SanStep(service, id="step-san")
@@ -140,9 +143,25 @@ class GenerateWizard(Screen[Request | None]):
             yield Button("Cancel", id="cancel", tooltip="Leave the wizard (escape)")
         yield Footer()
 
-    def on_mount(self) -> None:
-        """Start on the first step."""
+    async def on_mount(self) -> None:
+        """Start on the first step (pre-filled from the request being renewed)."""
+        if self.renews is not None:
+            await self._prefill(self.renews)
         self._show_step(0)
+
+    async def _prefill(self, source: Request) -> None:
+        params = self.service.renewal.params_for(source, RenewOverrides())
+        self.token_step.prefill(params)
+        self.dn_step.prefill(params.dn or source.subject)
+        await self.san_step.prefill(list(params.sans))
+        self.groups_step.prefill(list(params.groups), params.owner)
+
+    @property
+    def title_text(self) -> str:
+        """``Generate CSR`` or ``Renew 'label'``."""
+        if self.renews is None:
+            return "Generate CSR"
+        return f"Renew '{shown(self.renews.label)}'"
 
     # -- moving between steps --------------------------------------------------------------------
     @property
@@ -156,7 +175,7 @@ class GenerateWizard(Screen[Request | None]):
         self.query_one(ContentSwitcher).current = step.id
         self.query_one(StepList).mark(self.states, index)
         self.query_one("#wizard-title", Static).update(
-            f"Generate CSR  ·  step {index + 1} of {len(self.steps)}: {step.TITLE}")
+            f"{self.title_text}  ·  step {index + 1} of {len(self.steps)}: {step.TITLE}")
         self.set_class(step is self.review_step, "-review")
         self.query_one("#wizard-status", Static).update("")
         self.query_one("#back", Button).disabled = index == 0 or self.busy
@@ -264,7 +283,12 @@ class GenerateWizard(Screen[Request | None]):
     @work(exclusive=True, group=_APPLY_GROUP, exit_on_error=False)
     async def _generate(self, params: GenerateParams) -> None:
         try:
-            request = await self.service.generate(params, progress=self._progress)
+            if self.renews is not None:
+                request = await self.service.renew(
+                    self.renews.id, renew_overrides(self.renews, params),
+                    progress=self._progress)
+            else:
+                request = await self.service.generate(params, progress=self._progress)
         except Exception as exc:  # every failure is shown on the review, never as a traceback
             self.post_message(self.ApplyFinished(None, exc))
             return
@@ -415,6 +439,23 @@ class GenerateWizard(Screen[Request | None]):
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
         self.action_cancel()
+
+
+def renew_overrides(source: Request, params: GenerateParams) -> RenewOverrides:
+    """What the wizard's values change of ``source``. An unchanged subject is not passed on,
+    so the renewal keeps the source's subject byte for byte."""
+    from tui_csr.core.dn import parse_dn
+
+    dn: str | None = params.dn
+    try:
+        if dn is not None and parse_dn(dn).multi_fields == parse_dn(source.subject).multi_fields:
+            dn = None
+    except TuiCsrError:
+        pass  # a subject the parser refuses: the renewal says why
+    return RenewOverrides(
+        key_spec=params.key_spec or None, hash=params.hash, pss=params.pss, dn=dn,
+        sans=list(params.sans), groups=list(params.groups), owner=params.owner or "",
+        label=params.label, always_authenticate=params.always_authenticate)
 
 
 def _describe(error: BaseException | None) -> str:

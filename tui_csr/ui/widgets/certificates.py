@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,7 +27,7 @@ from tui_csr.core.certificate_text import days_left
 from tui_csr.core.models import Request
 from tui_csr.ui.dialogs.actions import ViewRequested, open_actions
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
-from tui_csr.ui.text import LiteralTable
+from tui_csr.ui.text import LiteralTable, shown
 
 if TYPE_CHECKING:
     from tui_csr.service import CsrService
@@ -48,6 +49,20 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """Now, in UTC."""
     return datetime.now(UTC)
+
+
+#: The marks of the Days-left column: expired, and within the warning threshold.
+EXPIRED_MARK = "✗"
+EXPIRING_MARK = "⚠"
+
+
+def expiry_state(not_after: datetime, now: datetime, warning_days: int) -> str:
+    """``expired``, ``expiring`` (within ``warning_days``) or ``ok``."""
+    if not_after <= now:
+        return "expired"
+    if (not_after - now).total_seconds() <= warning_days * 86400:
+        return "expiring"
+    return "ok"
 
 
 def days_left_text(not_after: datetime, now: datetime) -> str:
@@ -78,10 +93,17 @@ def common_name(rfc4514: str) -> str:
 
 
 def certificate_cells(request: Request, cert: CertSummary,
-                      now: datetime | None = None) -> tuple[str, ...]:
-    """The row for one certificate (dates local; days left until it expires, or expired)."""
+                      now: datetime | None = None, warning_days: int | None = None
+                      ) -> tuple[str, ...]:
+    """The row for one certificate (dates local; days left until it expires, or expired).
+    With ``warning_days`` the days left carry a mark: ✗ expired, ⚠ within the threshold."""
     now = now or utc_now()
-    values = (common_name(cert.subject), days_left_text(cert.not_after, now),
+    days = days_left_text(cert.not_after, now)
+    if warning_days is not None:
+        state = expiry_state(cert.not_after, now, warning_days)
+        mark = {"expired": EXPIRED_MARK, "expiring": EXPIRING_MARK}.get(state)
+        days = f"{mark} {days}" if mark else days
+    values = (common_name(cert.subject), days,
               common_name(cert.issuer), f"{cert.not_after.astimezone():%Y-%m-%d}", cert.serial,
               f"{cert.not_before.astimezone():%Y-%m-%d}",
               ", ".join(request.groups), request.owner or "")
@@ -127,6 +149,14 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
     class Changed(Message):
         """An action on a certificate's request changed the store."""
 
+    class ExpiryCounted(Message):
+        """How many certificates expire within the warning threshold, and how many expired."""
+
+        def __init__(self, expiring: int, expired: int) -> None:
+            super().__init__()
+            self.expiring = expiring
+            self.expired = expired
+
     def __init__(self, service: CsrService, *, save_directory: Path | None = None,
                  clock: Clock | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -163,9 +193,18 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:
-        self.rows = event.rows
+        # Soonest to expire first (expired ones on top): the ones to act on.
+        self.rows = sorted(event.rows, key=lambda row: row[1].not_after)
         self.loading = False
         self.show_rows()
+        now = self.clock()
+        states = [expiry_state(c.not_after, now, self.warning_days) for _, c in self.rows]
+        self.post_message(self.ExpiryCounted(states.count("expiring"), states.count("expired")))
+
+    @property
+    def warning_days(self) -> int:
+        """The threshold of the ⚠ mark (``expiry_warning_days``)."""
+        return self.service.settings.expiry_warning_days
 
     def show_rows(self) -> None:
         """Fill the table, or say why it is empty."""
@@ -174,8 +213,13 @@ class CertificatesView(ReportsWorkerErrors, Vertical):
         table.clear(columns=True)
         for key, title, _ in COLUMNS:
             table.add_column(title, key=key)
+        now = self.clock()
         for request, cert in self.rows or []:
-            table.add_row(*certificate_cells(request, cert, self.clock()), key=request.id)
+            cells = certificate_cells(request, cert, now, self.warning_days)
+            state = expiry_state(cert.not_after, now, self.warning_days)
+            style = {"expired": "bold red", "expiring": "yellow"}.get(state, "")
+            days = Text(shown(cells[1]), style=style, end="")
+            table.add_row(cells[0], days, *cells[2:], key=request.id)
         if keep is not None and any(r.id == keep.id for r, _ in self.rows or []):
             table.move_cursor(row=table.get_row_index(keep.id))
         empty = self.query_one("#certificates-empty", Static)

@@ -251,6 +251,10 @@ class DistinguishedNameStep(WizardStep):
             return self.dn
         return dn
 
+    def prefill(self, dn: str) -> None:
+        """Start from the subject ``dn`` (a renewal's source): the fields follow the string."""
+        self.query_one("#dn", Input).value = dn
+
     def contribute(self, params: GenerateParams) -> None:
         """The subject as one RFC 4514 string."""
         dn = self.subject()

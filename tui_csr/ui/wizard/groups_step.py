@@ -80,6 +80,15 @@ class GroupsStep(WizardStep):
                                           placeholder="optional: user name or e-mail"))
             yield FieldError(id="owner-error")
 
+    #: Groups to tick once the list is read (a renewal's source's).
+    _preselect: set[str] = set()
+
+    def prefill(self, groups: list[str], owner: str | None) -> None:
+        """Start from a renewal's source: its groups ticked (once read), its owner."""
+        self._preselect = set(groups)
+        self.query_one("#owner", Input).value = owner or ""
+        self.reload()
+
     def on_mount(self) -> None:
         """Read the groups."""
         self.reload()
@@ -101,7 +110,8 @@ class GroupsStep(WizardStep):
     @on(GroupsLoaded)
     def _show_groups(self, event: GroupsLoaded) -> None:
         selection = self.query_one("#groups", SelectionList)
-        keep = set(selection.selected)
+        keep = set(selection.selected) | self._preselect
+        self._preselect = set()
         if event.select:
             keep.add(event.select)
         selection.clear_options()

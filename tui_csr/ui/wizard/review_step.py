@@ -76,7 +76,7 @@ class ReviewStep(WizardStep):
         spinner.auto_refresh = 1 / 16 if busy else None
         self.query_one("#apply-status").display = busy
         self.query_one("#apply-hint").display = not busy
-        if busy:
+        if text is not None:
             self.query_one("#apply-progress", Static).update(text)
 
     @property

@@ -143,6 +143,14 @@ class SanStep(WizardStep):
         """The entries, in order."""
         return list(self.query(SanRow))
 
+    async def prefill(self, sans: list[tuple[str, str]]) -> None:
+        """Start from ``sans`` (a renewal's source), one entry each (one empty entry if none)."""
+        if not sans:
+            return
+        listing = self.query_one("#san-list")
+        await listing.remove_children()
+        await listing.mount_all([self._new_row(kind, value) for kind, value in sans])
+
     # -- editing ---------------------------------------------------------------------------------
     async def add_entry(self, kind: str = "email", value: str = "") -> SanRow:
         """Append an entry and focus its value."""

@@ -195,6 +195,21 @@ class CryptoTokenStep(WizardStep):
             field.value = label
             field.cursor_position = len(label)
 
+    def prefill(self, params: GenerateParams) -> None:
+        """Start from ``params`` (a renewal's source): key type and spec, hash, padding,
+        always authenticate. The label stays empty: a renewal gets a new one."""
+        spec = KEY_SPECS.get(params.key_spec)
+        if spec is not None:
+            ec = spec.key_type is not KeyType.RSA
+            self.query_one("#type-ec" if ec else "#type-rsa", RadioButton).value = True
+            self.set_class(ec, "-ec")
+            self.query_one(f"#spec-{spec.name}", RadioButton).value = True
+        if params.hash:
+            self.query_one(f"#hash-{params.hash}", RadioButton).value = True
+        self.query_one("#pad-pss" if params.pss else "#pad-pkcs1", RadioButton).value = True
+        self.query_one("#always-auth", StateCheckbox).value = params.always_authenticate
+        self._defaults = self._choices()
+
     # -- WizardStep ------------------------------------------------------------------------------
     async def check(self) -> Errors:
         """The spec must be one the token can make; a typed label must be free."""
