@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NoReturn
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,13 +20,19 @@ from textual.pilot import Pilot
 
 from tests.integration.conftest import GROUP, data_dir, make_settings, service  # noqa: F401
 from tui_csr.config import Settings
-from tui_csr.core.keyspec import KeySpec
+from tui_csr.core.keyspec import HashAlg, KeySpec, Scheme
 from tui_csr.core.models import Group, Request, Status
 from tui_csr.errors import TokenError
+from tui_csr.hsm.keys import KeyPair
+from tui_csr.hsm.profiles import PROFILES, TokenProfile
 from tui_csr.hsm.token import TokenInfo
 from tui_csr.hsm.worker import AsyncToken
 from tui_csr.service import CsrService
 from tui_csr.store.repo import Store
+
+if TYPE_CHECKING:
+    from tui_csr.core.p11uri import KeySelector
+    from tui_csr.hsm.existing import ExistingKey
 
 FAKE_LABEL = "demo"
 FAKE_PIN = "1234"
@@ -99,6 +106,73 @@ class FakeToken:
 
     def label_in_use(self, label: str) -> bool:
         return False
+
+    # -- the rest of the SyncToken protocol: what these screens never reach ------------------
+    # (tests/house/test_protocols.py checks that every member of the protocol is here).
+    @property
+    def profile(self) -> TokenProfile:
+        return PROFILES["generic"]
+
+    def _unscripted(self, what: str) -> NoReturn:
+        raise TokenError(f"The scripted test token does not do {what}.", field="token")
+
+    def labels_in_use(self, limit: int | None = None) -> set[str] | None:
+        return set()
+
+    def new_key_id(self) -> bytes:
+        return bytes(20)
+
+    def generate_keypair(self, spec: KeySpec, label: str, key_id: bytes = b"", *,
+                         always_authenticate: bool = False) -> KeyPair:
+        self._unscripted("key generation")
+
+    def set_key_id(self, old: bytes, new: bytes) -> bytes:
+        return old
+
+    def sign(self, key_id: bytes, data: bytes, spec: KeySpec, hash_alg: HashAlg,
+             scheme: Scheme, pin: str | None = None) -> bytes:
+        self._unscripted("signatures")
+
+    def remove_legacy_markers(self, key_ids: list[bytes] | set[bytes]) -> int:
+        return 0
+
+    def read_vendor_attribute(self, key_id: bytes, attr_type: int,
+                              object_class: str = "private") -> bytes | None:
+        return None
+
+    def describe(self) -> Any:
+        self._unscripted("module descriptions")
+
+    def destroy(self, key_id: bytes) -> int:
+        return 0
+
+    def key_exists(self, key_id: bytes) -> bool:
+        return any(k.key_id == key_id for k in self.list_keys())
+
+    def key_attributes(self, key_id: bytes) -> dict[str, bool]:
+        self._unscripted("key attributes")
+
+    def object_count(self) -> int:
+        return 2 * len(self.list_keys())
+
+    def store_certificate(self, key_id: bytes, label: str, cert_der: bytes, subject_der: bytes,
+                          issuer_der: bytes, serial_der: bytes) -> None:
+        self._unscripted("certificate objects")
+
+    def certificates(self, key_id: bytes) -> list[bytes]:
+        return []
+
+    def destroy_certificates(self, key_id: bytes) -> int:
+        return 0
+
+    def public_key_spki(self, key_id: bytes) -> bytes:
+        self._unscripted("public keys")
+
+    def find_key(self, selector: KeySelector) -> ExistingKey:
+        self._unscripted("existing keys")
+
+    def destroy_certificate(self, key_id: bytes, cert_der: bytes) -> int:
+        return 0
 
 
 def fake_service(path: Path, *, groups: tuple[str, ...] = (GROUP,), login_required: bool = True,
