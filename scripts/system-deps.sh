@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Install the Debian/Ubuntu packages tui-csr needs, only when something is missing:
 # directly as root, through sudo otherwise, else a clear message naming the packages.
-# Usage: scripts/system-deps.sh [extra packages...]
+# Usage: scripts/system-deps.sh [--test] [extra packages...]
+#   --test: also the real back ends the test suite runs (tpm2-pkcs11, p11-kit, PostgreSQL).
 set -euo pipefail
 
 need=()
+with_test=false
+if [ "${1:-}" = "--test" ]; then
+  with_test=true
+  shift
+fi
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 command -v pkcs11-tool   >/dev/null 2>&1 || need+=(opensc)
 command -v openssl       >/dev/null 2>&1 || need+=(openssl)
@@ -14,8 +20,11 @@ command -v rsvg-convert  >/dev/null 2>&1 || need+=(librsvg2-bin)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 # Real tokens besides SoftHSM for the test suite (tests/backends): tpm2-pkcs11 over swtpm with
 # tpm2-abrmd on a private D-Bus bus, and SoftHSM forwarded by p11-kit server (p11-kit-client.so).
-token_backends=(swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
-                libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules postgresql)
+token_backends=()
+if $with_test; then
+  token_backends=(swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
+                  libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules postgresql)
+fi
 for extra in "${token_backends[@]}" "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")
 done
