@@ -246,6 +246,26 @@ class TestIssue12Screens:
         app = harness(svc, lambda: ViewCertificateScreen(ISSUED[0], save_directory=FOLDER))
         assert snap_compare(app, terminal_size=self.SMALL, run_before=settle)
 
+    def test_view_certificate_with_chain_80x24(self, snap_compare, svc: CsrService) -> None:
+        """The chain imported with a certificate (issue 16): listed after the leaf."""
+        from tui_csr.ui.screens.view_certificate import ViewCertificateScreen
+
+        chain = certificate("Example CA 1", 0x77, datetime(2025, 1, 1, tzinfo=UTC),
+                            datetime(2035, 1, 1, tzinfo=UTC), issuer="Example Root CA")
+        with_chain = replace(ISSUED[0], certificate_pem=(ISSUED[0].certificate_pem or "") + chain)
+        app = harness(svc, lambda: ViewCertificateScreen(with_chain, save_directory=FOLDER))
+
+        async def to_the_chain(pilot) -> None:
+            await settle(pilot)
+            area = pilot.app.screen.query_one("#certificate-text")
+            text = area.text
+            assert "No chain was imported" not in text and "Example Root CA" in text
+            line = next(n for n, row in enumerate(text.splitlines()) if "Example Root CA" in row)
+            area.scroll_to(y=max(line - 3, 0), animate=False)
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=self.SMALL, run_before=to_the_chain)
+
     def test_save_certificate_80x24(self, snap_compare, svc: CsrService) -> None:
         from tui_csr.ui.dialogs.save import SaveDialog, certificate_formats
 
