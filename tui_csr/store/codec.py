@@ -47,6 +47,11 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw)
 
 
+#: One small document, as a database driver hands them over one by one: no GC pause per call
+#: (the caller pauses it once around the whole batch: see :func:`gc_paused`).
+loads_one: Any = orjson.loads if orjson is not None else json.loads
+
+
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON (no spaces, non-ASCII kept). Raises TypeError/ValueError when ``data``
     holds something JSON cannot carry."""

@@ -17,10 +17,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from tui_csr.core.models import AuditEntry
 from tui_csr.errors import InputError, PermissionDeniedError, StoreError, TuiCsrError
@@ -81,8 +82,79 @@ class AdvisoryLease(leases.Lease):
             conn.close()
 
 
+class ChangeListener:
+    """LISTENs on :data:`CHANGES_CHANNEL` on a connection of its own, in a daemon thread:
+    :attr:`mark` is ``(connections made, notifications received)``, so it moves with every
+    committed write of any host, and also when the connection comes back after a loss
+    (changes may have been missed meanwhile). Never raises: :attr:`problem` says why it is
+    not listening (one sentence naming the database), None while it is."""
+
+    #: Seconds between two checks of the stop flag, and between two reconnection attempts.
+    TICK = 0.5
+
+    def __init__(self, session: PgSession) -> None:  # noqa: D107
+        self._session = session
+        self._stop = threading.Event()
+        self._first = threading.Event()  # set once the first connection attempt is over
+        self.connections = 0
+        self.count = 0
+        self.problem: str | None = None
+        self._thread = threading.Thread(target=self._run, name="tui-csr-pg-listen", daemon=True)
+        self._thread.start()
+
+    @property
+    def mark(self) -> tuple[int, int]:
+        """``(connections made, notifications received)``."""
+        return (self.connections, self.count)
+
+    def wait_started(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the first connection attempt is over."""
+        self._first.wait(timeout)
+
+    def stop(self) -> None:
+        """Stop listening and close the connection (waits a tick at most)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(self.TICK * 4)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._session.connect()
+            except TuiCsrError as exc:
+                self.problem = exc.message
+                self._first.set()
+                self._stop.wait(self.TICK * 2)
+                continue
+            try:
+                self._listen(conn)
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    def _listen(self, conn: psycopg.Connection) -> None:
+        import psycopg
+
+        try:
+            conn.execute(f"LISTEN {CHANGES_CHANNEL}")
+            self.connections += 1
+            self.problem = None
+            self._first.set()
+            while not self._stop.is_set():
+                for _note in conn.notifies(timeout=self.TICK):
+                    self.count += 1
+        except psycopg.Error as exc:
+            self.problem = (f"The PostgreSQL store ({self._session.where}) is unreachable: "
+                            f"{_first_line(exc)}.")
+            self._first.set()
+            self._stop.wait(self.TICK)
+
+
 class PgSession:
     """One process's connection to a tui-csr database, and how it runs transactions."""
+
+    #: Seconds an :meth:`administers` verdict is kept (it is asked on the UI's event loop).
+    ADMIN_VERDICT_SECONDS = 30.0
 
     def __init__(self, conninfo: str, *, admin_role: str = "tui_csr_admin",
                  user_role: str = "tui_csr_user", connect: bool = True) -> None:
@@ -97,8 +169,19 @@ class PgSession:
         self._conn: psycopg.Connection | None = None
         self._user: str | None = None
         self.schema_version: int | None = None
+        self._schema_pending = False
+        self._listener: ChangeListener | None = None
+        self._verdicts: dict[str, tuple[float, bool]] = {}
         if connect:
             self.check_schema()
+
+    @classmethod
+    def opened_later(cls, conninfo: str, **kwargs: Any) -> Self:
+        """A store that has not connected yet (e.g. the database is unreachable at start):
+        the schema check runs on its first connection, so a wrong version is still refused."""
+        store = cls(conninfo, connect=False, **kwargs)
+        store._schema_pending = True
+        return store
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.where!r})"
@@ -122,20 +205,61 @@ class PgSession:
             params["connect_timeout"] = 10
         params.update(extra)
         try:
-            return psycopg.connect(self.conninfo, **params)
+            conn = psycopg.connect(self.conninfo, **params)
         except psycopg.Error as exc:
             raise StoreError(f"The PostgreSQL store ({self.where}) is unreachable: "
                              f"{_first_line(exc)}.") from None
+        # The documents are jsonb: decode them with the store's codec (orjson where installed,
+        # several times faster than the standard library on a 10,000-request list).
+        from psycopg.types.json import set_json_loads
+
+        from tui_csr.store import codec
+
+        set_json_loads(codec.loads_one, conn)
+        return conn
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = self.connect()
             if self._user is None:  # for messages until current_user has been asked
                 self._user = self._conn.info.user
+            if self._schema_pending:  # see opened_later
+                self._schema_pending = False
+                try:
+                    self.check_schema()
+                except BaseException:
+                    self._schema_pending = True
+                    with contextlib.suppress(Exception):
+                        self._conn.close()
+                    self._conn = None
+                    raise
+        assert self._conn is not None
         return self._conn
 
+    def change_mark(self) -> tuple[int, int]:
+        """A mark that moves when any session commits a write (LISTEN/NOTIFY on a connection
+        of its own, started by the first call, which waits for it to listen), or when that
+        connection comes back after a loss. Blocking at most a connect timeout: call it off
+        the event loop. :attr:`listen_problem` says why it is not listening."""
+        if self._listener is None:
+            self._listener = ChangeListener(self)
+            self._listener.wait_started(15)
+        return self._listener.mark
+
+    @property
+    def listen_problem(self) -> str | None:
+        """Why :meth:`change_mark` is not listening (one sentence), None when it is."""
+        return self._listener.problem if self._listener is not None else None
+
+    def stop_listening(self) -> None:
+        """Stop the :meth:`change_mark` listener (a later call starts another)."""
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+
     def close(self) -> None:
-        """Close the connection (the next call opens another)."""
+        """Close the connection (the next call opens another) and stop the listener."""
+        self.stop_listening()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -242,14 +366,43 @@ class PgSession:
                 self._user = str(row[0]) if row else "?"
         return self._user
 
+    def login_role(self) -> str:
+        """The role this store logs in as, without asking the database: the DSN's ``user``,
+        else ``PGUSER``, else the OS user (as libpq chooses); :meth:`acting_user` once known."""
+        if self._user is not None:
+            return self._user
+        import getpass
+        import os
+
+        try:
+            role = dsn_mod.parameters(self.conninfo).get("user")
+        except ValueError:
+            role = None
+        return role or os.environ.get("PGUSER") or getpass.getuser()
+
     def administers(self, user: str) -> bool:
         """Whether the role ``user`` is a superuser or a member of the admin role (the grants
         enforce the same rule in the database)."""
         role = user
-        with self._reading() as cur:
-            cur.execute("SELECT tui_csr.is_admin(%s)", (role,))
-            row = cur.fetchone()
-        return bool(row and row[0])
+        # The UI asks this on its event loop (header, key bindings): a verdict is kept a while,
+        # and an unreachable database keeps the last one (False when none) instead of raising;
+        # the database's grants decide anyway.
+        now = time.monotonic()
+        kept = self._verdicts.get(role)
+        if kept is not None and now - kept[0] < self.ADMIN_VERDICT_SECONDS:
+            return kept[1]
+        try:
+            with self._reading() as cur:
+                cur.execute("SELECT tui_csr.is_admin(%s)", (role,))
+                row = cur.fetchone()
+        except StoreError:
+            verdict = kept[1] if kept is not None else False
+            # asked again a few seconds later (the database may be back)
+            self._verdicts[role] = (now - self.ADMIN_VERDICT_SECONDS + 5, verdict)
+            return verdict
+        verdict = bool(row and row[0])
+        self._verdicts[role] = (now, verdict)
+        return verdict
 
     def identity(self) -> str:
         """The store's id, made by ``store init`` (or copied from a migrated TinyDB store)."""

@@ -122,14 +122,18 @@ class PostgresStore(PgSession):
 
     def list_requests(self, status: Status | None = Status.PENDING) -> list[Request]:
         """See :meth:`RequestStore.list_requests`."""
-        with self._reading() as cur:
+        from tui_csr.store.codec import gc_paused
+
+        # One GC pause around the whole list: 10,000 documents decoded and turned into models
+        # would otherwise run the collector over and over.
+        with gc_paused(), self._reading() as cur:
             if status is None:
                 cur.execute("SELECT doc FROM tui_csr.requests ORDER BY created DESC, seq DESC")
             else:
                 cur.execute("SELECT doc FROM tui_csr.requests WHERE status = %s "
                             "ORDER BY created DESC, seq DESC", (Status(status).value,))
             rows = cur.fetchall()
-        return [self._parse(Request, row[0]) for row in rows]
+            return [self._parse(Request, row[0]) for row in rows]
 
     def update_request(self, req: Request, audit: AuditEntry | None = None) -> None:
         """See :meth:`RequestStore.update_request`."""

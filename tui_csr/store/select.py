@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tui_csr.config import Settings
+    from tui_csr.store.postgres import PostgresStore
     from tui_csr.store.protocol import RequestStore
 
 
@@ -22,3 +23,12 @@ def open_store(settings: Settings) -> RequestStore:
     from tui_csr.store.repo import Store
 
     return Store.open(settings.data_dir)
+
+
+def open_store_later(settings: Settings) -> PostgresStore:
+    """The settings' PostgreSQL store without connecting now (it is unreachable at start): it
+    connects, and checks its schema version, on first use."""
+    from tui_csr.store.postgres import PostgresStore
+
+    return PostgresStore.opened_later(settings.store, admin_role=settings.store_admin_role,
+                                      user_role=settings.store_user_role)
