@@ -70,11 +70,20 @@ class CsrService(ServiceContext):
         self.expiry = Expiry(self)
 
     @classmethod
-    def create(cls, settings: Settings, user: str | None = None) -> CsrService:
-        """A service over the settings' store; the token is opened later by :meth:`open_token`."""
-        from tui_csr.store.select import open_store
+    def create(cls, settings: Settings, user: str | None = None, *,
+               unreachable_ok: bool = False) -> CsrService:
+        """A service over the settings' store; the token is opened later by :meth:`open_token`.
+        ``unreachable_ok`` (the TUI): a PostgreSQL store unreachable now connects on first use."""
+        from tui_csr.errors import StoreError
+        from tui_csr.store.select import open_store, open_store_later
 
-        store = open_store(settings)  # TinyDB in the data folder, or PostgreSQL (settings.store)
+        try:
+            store = open_store(settings)  # TinyDB in the data folder, or PostgreSQL
+        except StoreError:
+            if not (unreachable_ok and settings.store):
+                raise
+            later = open_store_later(settings)
+            return cls(settings, later, user=user or later.login_role())
         return cls(settings, store, user=user or store.acting_user())
 
     # -- token -------------------------------------------------------------------------------
@@ -100,13 +109,17 @@ class CsrService(ServiceContext):
         return list(described.tokens)
 
     async def store_change_mark(self) -> tuple[int, int] | None:
-        """A cheap mark that changes when anyone writes the TinyDB store file (its change
-        time and size, read off the loop); None for a store without a file (PostgreSQL)."""
+        """A cheap mark that changes when anyone writes the store, read off the loop: the
+        TinyDB file's change time and size; PostgreSQL: the LISTEN/NOTIFY counter (see
+        :meth:`PgSession.change_mark`). None when there is nothing to watch."""
         import asyncio
 
+        from tui_csr.store.postgres import PostgresStore
         from tui_csr.store.repo import Store
 
         store = self.store
+        if isinstance(store, PostgresStore):
+            return await asyncio.to_thread(store.change_mark)
         if not isinstance(store, Store):
             return None
 

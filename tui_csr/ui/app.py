@@ -326,16 +326,22 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
                 yield command
 
 
+def open_service(settings: Settings) -> CsrService:
+    """The settings' service. A PostgreSQL store that cannot be reached now does not stop the
+    UI: its lists say why they are empty, in one sentence, and `r` tries again."""
+    from tui_csr.service import CsrService
+
+    return CsrService.create(settings, unreachable_ok=True)
+
+
 def run_app(settings: Settings, pin: str | None = None) -> int:
     """Run the UI; returns the process exit status.
 
     Problems with the token are shown inside the UI (with a quit key); the sentence is printed
     again on stderr after the terminal is restored, and its exit status is returned.
     """
-    from tui_csr.service import CsrService
-
     try:
-        service = CsrService.create(settings)
+        service = open_service(settings)
     except TuiCsrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 _WIZARD_MODULE = "tui_csr.ui.screens.wizard"
 
 #: (tab pane id, tab title) in order; keys 1, 2, 3 choose them.
-#: How often the store file is checked for changes made by others.
+#: How often the store's change mark is read (TinyDB: the file; PostgreSQL: LISTEN's counter).
 STORE_POLL_SECONDS = 2.0
 
 TABS: tuple[tuple[str, str], ...] = (
@@ -151,7 +151,8 @@ class MainScreen(Screen[None]):
         self.reload_all()
         self.requests.table.focus()
         self._scan_orphans()
-        # Another admin's change to the store shows up here by itself (TinyDB: the file).
+        # Another admin's change to the store shows up here by itself (TinyDB: the file's
+        # change time; PostgreSQL: the LISTEN/NOTIFY counter, also moved by a reconnection).
         self.set_interval(STORE_POLL_SECONDS, self.poll_store)
 
     #: The last mark of the store file seen (None: not read yet, or no file).
