@@ -24,6 +24,7 @@ from tui_csr.ui.dialogs.actions import OnChange, RequestDeleted, open_actions
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.dialogs.save import copy_csr, save_csr
 from tui_csr.ui.text import shown, shown_lines
+from tui_csr.ui.wizard.review_step import profiles_text
 
 if TYPE_CHECKING:
     from tui_csr.core.csr import CsrSummary
@@ -37,7 +38,8 @@ _TITLE_MARK = {Status.ISSUED: " (issued)", Status.RETIRED: " (retired)"}
 
 #: (fact id, caption) in display order.
 FACTS: tuple[tuple[str, str], ...] = (
-    ("subject", "Subject"), ("sans", "SANs"), ("key", "Key"), ("algorithm", "Signature alg."),
+    ("subject", "Subject"), ("sans", "SANs"), ("extensions", "Extensions"),
+    ("profiles", "Profile"), ("key", "Key"), ("algorithm", "Signature alg."),
     ("signature", "Signature"), ("csr_sha256", "SHA-256 (CSR)"),
     ("spki_sha256", "SHA-256 (key)"), ("uri", "PKCS#11 URI"), ("token", "Token"),
     ("groups", "Groups"), ("owner", "Owner"), ("created", "Created"), ("status", "Status"),
@@ -82,6 +84,30 @@ def key_policy(request: Request) -> str:
     return "".join(f"\n{line}" for line in lines)
 
 
+def extensions_text(doc: dict | None) -> str:
+    """The extensions the CSR requests besides the SAN (the record's
+    ``RequestedExtensions.to_doc()``), one per line with its critical flag; ``none``."""
+    from tui_csr.core.extensions import RequestedExtensions
+
+    try:
+        ext = RequestedExtensions.from_doc(doc)
+    except Exception:  # a damaged record: say what it holds rather than fail the screen
+        return f"unreadable: {doc!r}"
+    lines = []
+    if ext.key_usage:
+        lines.append(f"keyUsage (critical): {', '.join(ext.key_usage)}")
+    if ext.eku:
+        lines.append(f"extendedKeyUsage: {', '.join(ext.eku)}")
+    if ext.ca is not None:
+        bc = "CA:TRUE" if ext.ca else "CA:FALSE"
+        if ext.ca and ext.path_len is not None:
+            bc += f", pathlen:{ext.path_len}"
+        lines.append(f"basicConstraints (critical): {bc}")
+    if ext.ski:
+        lines.append("subjectKeyIdentifier")
+    return "\n".join(lines) or "none"
+
+
 def fact_values(request: Request, decoded: Decoded | None) -> dict[str, str]:
     """Every fact of :data:`FACTS` as shown (CSR facts :data:`PENDING` until decoded)."""
     csr = decoded.csr if decoded else None
@@ -102,6 +128,8 @@ def fact_values(request: Request, decoded: Decoded | None) -> dict[str, str]:
     return {
         "subject": csr.subject if csr else request.subject,
         "sans": sans or "none",
+        "extensions": extensions_text(request.extensions),
+        "profiles": profiles_text(request.profiles),
         "key": (csr.key if csr else PENDING) + key_policy(request),
         "algorithm": csr.signature if csr else PENDING,
         "signature": signature,

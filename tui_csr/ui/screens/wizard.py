@@ -117,6 +117,7 @@ class GenerateWizard(Screen[Request | None]):
         self.san_step = SanStep(service, id="step-san")
         self.groups_step = GroupsStep(service, id="step-groups")
         self.review_step = ReviewStep(service, id="step-review")
+        self.review_step.params_source = self._collect_params
         self.steps: list[WizardStep] = [self.token_step, self.dn_step, self.san_step,
                                         self.groups_step, self.review_step]
         self.states = [StepState.TODO for _ in self.steps]
@@ -273,12 +274,23 @@ class GenerateWizard(Screen[Request | None]):
         """Generate the key pair on the token and the CSR, in a worker."""
         if self.busy or self.step is not self.review_step:
             return
-        params = GenerateParams(key_spec="")
-        for step in self.steps:
-            step.contribute(params)
+        params = self._collect_params()
         self.review_step.show_apply_error(None)
         self._set_busy(True, "Checking the request…")
         self._generate(params)
+
+    def _collect_params(self) -> GenerateParams:
+        """The request as the steps have it now."""
+        params = GenerateParams(key_spec="")
+        for step in self.steps:
+            step.contribute(params)
+        return params
+
+    @on(ReviewStep.Refused)
+    def _review_refused(self, event: ReviewStep.Refused) -> None:
+        """The profiles (or another rule) refuse the request as it stands: the message goes
+        under its field, as Apply would show it."""
+        self._apply_failed(event.error, prefix="The request is refused")
 
     @work(exclusive=True, group=_APPLY_GROUP, exit_on_error=False)
     async def _generate(self, params: GenerateParams) -> None:
@@ -360,20 +372,22 @@ class GenerateWizard(Screen[Request | None]):
                 self.notify(_describe(worker.error), title="Something went wrong",
                             severity="error")
 
-    def _apply_failed(self, error: BaseException | None) -> None:
+    def _apply_failed(self, error: BaseException | None, prefix: str = "Apply failed") -> None:
         if error is None:
             self.review_step.show_apply_error("Apply was cancelled; nothing was stored.")
             return
         message = _describe(error)
         field = error.field if isinstance(error, TuiCsrError) else None
         where = ""
-        for index, step in enumerate(self.steps[:-1]):
-            if step.owns(field) and field is not None:
+        for index, step in enumerate(self.steps):
+            if step.owns(field) and field is not None and field != "apply":
                 step.show_error(field, getattr(error, "message", message))
+                if step is self.review_step:
+                    break
                 self._mark(index, StepState.ERROR)
                 where = f" Fix it on step {index + 1} ({step.TITLE}) and apply again."
                 break
-        self.review_step.show_apply_error(f"Apply failed: {message}{where}")
+        self.review_step.show_apply_error(f"{prefix}: {message}{where}")
         self.query_one("#apply", Button).focus()
 
     # -- leaving ---------------------------------------------------------------------------------

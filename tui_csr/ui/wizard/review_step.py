@@ -2,19 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal
-from textual.widgets import Label, LoadingIndicator, Static
+from textual.message import Message
+from textual.widgets import Input, Label, LoadingIndicator, Static
 
-from tui_csr.ui.wizard.common import FieldError, WizardStep
+from tui_csr.core.extensions import RequestedExtensions
+from tui_csr.errors import TuiCsrError
+from tui_csr.service import GenerateParams, ValidatedRequest
+from tui_csr.ui.wizard.common import FieldError, FieldRow, WizardStep, WorkFailed
 
 #: The summary's rows, in order; steps' :meth:`~WizardStep.summary` fill them by name.
 SUMMARY_ROWS = ("Token", "Key", "Hash", "Padding", "Key label", "Subject DN", "Country", "SANs",
                 "Groups", "Owner")
+#: The rows of the requested extensions, as the profiles resolve them (see :func:`extension_rows`).
+EXTENSION_ROWS = ("Profiles", "Key usage", "EKU", "Basic constr.", "SKI")
+
+
+def profiles_text(profiles: tuple[dict, ...] | list[dict] | None) -> str:
+    """The profiles applied, e.g. ``tls-server v1 (group 'Web')``; ``none`` without any."""
+    parts = []
+    for doc in profiles or ():
+        source = str(doc.get("source", ""))
+        why = f"group '{source[6:]}'" if source.startswith("group:") else "chosen"
+        parts.append(f"{doc.get('name', '?')} v{doc.get('version', '?')} ({why})")
+    return ", ".join(parts) or "none"
+
+
+def extension_rows(ext: RequestedExtensions) -> dict[str, str]:
+    """The requested extensions by row of :data:`EXTENSION_ROWS` (critical flags named)."""
+    if ext.ca is None:
+        bc = "not requested"
+    else:
+        bc = "CA:TRUE" if ext.ca else "CA:FALSE"
+        if ext.ca and ext.path_len is not None:
+            bc += f", pathlen:{ext.path_len}"
+        bc += " (critical)"
+    return {
+        "Key usage": (", ".join(ext.key_usage) + " (critical)") if ext.key_usage else "none",
+        "EKU": ", ".join(ext.eku) or "none",
+        "Basic constr.": bc,
+        "SKI": "yes (method 1)" if ext.ski else "no",
+    }
 
 
 def _row_id(name: str) -> str:
-    return "sum-" + name.lower().replace(" ", "-")
+    return "sum-" + name.lower().replace(" ", "-").replace(".", "")
 
 
 class ReviewStep(WizardStep):
@@ -22,20 +60,40 @@ class ReviewStep(WizardStep):
 
     TITLE = "Review and Apply"
     LIST_TITLE = "Review"
-    FIELDS = frozenset({"apply"})
+    FIELDS = frozenset({"apply", "key_usage", "eku", "ca", "path_len"})
 
     DEFAULT_CSS = """
-    ReviewStep #summary {
+    ReviewStep #summary, ReviewStep #extensions {
         grid-size: 2; grid-columns: 13 1fr; grid-rows: auto; grid-gutter: 0 1; height: auto;
     }
-    ReviewStep #summary > .key { color: $text-muted; text-style: bold; }
-    ReviewStep #summary > .value { width: 100%; height: auto; }
+    ReviewStep Grid > .key { color: $text-muted; text-style: bold; }
+    ReviewStep Grid > .value { width: 100%; height: auto; }
     ReviewStep #apply-status { height: auto; margin-top: 1; display: none; }
     ReviewStep #apply-spinner { width: 6; height: 1; min-height: 1; }
     ReviewStep #apply-progress { width: 1fr; color: $text-accent; }
     ReviewStep #apply-error { margin-top: 1; border-left: outer $error; padding-left: 1; }
     ReviewStep #apply-hint { margin-top: 1; color: $text-muted; }
+    ReviewStep #extensions-heading { margin-top: 1; text-style: bold; color: $text-muted; }
+    ReviewStep #extensions { margin-bottom: 1; }
     """
+
+    @dataclass
+    class Resolved(Message):
+        """What the service made of the request so far: the validated request, or why not."""
+
+        validated: ValidatedRequest | None
+        error: TuiCsrError | None = None
+
+    @dataclass
+    class Refused(Message):
+        """The request breaks a rule a field of another step owns (the wizard shows it)."""
+
+        error: TuiCsrError
+
+    #: Gives the request as the steps have it now (set by the wizard).
+    params_source: Callable[[], GenerateParams] | None = None
+    #: The service's refusal of the request as it stands ('' when none).
+    refusal = ""
 
     def compose(self) -> ComposeResult:
         """The summary, the progress line and the error line."""
@@ -44,6 +102,18 @@ class ReviewStep(WizardStep):
             for name in SUMMARY_ROWS:
                 yield Label(name, classes="key")
                 yield Static("-", id=_row_id(name), classes="value", markup=False)
+        yield Static("Requested extensions (as the profiles set them)", id="extensions-heading",
+                     markup=False)
+        with Grid(id="extensions", classes="summary"):
+            for name in EXTENSION_ROWS:
+                yield Label(name, classes="key")
+                yield Static("-", id=_row_id(name), classes="value", markup=False)
+        yield FieldRow("Change key usage", Input(
+            id="key_usage", compact=True, placeholder="empty: as above; none: no keyUsage"))
+        yield FieldError(id="key_usage-error")
+        yield FieldRow("Change EKU", Input(
+            id="eku", compact=True, placeholder="empty: as above; e.g. clientAuth"))
+        yield FieldError(id="eku-error")
         with Horizontal(id="apply-status"):
             yield LoadingIndicator(id="apply-spinner")
             yield Static("", id="apply-progress", markup=False)
@@ -58,8 +128,72 @@ class ReviewStep(WizardStep):
     def show_summary(self, rows: list[tuple[str, str]]) -> None:
         """Fill the summary from ``(name, value)`` rows; names not given show '-'."""
         given = dict(rows)
+        for name in EXTENSION_ROWS:
+            self.query_one(f"#{_row_id(name)}", Static).update("…")
         for name in SUMMARY_ROWS:
             self.query_one(f"#{_row_id(name)}", Static).update(given.get(name, "-"))
+
+    def focus_first(self) -> None:
+        """The step itself (it scrolls): keys such as ``?`` stay the app's, not typed into
+        the extension fields (tab reaches them)."""
+        self.focus()
+
+    # -- the requested extensions --------------------------------------------------------------
+    def entered(self) -> None:
+        """Resolve the profiles for the request as it stands."""
+        self._resolve()
+
+    @on(Input.Changed, "#key_usage, #eku")
+    def _extensions_changed(self, event: Input.Changed) -> None:
+        self.query_one(f"#{event.input.id}-error", FieldError).clear()
+        self._resolve()
+
+    @work(exclusive=True, group="review-resolve", exit_on_error=False)
+    async def _resolve(self) -> None:
+        if self.params_source is None:
+            return
+        params = self.params_source()
+        try:  # store reads: off the event loop, as generate() does it
+            validated = await asyncio.to_thread(self.service.validate, params)
+        except TuiCsrError as exc:
+            self.post_message(self.Resolved(None, exc))
+            return
+        except Exception as exc:
+            self.post_message(WorkFailed("Checking the request", exc))
+            return
+        self.post_message(self.Resolved(validated))
+
+    @on(Resolved)
+    def _resolved(self, event: Resolved) -> None:
+        rows: dict[str, str] = {}
+        if event.validated is not None:
+            rows = extension_rows(event.validated.extensions)
+            rows["Profiles"] = profiles_text(event.validated.profiles)
+            self.refusal = ""
+            for field in ("key_usage", "eku"):
+                self.query_one(f"#{field}-error", FieldError).clear()
+            self.show_apply_error(None)
+        for name in EXTENSION_ROWS:
+            self.query_one(f"#{_row_id(name)}", Static).update(rows.get(name, "-"))
+        error = event.error
+        if error is None:
+            return
+        self.refusal = error.message
+        if error.field in ("key_usage", "eku", "ca", "path_len"):
+            self.show_error(error.field, error.message)
+        else:
+            self.post_message(self.Refused(error))
+
+    def show_error(self, field: str, message: str) -> None:
+        """basicConstraints has no field of its own here: its messages go under key usage."""
+        super().show_error("key_usage" if field in ("ca", "path_len") else field, message)
+
+    def contribute(self, params: GenerateParams) -> None:
+        """A changed keyUsage / extendedKeyUsage (empty: as the profiles set them)."""
+        ku = self.query_one("#key_usage", Input).value.strip()
+        eku = self.query_one("#eku", Input).value.strip()
+        params.key_usage = ku or None
+        params.eku = eku or None
 
     def value_of(self, name: str) -> str:
         """What the summary shows for row ``name`` (for tests and screen readers)."""

@@ -7,15 +7,19 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.widgets import Input, RadioButton, RadioSet, Static
+from textual.widgets import Input, RadioButton, RadioSet, Select, Static
 
 from tui_csr.core.keyspec import KEY_SPECS, HashAlg, KeyType
 from tui_csr.service import GenerateParams
+from tui_csr.ui.text import literal
 from tui_csr.ui.widgets.toggles import StateCheckbox, StateRadioButton
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
 _KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
 _PADDINGS = {"pad-pkcs1": False, "pad-pss": True}
+#: The profile choice that leaves it to the chosen groups' policies (no explicit profile).
+FROM_GROUPS = ""
+FROM_GROUPS_TEXT = "from the groups' policies"
 
 
 def _spec_button(name: str, on: bool = False) -> RadioButton:
@@ -30,7 +34,7 @@ class CryptoTokenStep(WizardStep):
     """Where the key pair is made and how the CSR is signed."""
 
     TITLE = "CryptoToken"
-    FIELDS = frozenset({"key_spec", "hash", "pss", "label", "always_authenticate"})
+    FIELDS = frozenset({"key_spec", "hash", "pss", "label", "always_authenticate", "profile"})
 
     DEFAULT_CSS = """
     CryptoTokenStep RadioSet { layout: horizontal; width: 1fr; }
@@ -45,6 +49,8 @@ class CryptoTokenStep(WizardStep):
     CryptoTokenStep.-ec #spec-ec { display: block; }
     CryptoTokenStep .row-gap { height: 1; }
     CryptoTokenStep #always-auth { margin-top: 1; }
+    CryptoTokenStep #profile { width: 1fr; }
+    CryptoTokenStep #profile-row { margin-top: 1; }
     """
 
     @dataclass
@@ -52,6 +58,12 @@ class CryptoTokenStep(WizardStep):
         """The token's answer to which key specs it can make (name -> None or reason)."""
 
         support: dict[str, str | None]
+
+    @dataclass
+    class ProfilesLoaded(Message):
+        """The profiles one may choose: (name, description) pairs."""
+
+        profiles: list[tuple[str, str]]
 
     def compose(self) -> ComposeResult:
         """Token, key type and spec, hash, padding, label."""
@@ -90,6 +102,11 @@ class CryptoTokenStep(WizardStep):
             compact=True, tooltip="CKA_ALWAYS_AUTHENTICATE: the token asks for the PIN again "
             "before each use of the key (code-signing keys often should)")
         yield FieldError(id="always_authenticate-error")
+        # Last, so that the keys of the rows above stay where they were (tab order).
+        yield FieldRow("Profile", Select([(FROM_GROUPS_TEXT, FROM_GROUPS)], value=FROM_GROUPS,
+                                         allow_blank=False, id="profile", compact=True),
+                       id="profile-row")
+        yield FieldError(id="profile-error")
 
     #: The label the wizard last suggested; a label equal to it is not "typed by the user".
     _auto_label = ""
@@ -100,10 +117,43 @@ class CryptoTokenStep(WizardStep):
         """Ask the token which key specs it can make."""
         self._defaults = self._choices()
         self._load_support()
+        self._load_profiles()
 
     def _choices(self) -> tuple[object, ...]:
         return (self.key_type, self.key_spec, self.hash_name, self.pss,
-                self.always_authenticate)
+                self.always_authenticate, self.profile)
+
+    @work(exclusive=True, group="profiles", exit_on_error=False)
+    async def _load_profiles(self) -> None:
+        try:
+            profiles = await self.service.profiles.list()
+        except Exception as exc:  # shown by the wizard; "from the groups' policies" stays
+            self.post_message(WorkFailed("Reading the request profiles", exc))
+            return
+        self.post_message(self.ProfilesLoaded([(p.name, p.description) for p in profiles]))
+
+    @on(ProfilesLoaded)
+    def _apply_profiles(self, event: ProfilesLoaded) -> None:
+        select: Select[str] = self.query_one("#profile", Select)
+        chosen = self._wanted_profile or self.profile
+        names = [name for name, _ in event.profiles]
+        self._profile_names = tuple(names)
+        # Names and descriptions come from the store: shown literally (never as markup).
+        options = [(literal(FROM_GROUPS_TEXT), FROM_GROUPS)] + [
+            (literal(f"{name}: {text}" if text else name), name)
+            for name, text in event.profiles]
+        select.set_options(options)
+        select.value = chosen if chosen in names else FROM_GROUPS
+        self._defaults = self._choices()
+
+    #: A profile asked for before the list arrived (a renewal's, a test's).
+    _wanted_profile: str | None = None
+    #: The profiles the select offers (once loaded).
+    _profile_names: tuple[str, ...] = ()
+
+    @on(Select.Changed, "#profile")
+    def _profile_changed(self) -> None:
+        self.query_one("#profile-error", FieldError).clear()
 
     @work(exclusive=True, group="spec-support", exit_on_error=False)
     async def _load_support(self) -> None:
@@ -174,6 +224,19 @@ class CryptoTokenStep(WizardStep):
         return _PADDINGS.get(pressed.id or "", False) if pressed else False
 
     @property
+    def profile(self) -> str | None:
+        """The profile chosen explicitly; None leaves it to the groups' policies."""
+        value = self.query_one("#profile", Select).value
+        return value if isinstance(value, str) and value != FROM_GROUPS else None
+
+    def choose_profile(self, name: str | None) -> None:
+        """Choose the profile ``name`` (None: from the groups' policies)."""
+        self._wanted_profile = name
+        select: Select[str] = self.query_one("#profile", Select)
+        if name is None or name in self._profile_names:
+            select.value = name or FROM_GROUPS
+
+    @property
     def always_authenticate(self) -> bool:
         """Whether the key must need a login before every signature."""
         return self.query_one("#always-auth", StateCheckbox).value
@@ -238,6 +301,7 @@ class CryptoTokenStep(WizardStep):
         params.pss = self.pss
         params.label = self.label or None
         params.always_authenticate = self.always_authenticate
+        params.profile = self.profile
 
     def summary(self) -> list[tuple[str, str]]:
         """Token, key, hash, padding, label."""
@@ -251,4 +315,5 @@ class CryptoTokenStep(WizardStep):
             ("Hash", HashAlg(self.hash_name).display),
             ("Padding", padding),
             ("Key label", self.label or "-"),
+            ("Profile", self.profile or FROM_GROUPS_TEXT),
         ]
