@@ -492,3 +492,20 @@ async def test_two_processes_cannot_both_claim_an_existing_key(service: CsrServi
         await service.delete_request(req.id)
     finally:
         _delete_keys(token, "7e57c0de04")
+
+
+async def test_renew_takes_changed_extensions_and_keeps_the_rest(service: CsrService) -> None:
+    """What the wizard changes on the way (here the EKU and a keyUsage) reaches the renewal;
+    what it leaves alone (None) is the profiles' as before."""
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    source = await service.generate(GenerateParams(
+        key_spec="P-256", fields={"CN": "ext-renew.example"}, groups=[GROUP],
+        eku="serverAuth"))
+    new = await service.renew(source.id, renewal.RenewOverrides(
+        eku="serverAuth,clientAuth", key_usage="digitalSignature"))
+    exts = csr_of(new.csr_pem).extensions
+    eku = exts.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    ku = exts.get_extension_for_class(x509.KeyUsage)
+    assert ku.critical and ku.value.digital_signature and not ku.value.key_encipherment

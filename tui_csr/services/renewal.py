@@ -53,6 +53,11 @@ class RenewOverrides:
     always_authenticate: bool = False
     #: Another explicit profile (the groups' profiles apply in any case).
     profile: str | None = None
+    #: Requested extensions as ``generate`` takes them (None: as the profiles set them).
+    key_usage: str | Sequence[str] | None = None
+    eku: str | Sequence[str] | None = None
+    ca: bool = False
+    path_len: int | str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,8 @@ class Renewal:
             groups=list(ov.groups or source.groups),
             owner=source.owner if ov.owner is None else ov.owner,
             label=ov.label, always_authenticate=ov.always_authenticate,
-            profile=ov.profile or explicit_profile(source))
+            profile=ov.profile or explicit_profile(source),
+            key_usage=ov.key_usage, eku=ov.eku, ca=ov.ca, path_len=ov.path_len)
 
     async def _source(self, source_id: str) -> Request:
         source = await self.requests.get_request(source_id)

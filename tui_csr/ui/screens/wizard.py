@@ -469,7 +469,9 @@ def renew_overrides(source: Request, params: GenerateParams) -> RenewOverrides:
     return RenewOverrides(
         key_spec=params.key_spec or None, hash=params.hash, pss=params.pss, dn=dn,
         sans=list(params.sans), groups=list(params.groups), owner=params.owner or "",
-        label=params.label, always_authenticate=params.always_authenticate)
+        label=params.label, always_authenticate=params.always_authenticate,
+        profile=params.profile, key_usage=params.key_usage, eku=params.eku, ca=params.ca,
+        path_len=params.path_len)
 
 
 def _describe(error: BaseException | None) -> str:
