@@ -62,11 +62,11 @@ async def test_vendor_attribute_read_on_the_real_token(service: CsrService) -> N
     key_id = bytes.fromhex(req.key_id)
     token = service.token
     # An attribute read by number comes back raw, from either object of the pair ...
-    assert await token.call("read_vendor_attribute", key_id, CKA_ID, "private") == key_id
-    assert await token.call("read_vendor_attribute", key_id, CKA_ID, "public") == key_id
+    assert await token.read_vendor_attribute(key_id, CKA_ID, "private") == key_id
+    assert await token.read_vendor_attribute(key_id, CKA_ID, "public") == key_id
     # ... and one SoftHSM does not know is None (CKR_ATTRIBUTE_TYPE_INVALID), not an error.
     for attr in (CKA_PKC_ECC, CKA_PKC_TCTRUST):
-        assert await token.call("read_vendor_attribute", key_id, attr, "private") is None
+        assert await token.read_vendor_attribute(key_id, attr, "private") is None
     # The main session is untouched: the token still signs and lists.
     assert any(k.key_id == key_id for k in await service.token_keys())
 

@@ -78,7 +78,7 @@ class LunaProvider:
 async def _read_pkc(token: AsyncToken, key_id: bytes, attributes: tuple[int, ...]) -> bytes | None:
     for attr in attributes:
         for object_class in OBJECT_CLASSES:
-            data = await token.call("read_vendor_attribute", key_id, attr, object_class)
+            data = await token.read_vendor_attribute(key_id, attr, object_class)
             if data:
                 return bytes(data)
     return None
@@ -87,7 +87,7 @@ async def _read_pkc(token: AsyncToken, key_id: bytes, attributes: tuple[int, ...
 async def _read_ouid(token: AsyncToken, key_id: bytes) -> str | None:
     # Only an identifier for the summary: a token without it is no reason to fail.
     try:
-        raw = await token.call("read_vendor_attribute", key_id, CKA_OUID, "private")
+        raw = await token.read_vendor_attribute(key_id, CKA_OUID, "private")
     except TokenError:
         return None
     return bytes(raw).hex() if raw else None

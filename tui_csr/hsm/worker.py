@@ -199,10 +199,6 @@ class AsyncToken:
         """The selected token's label (after :meth:`open`)."""
         return self._token.token_label or ""
 
-    async def call(self, name: str, *args: Any) -> Any:
-        """Run the token's method ``name`` on the token thread (for vendor extensions)."""
-        return await self._thread.run(getattr(self._token, name), *args)
-
     async def open(self) -> TokenInfo:
         """Load the module and select the token."""
         self._thread._open.add(self)  # before: a shutdown must see a token that is opening

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import inspect
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from tui_csr.ui.dialogs.save import (
 from tui_csr.ui.text import shown
 
 if TYPE_CHECKING:
+    from tui_csr.attestation import AttestationResult
     from tui_csr.service import CsrService
     from tui_csr.services.certificates import ImportResult
 
@@ -121,24 +121,15 @@ OnChange = Callable[[], None]
 
 async def attestation_problem(service: CsrService, request: Request | None = None
                               ) -> str | None:
-    """None when the service can fetch a key attestation (or ``request`` has an imported one,
-    ``tui-csr attestation import``); else the reason it cannot.
-
-    Works before the attestation methods exist (then: :data:`NO_ATTESTATION`) and with either a
-    plain or an async ``attestation_available``.
-    """
-    if request is not None and getattr(request, "attestation", None):
-        return None
-    available = getattr(service, "attestation_available", None)
-    if available is None or getattr(service, "attestation", None) is None:
-        return NO_ATTESTATION
+    """None when "Download key attestation" can be offered for ``request`` (the token can
+    attest, or the request has an imported attestation, ``tui-csr attestation import``); else
+    the reason it cannot. Cheap: no token or network call."""
     try:
-        reason = available()
-        if inspect.isawaitable(reason):
-            reason = await reason
+        if request is not None:
+            return service.attestation_available_for(request)
+        return service.attestation_available()
     except TuiCsrError as exc:
         return str(exc)
-    return str(reason) if reason else None
 
 
 class ActionsMenu(Dialog[Action | None]):
@@ -230,15 +221,12 @@ class ActionsMenu(Dialog[Action | None]):
         self.dismiss(None)
 
 
-def attestation_files(result: object, path: Path) -> list[tuple[Path, bytes]]:
+def attestation_files(result: AttestationResult | bytes, path: Path) -> list[tuple[Path, bytes]]:
     """Every file to write for an attestation ``result`` saved as ``path``: its own ``files``
     (e.g. a Fortanix chain beside the main file) or, for plain bytes, just ``path``."""
-    files = getattr(result, "files", None)
-    if callable(files):
-        return list(files(path))
     if isinstance(result, bytes | bytearray):
         return [(path, bytes(result))]
-    raise TypeError(f"cannot save an attestation of type {type(result).__name__}")
+    return list(result.files(path))
 
 
 class AttestationSaveDialog(SaveDialog):
@@ -250,14 +238,15 @@ class AttestationSaveDialog(SaveDialog):
     AttestationSaveDialog #summary { color: $text-muted; height: auto; max-height: 8; }
     """
 
-    def __init__(self, request: Request, result: object, *,
+    def __init__(self, request: Request, result: AttestationResult | bytes, *,
                  directory: Path | None = None) -> None:
         super().__init__(request, directory=directory)
         self.result = result
 
     def compose(self) -> ComposeResult:
-        summary = getattr(self.result, "summary_lines", None)
-        suffix = str(getattr(self.result, "default_suffix", ".p7b"))
+        fetched = None if isinstance(self.result, bytes | bytearray) else self.result
+        summary = fetched.summary_lines if fetched is not None else None
+        suffix = fetched.default_suffix if fetched is not None else ".p7b"
         with Vertical():
             yield Label(f"Save the key attestation of '{self.request.label}'", id="title",
                         markup=False)

@@ -118,8 +118,7 @@ class GroupsView(ReportsWorkerErrors, Vertical):
     @work(exclusive=True, exit_on_error=False, group="groups")
     async def _load(self) -> None:
         groups = await self.service.list_groups()
-        usage_of = getattr(self.service, "group_usage", None)
-        usage = await usage_of() if usage_of is not None else None
+        usage = await self.service.group_usage()
         self.post_message(self.Loaded(groups, usage))
 
     def worker_failed(self, worker: Worker) -> None:
