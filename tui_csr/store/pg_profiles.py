@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tui_csr.core.models import AuditEntry
-from tui_csr.errors import InputError, NotFoundError
+from tui_csr.errors import InputError
+from tui_csr.store import refusals
 from tui_csr.store.pg_session import PgSession, _fold
 
 if TYPE_CHECKING:
@@ -28,8 +29,7 @@ def add_profile(db: PgSession, profile: Profile, audit: AuditEntry | None = None
     with db._writing("create request profiles") as cur:
         existing = _profile_doc(cur, profile.name)
         if existing is not None:
-            raise InputError(f"Profile '{existing['name']}' already exists.",
-                             field="profile")
+            raise refusals.profile_exists(existing['name'])
         cur.execute("INSERT INTO tui_csr.profiles (name_key, name, version, doc) "
                     "VALUES (%s, %s, %s, %s)", (_fold(profile.name), profile.name,
                                                 profile.version, Jsonb(profile.to_doc())))
@@ -43,7 +43,7 @@ def get_profile(db: PgSession, name: str) -> Profile:
     with db._reading() as cur:
         doc = _profile_doc(cur, name)
     if doc is None:
-        raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+        raise refusals.no_profile(name)
     return db._parse(Profile, doc)
 
 
@@ -65,12 +65,9 @@ def update_profile(db: PgSession, profile: Profile, *, expected_version: int,
     with db._writing("edit request profiles") as cur:
         doc = _profile_doc(cur, profile.name)
         if doc is None:
-            raise NotFoundError(f"There is no stored profile '{profile.name}'.",
-                                field="profile")
+            raise refusals.no_profile(profile.name)
         if doc.get("version") != expected_version:
-            raise InputError(f"Profile '{profile.name}' was changed meanwhile (now version "
-                             f"{doc.get('version')}); show it again and repeat the edit.",
-                             field="profile")
+            raise refusals.profile_changed(profile.name, doc.get('version'))
         cur.execute("UPDATE tui_csr.profiles SET version = %s, doc = %s WHERE name_key = %s",
                     (profile.version, Jsonb(profile.to_doc()), _fold(profile.name)))
         db._log(cur, audit)
@@ -82,7 +79,7 @@ def remove_profile(db: PgSession, name: str, audit: AuditEntry | None = None) ->
     with db._writing("remove request profiles") as cur:
         doc = _profile_doc(cur, name)
         if doc is None:
-            raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+            raise refusals.no_profile(name)
         cur.execute("SELECT name, doc->>'policy' FROM tui_csr.groups")
         users = sorted(name for name, policy in cur.fetchall()
                        if (policy or "").strip() == doc["name"])

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Request, Status, utcnow
 from tui_csr.errors import InputError, NotFoundError, StoreError
-from tui_csr.store import leases, pg_profiles
+from tui_csr.store import leases, pg_profiles, refusals
 from tui_csr.store.auditchain import AuditChain, AuditLink
 from tui_csr.store.pg_session import AdvisoryLease, PgSession, _fold, _plural, lease_key
 
@@ -82,8 +82,7 @@ class PostgresStore(PgSession):
             for row_id, _label in cur.fetchall():
                 if row_id == req.id:
                     raise InputError(f"A request with id '{req.id}' already exists.", field="id")
-                raise InputError(f"A request labelled '{req.label}' already exists.",
-                                 field="label")
+                raise refusals.label_taken(req.label)
             if close_intent is not None:
                 self._close_in(cur, close_intent, IntentState.RECORDED, request_id=req.id)
             cur.execute("INSERT INTO tui_csr.requests (id, label, token_label, key_id, status, "
@@ -144,8 +143,7 @@ class PostgresStore(PgSession):
             cur.execute("SELECT 1 FROM tui_csr.requests WHERE label = %s AND id <> %s",
                         (req.label, req.id))
             if cur.fetchone():
-                raise InputError(f"A request labelled '{req.label}' already exists.",
-                                 field="label")
+                raise refusals.label_taken(req.label)
             row = self._request_row(req)
             cur.execute("UPDATE tui_csr.requests SET label = %s, token_label = %s, key_id = %s, "
                         "status = %s, created = %s, group_keys = %s, doc = %s WHERE id = %s",
@@ -191,7 +189,7 @@ class PostgresStore(PgSession):
         with self._writing("create certificate groups") as cur:
             existing = self._group_doc(cur, name)
             if existing is not None:
-                raise InputError(f"Group '{existing['name']}' already exists.", field="group")
+                raise refusals.group_exists(existing['name'])
             doc = {**group.to_doc(), "name": name}
             cur.execute("INSERT INTO tui_csr.groups (name_key, name, doc) VALUES (%s, %s, %s)",
                         (_fold(name), name, Jsonb(doc)))
@@ -202,7 +200,7 @@ class PostgresStore(PgSession):
         with self._reading() as cur:
             doc = self._group_doc(cur, name)
         if doc is None:
-            raise NotFoundError(f"There is no group '{name}'.", field="group")
+            raise refusals.no_group(name)
         return self._parse(Group, doc)
 
     def list_groups(self) -> list[Group]:
@@ -222,11 +220,11 @@ class PostgresStore(PgSession):
         with self._writing("rename certificate groups") as cur:
             doc = self._group_doc(cur, old)
             if doc is None:
-                raise NotFoundError(f"There is no group '{old}'.", field="group")
+                raise refusals.no_group(old)
             old_key = _fold(doc["name"])
             clash = self._group_doc(cur, new)
             if clash is not None and _fold(clash["name"]) != old_key:
-                raise InputError(f"Group '{clash['name']}' already exists.", field="group")
+                raise refusals.group_exists(clash['name'])
             cur.execute("SELECT id, doc FROM tui_csr.requests WHERE group_keys @> ARRAY[%s]",
                         (old_key,))
             for req_id, req_doc in cur.fetchall():
@@ -252,7 +250,7 @@ class PostgresStore(PgSession):
         with self._writing("change certificate groups") as cur:
             doc = self._group_doc(cur, name)
             if doc is None:
-                raise NotFoundError(f"There is no group '{name}'.", field="group")
+                raise refusals.no_group(name)
             doc = {**doc, "policy": policy, "description": description}
             cur.execute("UPDATE tui_csr.groups SET doc = %s WHERE name_key = %s",
                         (Jsonb(doc), _fold(doc["name"])))
@@ -264,7 +262,7 @@ class PostgresStore(PgSession):
         with self._writing("remove certificate groups") as cur:
             doc = self._group_doc(cur, name)
             if doc is None:
-                raise NotFoundError(f"There is no group '{name}'.", field="group")
+                raise refusals.no_group(name)
             cur.execute("SELECT count(*) FROM tui_csr.requests WHERE group_keys @> ARRAY[%s]",
                         (_fold(doc["name"]),))
             row = cur.fetchone()

@@ -26,7 +26,7 @@ from tinydb.table import Document, Table
 from tui_csr.core.models import AuditEntry, Group, Intent, IntentState, Request, Status, utcnow
 from tui_csr.core.profiles import Profile
 from tui_csr.errors import InputError, NotFoundError, StoreError
-from tui_csr.store import auditchain, codec, leases
+from tui_csr.store import auditchain, codec, leases, refusals
 from tui_csr.store.lock import store_lock
 from tui_csr.store.storage import AtomicJSONStorage
 
@@ -282,7 +282,7 @@ class Store:
                                or d.get("label") == req.label):
                 if doc.get("id") == req.id:
                     raise InputError(f"A request with id '{req.id}' already exists.", field="id")
-                raise InputError(f"A request labelled '{req.label}' already exists.", field="label")
+                raise refusals.label_taken(req.label)
             if close_intent is not None:
                 self._close_in(tx, close_intent, IntentState.RECORDED, request_id=req.id)
             tx.insert(tx.requests, req.to_doc())
@@ -367,7 +367,7 @@ class Store:
         with self._writing() as tx:
             existing = tx.group_doc(name)
             if existing is not None:
-                raise InputError(f"Group '{existing['name']}' already exists.", field="group")
+                raise refusals.group_exists(existing['name'])
             doc = group.to_doc()
             doc["name"] = name
             tx.insert(tx.groups, doc)
@@ -378,7 +378,7 @@ class Store:
         with self._reading() as tx:
             doc = tx.group_doc(name)
             if doc is None:
-                raise NotFoundError(f"There is no group '{name}'.", field="group")
+                raise refusals.no_group(name)
             return self._parse(Group, doc)
 
     def list_groups(self) -> list[Group]:
@@ -395,10 +395,10 @@ class Store:
         with self._writing() as tx:
             doc = tx.group_doc(old)
             if doc is None:
-                raise NotFoundError(f"There is no group '{old}'.", field="group")
+                raise refusals.no_group(old)
             clash = tx.group_doc(new)
             if clash is not None and clash.doc_id != doc.doc_id:
-                raise InputError(f"Group '{clash['name']}' already exists.", field="group")
+                raise refusals.group_exists(clash['name'])
             old_key = _fold(doc["name"])
 
             def rewrite(request_doc: dict) -> None:
@@ -422,7 +422,7 @@ class Store:
         with self._writing() as tx:
             doc = tx.group_doc(name)
             if doc is None:
-                raise NotFoundError(f"There is no group '{name}'.", field="group")
+                raise refusals.no_group(name)
             tx.update(tx.groups, {"policy": policy, "description": description}, [doc.doc_id])
             tx.log(audit)
             return self._parse(Group, {**doc, "policy": policy, "description": description})
@@ -432,7 +432,7 @@ class Store:
         with self._writing() as tx:
             doc = tx.group_doc(name)
             if doc is None:
-                raise NotFoundError(f"There is no group '{name}'.", field="group")
+                raise refusals.no_group(name)
             holders = tx.requests_naming(doc["name"])
             if holders:
                 raise InputError(
@@ -470,8 +470,7 @@ class Store:
         with self._writing("add_profile") as tx:
             existing = self._profile_doc(tx, profile.name)
             if existing is not None:
-                raise InputError(f"Profile '{existing['name']}' already exists.",
-                                 field="profile")
+                raise refusals.profile_exists(existing['name'])
             tx.insert(tx.profiles, profile.to_doc())
             tx.log(audit)
 
@@ -480,7 +479,7 @@ class Store:
         with self._reading() as tx:
             doc = self._profile_doc(tx, name)
             if doc is None:
-                raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+                raise refusals.no_profile(name)
             return self._parse(Profile, doc)
 
     def list_profiles(self) -> list[Profile]:
@@ -496,12 +495,9 @@ class Store:
         with self._writing("update_profile") as tx:
             doc = self._profile_doc(tx, profile.name)
             if doc is None:
-                raise NotFoundError(f"There is no stored profile '{profile.name}'.",
-                                    field="profile")
+                raise refusals.no_profile(profile.name)
             if doc.get("version") != expected_version:
-                raise InputError(f"Profile '{profile.name}' was changed meanwhile (now version "
-                                 f"{doc.get('version')}); show it again and repeat the edit.",
-                                 field="profile")
+                raise refusals.profile_changed(profile.name, doc.get('version'))
             tx.update(tx.profiles, profile.to_doc(), [doc.doc_id])
             tx.log(audit)
             return profile
@@ -511,7 +507,7 @@ class Store:
         with self._writing("remove_profile") as tx:
             doc = self._profile_doc(tx, name)
             if doc is None:
-                raise NotFoundError(f"There is no stored profile '{name}'.", field="profile")
+                raise refusals.no_profile(name)
             users = sorted(g.get("name", "") for g in tx.group_docs()
                            if (g.get("policy") or "").strip() == doc.get("name"))
             if users:
