@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -151,14 +152,37 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
         self.fatal_error: TuiCsrError | None = None
         #: The main screen (made on mount, when the app is running).
         self.main_screen: MainScreen
+        #: Lines the PKCS#11 library wrote to fd 2, waiting to be shown (see library_said).
+        self._library_lines: list[str] = []
+        self._library_lock = threading.Lock()
+        self._notice_loop: asyncio.AbstractEventLoop | None = None
 
     # -- start-up ----------------------------------------------------------------------------
     def on_mount(self) -> None:
+        self._notice_loop = asyncio.get_running_loop()
         self._show_identity("opening token…")
         self.main_screen = MainScreen(self.service, clock=self._clock)
         apply_keymap(self, self.service.settings)
         self.push_screen(self.main_screen)
         self._start()
+
+    def library_said(self, text: str) -> None:
+        """Called on the fd-2 reader thread (ui/library_output.py) with a line the PKCS#11
+        library wrote; shown as one notice per burst, literally."""
+        with self._library_lock:
+            first = not self._library_lines
+            self._library_lines.append(text)
+        loop = self._notice_loop
+        if first and loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._show_library_lines)
+
+    def _show_library_lines(self) -> None:
+        with self._library_lock:
+            lines, self._library_lines = self._library_lines, []
+        if lines:
+            more = f" (and {len(lines) - 3} more lines)" if len(lines) > 3 else ""
+            self.notify("The token's library wrote: " + " / ".join(lines[:3]) + more,
+                        severity="warning", timeout=8)
 
     def _show_identity(self, token: str) -> None:
         """Header line: ``token demo · user alice · admin``."""
@@ -345,8 +369,16 @@ def run_app(settings: Settings, pin: str | None = None) -> int:
     except TuiCsrError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    from tui_csr.ui.library_output import library_output
+    from tui_csr.ui.text import shown_lines
+
     app = TuiCsrApp(service, pin=pin)
-    app.run()
+    with library_output(app.library_said) as said:
+        app.run()
+    if said.lines:
+        print("The PKCS#11 library wrote while the UI ran:", file=sys.stderr)
+        for line in said.lines:
+            print("  " + shown_lines(line), file=sys.stderr)
     if app.fatal_error is not None:
         print(f"error: {app.fatal_error}", file=sys.stderr)
         return app.fatal_error.exit_code
