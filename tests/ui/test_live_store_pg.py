@@ -178,11 +178,15 @@ async def test_the_database_unreachable_at_start_keeps_the_app(
             [dialog] = error_dialogs(app)
             assert str(server.folder) in dialog._message
             assert "unreachable" in dialog._message and "\n" not in dialog._message
+            # The database cannot say whether ADMIN administers: the header does not claim it.
+            assert app.sub_title.endswith("· not admin"), app.sub_title
             await pilot.press("escape")
             own_server[0] = server = pg_backend.launch(server.folder, durable=True)
             await pilot.press("r")
             await until(pilot, "the rows", lambda: labels(app) == ["www-2026"])
             await settle(pilot)
             assert error_dialogs(app) == [] and app.is_running
+            # Back up: the header asks again (the cached "no" from the outage is not kept).
+            await until(pilot, "the admin header", lambda: app.sub_title.endswith("· admin"))
     finally:
         close(service)

@@ -221,6 +221,9 @@ class PgSession:
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = self.connect()
+            # A new connection (the first, or after a loss): verdicts kept through an outage
+            # are guesses; the database answers again.
+            self._verdicts.clear()
             if self._user is None:  # for messages until current_user has been asked
                 self._user = self._conn.info.user
             if self._schema_pending:  # see opened_later

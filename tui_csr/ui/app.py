@@ -88,6 +88,10 @@ class TuiCsrCommands(Provider):
                 yield Hit(score, matcher.highlight(name), self._command(action), help=help_text)
 
 
+#: Seconds between two checks of the header's admin state.
+IDENTITY_SECONDS = 5.0
+
+
 class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, App[None]):
     """tui-csr's terminal UI over one :class:`CsrService`.
 
@@ -165,6 +169,9 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
         apply_keymap(self, self.service.settings)
         self.push_screen(self.main_screen)
         self._start()
+        # Whether the user administers can change under the app (a database back after an
+        # outage, a role granted): the header asks again now and then, off the loop.
+        self.set_interval(IDENTITY_SECONDS, self._lists_reloaded)
 
     def library_said(self, text: str) -> None:
         """Called on the fd-2 reader thread (ui/library_output.py) with a line the PKCS#11
@@ -186,8 +193,23 @@ class TuiCsrApp(LiteralNotifications, RequestNavigation, ReportsWorkerErrors, Ap
 
     def _show_identity(self, token: str) -> None:
         """Header line: ``token demo · user alice · admin``."""
+        self._identity_token = token
         role = "admin" if self.service.is_admin else "not admin"
         self.sub_title = shown(f"{token} · user {self.service.user} · {role}")
+
+    _identity_token = ""
+
+    @on(MainScreen.Reloaded)
+    @work(exclusive=True, exit_on_error=False, group="identity")
+    async def _lists_reloaded(self) -> None:
+        if not self._identity_token:
+            return
+        """Ask the store again whether the user administers (off the loop: a PostgreSQL store
+        may be reconnecting) and redraw the header with the answer."""
+        admin = await asyncio.to_thread(lambda: self.service.is_admin)
+        role = "admin" if admin else "not admin"
+        self.sub_title = shown(f"{self._identity_token} · user {self.service.user} · {role}")
+        self.main_screen.refresh_bindings()
 
     @work(exclusive=True, exit_on_error=False, group="startup")
     async def _start(self) -> None:

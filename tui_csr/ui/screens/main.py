@@ -93,6 +93,10 @@ class MainScreen(Screen[None]):
                 tooltip="Remove the selected group (Groups tab)", id="main.groups_remove"),
     ]
 
+    class Reloaded(Message):
+        """Every tab was read again (``r``, or another session changed the store): what the
+        header says about the acting user may have changed too (a database back up)."""
+
     class OrphansFound(Message):
         """The start-up scan found keys without a record or records without a key."""
 
@@ -190,6 +194,7 @@ class MainScreen(Screen[None]):
         self.requests.reload()
         self.certificates.reload()
         self.groups.reload()
+        self.post_message(self.Reloaded())
 
     @work(exclusive=True, exit_on_error=False, group="orphans")
     async def _scan_orphans(self) -> None:
