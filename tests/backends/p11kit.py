@@ -85,15 +85,6 @@ def stop(token: RealToken) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual helper
-    import sys
-    import time
+    from tests.backends.token import serve_by_hand
 
-    tok = start(Path(sys.argv[1]).resolve())
-    for key, value in tok.module_env.items():
-        print(f"export {key}={value}")
-    print(f"# module {tok.module}, token {tok.label}, user PIN {tok.pin}; Ctrl-C stops it")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        stop(tok)
+    serve_by_hand(start, stop)

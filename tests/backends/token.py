@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,3 +126,20 @@ def find_module(name: str) -> str | None:
         if path.exists():
             return str(path)
     return None
+
+
+def serve_by_hand(start: Callable[[Path], RealToken], stop: Callable[[RealToken], None]) -> None:
+    """``python -m tests.backends.<name> FOLDER``: start the back end in FOLDER, print the
+    environment a shell needs to use it, and keep it up until Ctrl-C."""
+    import sys
+    import time
+
+    tok = start(Path(sys.argv[1]).resolve())
+    for key, value in tok.module_env.items():
+        print(f"export {key}={value}")
+    print(f"# module {tok.module}, token {tok.label}, user PIN {tok.pin}; Ctrl-C stops it")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop(tok)
