@@ -20,6 +20,7 @@ from tui_csr.service import CsrService, GenerateParams
 from tui_csr.ui.dialogs.actions import Action, ActionsMenu
 from tui_csr.ui.dialogs.confirm import ConfirmDialog
 from tui_csr.ui.dialogs.import_cert import ImportCertDialog
+from tui_csr.ui.dialogs.renew_choice import RenewChoiceDialog
 from tui_csr.ui.screens.result import ResultScreen
 from tui_csr.ui.screens.view_csr import ViewCsrScreen
 from tui_csr.ui.screens.wizard import GenerateWizard
@@ -65,6 +66,9 @@ async def test_renew_prefills_the_wizard_and_retire_after_import(service: CsrSer
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await choose(pilot, app, source, Action.RENEW)
+        assert isinstance(app.screen, RenewChoiceDialog)
+        await pilot.press("enter")  # the first choice: a new key pair
+        await settle(pilot)
         wizard = app.screen
         assert isinstance(wizard, GenerateWizard) and wizard.renews is not None
         assert "Renew '" in str(wizard.query_one("#wizard-title").render())
@@ -157,3 +161,31 @@ async def test_a_retired_request_says_so(service: CsrService, tmp_path: Path) ->
     # Renewing the source again is refused: it is already renewed.
     menu_source = ActionsMenu(service.store.get_request(new.id))
     assert menu_source.disabled_reason(Action.RENEW) is None
+
+
+async def test_renew_with_the_same_key_pair(service: CsrService, tmp_path: Path) -> None:
+    """Renew, then "Same key pair": the successor's CSR is made at once, signed by the key the
+    source has (no new object on the token), and opens in View CSR; escape renews nothing."""
+    ca = TestCA()
+    source = await issued_source(service, ca)
+    before = await service.token.object_count()
+    app = LifecycleHarness(service, save_directory=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await choose(pilot, app, source, Action.RENEW)
+        assert isinstance(app.screen, RenewChoiceDialog)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert service.store.get_request(source.id).renewed_by is None
+        await choose(pilot, app, source, Action.RENEW)
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        view = app.screen
+        assert isinstance(view, ViewCsrScreen), view
+        new = view.request
+    assert new.renews == source.id and new.id != source.id
+    assert spki(new.csr_pem) == spki(source.csr_pem)
+    assert subject_der(new.csr_pem) == subject_der(source.csr_pem)
+    assert x509.load_pem_x509_csr(new.csr_pem.encode()).is_signature_valid
+    assert service.store.get_request(source.id).renewed_by == new.id
+    assert await service.token.object_count() == before  # no key pair made

@@ -31,6 +31,7 @@ from tui_csr.ui.dialogs.edit_groups import EditGroupsDialog
 from tui_csr.ui.dialogs.group_form import GroupFormDialog
 from tui_csr.ui.dialogs.import_cert import ImportCertDialog
 from tui_csr.ui.dialogs.orphans import AdoptDialog, OrphansDialog
+from tui_csr.ui.dialogs.renew_choice import RenewChoiceDialog
 from tui_csr.ui.screens.view_csr import ViewCsrScreen
 
 SIZE = (100, 30)
@@ -124,6 +125,10 @@ class TestLifecycleDialogs:
     def test_delete(self, snap_compare, svc: CsrService) -> None:
         app = harness(svc, lambda: DeleteDialog(SAMPLE[0]))
         assert snap_compare(app, terminal_size=SIZE, run_before=settle)
+
+    def test_renew_choice_80x24(self, snap_compare, svc: CsrService) -> None:
+        app = harness(svc, lambda: RenewChoiceDialog(ISSUED[0]))
+        assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
 
     def test_edit_groups_refuses_no_group(self, snap_compare, svc: CsrService) -> None:
         groups = ["Empty", "Internal", "Web"]

@@ -78,7 +78,7 @@ ACTIONS: tuple[tuple[Action, str], ...] = (
     (Action.ATTESTATION, "Download key attestation…"),
     (Action.EDIT, "Edit groups and owner…"),
     (Action.IMPORT, "Import certificate…"),
-    (Action.RENEW, "Renew (new key, wizard pre-filled)…"),
+    (Action.RENEW, "Renew (a new key pair, or the same)…"),
     (Action.DELETE, "Delete request (destroys the key)…"),
 )
 CERTIFICATE_ACTIONS = frozenset({Action.VIEW_CERTIFICATE, Action.COPY_CERTIFICATE,
@@ -387,8 +387,26 @@ class RequestActions:
         self.app.push_screen(EditGroupsDialog(self.request, groups, apply=apply), done)
 
     def renew(self) -> None:
-        """Open the wizard pre-filled from this request; Apply makes its successor."""
-        self.app.post_message(RenewRequested(self.request, on_change=self.on_change))
+        """Ask how: a new key pair opens the wizard pre-filled from this request (Apply makes
+        its successor); the same key pair makes the successor's CSR right away."""
+        from tui_csr.ui.dialogs.renew_choice import RenewChoiceDialog, RenewHow
+
+        def chosen(how: RenewHow | None) -> None:
+            if how is RenewHow.NEW_KEY:
+                self.app.post_message(RenewRequested(self.request, on_change=self.on_change))
+            elif how is RenewHow.SAME_KEY:
+                self._start(self._renew_same_key(),
+                            f"'{self.request.label}' was not renewed")
+
+        self.app.push_screen(RenewChoiceDialog(self.request), chosen)
+
+    async def _renew_same_key(self) -> None:
+        new = await self.service.renew(self.request.id, None, same_key=True)
+        self.app.notify(f"'{new.label}' renews '{self.request.label}' with the same key pair; "
+                        "send its CSR to the CA.", title="Renewed")
+        self._changed()
+        self.app.post_message(ViewRequested(new, on_change=self.on_change,
+                                            save_directory=self.save_directory))
 
     def offer_retire(self, old_id: str) -> None:
         """The certificate of a renewal was imported: offer to retire the request it renews
