@@ -213,6 +213,46 @@ def _rows_for(backend: str, make: object, spy: str, workdir: Path) -> list[Row]:
 
 SCALE = (runs(1, 1), runs(50, 2), runs(500, 4))
 
+#: The bare baseline of a batch: python-pkcs11 alone, in one fresh process on a fresh token,
+#: making N P-256 key pairs (kept, as a batch keeps them) and one signature with each. SoftHSM's
+#: file store slows every keygen as the objects this process made accumulate, so this is what
+#: the token itself costs per CSR at that batch size. Prints the mean ms per key pair + sign.
+_BARE_BATCH = """
+import hashlib, os, sys, time, pkcs11
+from pkcs11 import Attribute, KeyType, Mechanism
+from pkcs11.util.ec import encode_named_curve_parameters
+lib = pkcs11.lib(os.environ["TUI_CSR_MODULE"])
+token = lib.get_token(token_label=os.environ["TUI_CSR_TOKEN"])
+n = int(sys.argv[1])
+with token.open(user_pin=os.environ["TUI_CSR_PIN"], rw=True) as session:
+    params = session.create_domain_parameters(
+        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+        local=True)
+    start = time.perf_counter()
+    for i in range(n):
+        pub, priv = params.generate_keypair(store=True, label=f"bare{i}", id=os.urandom(20))
+        priv.sign(hashlib.sha256(os.urandom(300)).digest(), mechanism=Mechanism.ECDSA)
+    took = time.perf_counter() - start
+print(took * 1000 / n)
+"""
+
+
+def child_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children so far."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def bare_batch_ms(workdir: Path, n: int) -> tuple[float, float]:
+    """(Mean wall ms, CPU ms of the whole child) per CSR of :data:`_BARE_BATCH` with ``n``
+    key pairs on a fresh token."""
+    plain = new_token(workdir, f"calls-scale-bare-{n}")
+    cpu = child_cpu()
+    _, proc = run([sys.executable, "-c", _BARE_BATCH, str(n)], plain.env, timeout=900)
+    return float(proc.stdout.strip().splitlines()[-1]), (child_cpu() - cpu) * 1000 / n
+
 
 def scale_rows(spy: str, workdir: Path) -> list[Row]:
     """Batch at the token's speed: calls and wall time per CSR for batches of 1, 50 and 500
@@ -220,17 +260,24 @@ def scale_rows(spy: str, workdir: Path) -> list[Row]:
     re-reads every object on each search: searches per request would make the cost grow."""
     per_csr: dict[int, float] = {}
     per_call: dict[int, float] = {}
+    bare: dict[int, float] = {}
+    cpu_csr: dict[int, float] = {}
+    bare_cpu: dict[int, float] = {}
     for n in SCALE:
         t = softhsm_target(workdir, f"calls-scale-{n}", spy)
         per_call[n] = sum(batch_calls(t, n).values()) / n
         plain = new_token(workdir, f"calls-scale-plain-{n}")
+        cpu = child_cpu()
         took, proc = run(tui_csr_cmd("generate", "--batch", "-"), plain.env,
                          stdin=_batch_text(n), timeout=900)
+        cpu_csr[n] = (child_cpu() - cpu) * 1000 / n
         said = re.search(r"generated \d+ requests? in [\d.]+ s \(([\d.]+) ms each\)",
                          proc.stderr)
         per_csr[n] = float(said[1]) if said else took * 1000 / n
+        bare[n], bare_cpu[n] = bare_batch_ms(workdir, n)
     small, large = SCALE[1], SCALE[2]
     growth = per_csr[large] / per_csr[small]
+    own = {n: per_csr[n] - bare[n] for n in SCALE}
     sizes = " / ".join(map(str, SCALE))
     return [Row(
         "7", f"batch P-256 per CSR at {large} vs {small} requests (softhsm, token grows)",
@@ -239,8 +286,20 @@ def scale_rows(spy: str, workdir: Path) -> list[Row]:
         f"wall per CSR at {sizes} requests: "
         + " / ".join(f"{per_csr[n]:.1f} ms" for n in SCALE)
         + "; PKCS#11 calls per CSR: " + " / ".join(f"{per_call[n]:.2f}" for n in SCALE)
-        + " (7 per request plus the batch's own, spread over the batch)",
-        {f"ms_per_csr_{n}": round(per_csr[n], 2) for n in SCALE})]
+        + " (7 per request plus the batch's own, spread over the batch)"
+        + "; bare python-pkcs11 making as many key pairs and signatures in one process on a "
+        "fresh token (the token's own cost as it fills): " + " / ".join(
+            f"{bare[n]:.1f} ms" for n in SCALE)
+        + f" ({bare[large] / bare[small]:.2f}x at {large} vs {small}); tui-csr's own per CSR "
+        "beyond it: " + " / ".join(f"{own[n]:.1f} ms" for n in SCALE)
+        + f" ({own[large] / own[small]:.2f}x); CPU per CSR (whole process, start-up "
+        "included): tui-csr " + " / ".join(f"{cpu_csr[n]:.1f}" for n in SCALE)
+        + " ms, bare " + " / ".join(f"{bare_cpu[n]:.1f}" for n in SCALE)
+        + " ms: the wall time beyond the CPU is waiting for the disk and for a free CPU",
+        {**{f"ms_per_csr_{n}": round(per_csr[n], 2) for n in SCALE},
+         **{f"bare_ms_per_csr_{n}": round(bare[n], 2) for n in SCALE},
+         **{f"own_ms_per_csr_{n}": round(own[n], 2) for n in SCALE},
+         **{f"cpu_ms_per_csr_{n}": round(cpu_csr[n], 2) for n in SCALE}})]
 
 
 def main() -> None:

@@ -162,7 +162,8 @@ async def _profile(service: Any, runs: int = runs(15, 2)) -> dict[str, float]:
         if not name.startswith("_") and inspect.iscoroutinefunction(getattr(type(facade), name)):
             wrap(facade, name, f"token.{name}")
     wrap(service, "validate", "service.validate")
-    wrap(service.store, "add_request", "store.add_request")
+    for name in ("intent_lease", "open_intent", "set_intent_target", "add_request"):
+        wrap(service.store, name, f"store.{name}")
     for n in range(runs):
         start = time.perf_counter()
         req = await service.generate(_params("P-256", n, "prof"))
@@ -177,9 +178,12 @@ async def main() -> None:
 
     token = new_token(workdir_from_argv(), "overhead")
     service = CsrService.create(token.settings())
+    # python-pkcs11 loads the module first, so the bare baseline is python-pkcs11's own lib
+    # (tui-csr's loader then shares its function table: one C_Initialize per process).
+    service.settings.apply_module_env()
+    session = await TOKEN_THREAD.run(_bare_session, token.module, token.label)
     await service.open_token()
     await service.login(PIN)
-    session = await TOKEN_THREAD.run(_bare_session, token.module, token.label)
     sink: list[float] = []
     _timed_keygens(service, sink)
     rows = [await _measure(service, TOKEN_THREAD, session, sink, spec) for spec in RUNS]

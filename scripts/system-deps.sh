@@ -23,7 +23,8 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 token_backends=()
 if $with_test; then
   token_backends=(swtpm swtpm-tools libtpm2-pkcs11-1 libtpm2-pkcs11-tools tpm2-tools tpm2-abrmd
-                  libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules postgresql)
+                  libtss2-tcti-tabrmd0 dbus p11-kit p11-kit-modules postgresql
+                  gcc libc6-dev)  # gcc: tests/integration/test_module_loading.py builds a module
 fi
 for extra in "${token_backends[@]}" "$@"; do
   dpkg -s "$extra" >/dev/null 2>&1 || need+=("$extra")

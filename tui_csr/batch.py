@@ -1,16 +1,24 @@
 """``tui-csr generate --batch FILE``: many requests in one process and one token session.
 
 The file is JSON Lines (one object per line) or CSV with a header row; each request carries the
-same fields as the ``generate`` flags: ``key_spec``, ``hash``, ``pss``, ``dn`` or ``cn``/``o``/
-``ou``/``l``/``st``/``c``, ``email``/``dns``/``ip``/``uri`` (lists; in CSV one cell with ``;``
-between values), ``group``/``groups``, ``owner``, ``label``.
+same fields as the ``generate`` flags, named as the flags are (``-`` or ``_``, any case):
+``key_spec``, ``hash``, ``pss``, ``dn`` or the DN attributes (``cn``, ``o``, ``ou``, ``l``,
+``st``, ``c``, ``dc``, ``uid``, ``serial_number``, ``email_address``, ``title``, ``given_name``,
+``surname``, ``pseudonym``, ``street``, ``postal_code``, ``organization_identifier``,
+``business_category``, ``jurisdiction_c``/``_st``/``_l``; the attribute's own name such as
+``serialNumber`` or ``SN`` works too), ``email``/``dns``/``ip``/``uri``, ``group``/``groups``,
+``owner``, ``label``, ``profile``, ``key_usage``, ``eku``, ``ca``, ``path_len``,
+``always_authenticate``. Several values (``ou``, ``dc``, the SANs, the groups, ``key_usage`` and
+``eku``): a JSON list, or in CSV one cell with ``;`` between the values (``key_usage`` and
+``eku`` also take the comma-separated list of the flags). ``pss``, ``ca`` and
+``always_authenticate`` are true/false (CSV: ``true``/``yes``/``1``, blank for false).
 
-All or nothing up front: every line is validated (the same checks as ``generate``, duplicate labels
-within the batch, then, once logged in, labels already on the token and key specs the token
-cannot make) before the first key exists. Then the requests are generated one after another; each
-one is stored as soon as it is made (a store write per request, so a failure midway keeps what
-was made), and the service destroys the key of a request whose CSR or store step failed, so
-nothing half-made remains.
+All or nothing up front: every line is validated (the same checks as ``generate``, the groups'
+profiles included, duplicate labels within the batch, then, once logged in, labels already on
+the token and key specs the token cannot make) before the first key exists. Then the requests
+are generated one after another; each one is stored as soon as it is made (a store write per
+request, so a failure midway keeps what was made), and the service destroys the key of a
+request whose CSR or store step failed, so nothing half-made remains.
 """
 
 from __future__ import annotations
@@ -31,13 +39,29 @@ if TYPE_CHECKING:
     from tui_csr.service import CsrService, GenerateParams
 
 #: Canonical field names, each with the spellings accepted for it (case and -/_ ignored).
-_SCALARS = ("key_spec", "hash", "dn", "owner", "label")
-_SUBJECT = {"cn": "CN", "o": "O", "ou": "OU", "l": "L", "st": "ST", "c": "C"}
-#: Subject fields that may hold several values, kept in the order given.
-_REPEATABLE_SUBJECT = frozenset({"ou"})
+_SCALARS = ("key_spec", "hash", "dn", "owner", "label", "profile")
+#: DN attribute fields, named as the ``generate`` flags (``--serial-number``: ``serial_number``),
+#: and the attribute each one sets.
+_SUBJECT = {"cn": "CN", "o": "O", "ou": "OU", "l": "L", "st": "ST", "c": "C", "dc": "DC",
+            "uid": "UID", "serial_number": "serialNumber", "email_address": "emailAddress",
+            "title": "title", "given_name": "givenName", "surname": "SN",
+            "pseudonym": "pseudonym", "street": "street", "postal_code": "postalCode",
+            "organization_identifier": "organizationIdentifier",
+            "business_category": "businessCategory", "jurisdiction_c": "jurisdictionC",
+            "jurisdiction_st": "jurisdictionST", "jurisdiction_l": "jurisdictionL"}
+#: Subject fields that may hold several values, kept in the order given (ASN.1 order, as the
+#: repeated flags).
+_REPEATABLE_SUBJECT = frozenset({"ou", "dc"})
 SAN_FIELDS = _SANS = ("email", "dns", "ip", "uri")
-_ALIASES = {"keyspec": "key_spec", "groups": "group"}
-KNOWN_FIELDS = (*_SCALARS, "pss", *_SUBJECT, *_SANS, "group")
+_BOOLS = ("pss", "ca", "always_authenticate")
+_USAGES = ("key_usage", "eku")
+_ALIASES = {"keyspec": "key_spec", "groups": "group", "keyusage": "key_usage",
+            "extended_key_usage": "eku", "extendedkeyusage": "eku", "pathlen": "path_len",
+            "alwaysauthenticate": "always_authenticate",
+            # The attributes' own names (serialNumber, SN, givenName ...), lower-cased.
+            **{attr.lower(): name for name, attr in _SUBJECT.items()
+               if attr.lower() != name}}
+KNOWN_FIELDS = (*_SCALARS, *_BOOLS, *_USAGES, "path_len", *_SUBJECT, *_SANS, "group")
 
 
 @dataclass(frozen=True)
@@ -207,28 +231,38 @@ def _params(items: Iterable[tuple[str, Any]], *, split_lists: bool) -> GenerateP
         values[key] = value
     fields: list[tuple[str, str]] = []
     for k, attr in _SUBJECT.items():
-        if k in _REPEATABLE_SUBJECT:  # several OUs: a JSON list, or `;` between them in CSV
+        if k in _REPEATABLE_SUBJECT:  # several OUs/DCs: a JSON list, or `;` between them in CSV
             fields.extend((attr, v) for v in _list(values.get(k), k, split_lists))
         elif text := _text(values.get(k), k):
             fields.append((attr, text))
     sans = [(kind, v) for kind in _SANS for v in _list(values.get(kind), kind, split_lists)]
+    usages = {k: _list(values.get(k), k, split_lists) or None for k in _USAGES}
     return GenerateParams(
         key_spec=_text(values.get("key_spec"), "key_spec") or "",
         hash=_text(values.get("hash"), "hash"),
-        pss=_bool(values.get("pss")),
-        dn=_text(values.get("dn"), "dn"),
+        pss=_bool(values.get("pss"), "pss"),
+        # Not stripped: a DN may end in an escaped space ('CN=a\\ '); parse_dn drops the
+        # unescaped whitespace itself.
+        dn=_text(values.get("dn"), "dn", strip=False),
         fields=fields, sans=sans,
         groups=_list(values.get("group"), "group", split_lists),
         owner=_text(values.get("owner"), "owner"),
-        label=_text(values.get("label"), "label"))
+        label=_text(values.get("label"), "label"),
+        always_authenticate=_bool(values.get("always_authenticate"), "always_authenticate"),
+        profile=_text(values.get("profile"), "profile"),
+        key_usage=usages["key_usage"], eku=usages["eku"],
+        ca=_bool(values.get("ca"), "ca"),
+        path_len=_path_len(values.get("path_len")))
 
 
-def _text(value: Any, name: str) -> str | None:
+def _text(value: Any, name: str, *, strip: bool = True) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise InputError(f"field '{name}' must be text, not {type(value).__name__}.", field=name)
-    return value.strip() or None
+    if not value.strip():
+        return None
+    return value.strip() if strip else value
 
 
 def _list(value: Any, name: str, split: bool) -> list[str]:
@@ -243,7 +277,7 @@ def _list(value: Any, name: str, split: bool) -> list[str]:
     return [p.strip() for p in parts if p.strip()]
 
 
-def _bool(value: Any) -> bool:
+def _bool(value: Any, name: str) -> bool:
     if value is None or isinstance(value, bool):
         return bool(value)
     text = str(value).strip().lower()
@@ -251,7 +285,17 @@ def _bool(value: Any) -> bool:
         return False
     if text in {"1", "true", "yes", "y"}:
         return True
-    raise InputError(f"field 'pss' must be true or false, not '{value}'.", field="pss")
+    raise InputError(f"field '{name}' must be true or false, not '{value}'.", field=name)
+
+
+def _path_len(value: Any) -> int | str | None:
+    """A JSON number or text (checked by the profiles' rules with the rest)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if value is not None and not isinstance(value, str):
+        raise InputError(f"field 'path_len' must be a whole number, not "
+                         f"{type(value).__name__}.", field="path_len")
+    return _text(value, "path_len")
 
 
 # -- validating -------------------------------------------------------------------------------
@@ -261,14 +305,18 @@ def validate_batch(service: CsrService, lines: Sequence[BatchLine]) -> list[Prob
     problems: list[Problem] = []
     first_use: dict[str, int] = {}
     for line in lines:
-        if not line.params.key_spec:
-            problems.append((line.number, "key_spec is required (e.g. RSA3072 or P-256)."))
-            continue
         try:
-            service.validate(line.params)
+            v = service.validate(line.params)
         except InputError as exc:
-            problems.append((line.number, str(exc)))
+            if exc.field == "key_spec" and not line.params.key_spec.strip():
+                problems.append((line.number, "key_spec is required (e.g. RSA3072 or P-256)."))
+            else:
+                problems.append((line.number, str(exc)))
             continue
+        if not line.params.key_spec.strip():
+            # A profile's default key spec (the line names none): written into the line, so
+            # the token's checks and the generation see the spec the line was validated with.
+            line.params.key_spec = v.spec.name
         label = line.explicit_label
         if label is not None:
             if label in first_use:

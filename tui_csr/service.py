@@ -232,6 +232,10 @@ class CsrService(ServiceContext):
         return await self.groups.edit(name, new_name=new_name, policy=policy,
                                       description=description)
 
+    async def group_misfits(self, name: str) -> list[tuple[Request, str]]:
+        """Pending requests of group ``name`` that its policy (a profile) would refuse now."""
+        return await self.groups.misfits(name)
+
     async def remove_group(self, name: str) -> None:
         """Remove an empty group (administrators only)."""
         await self.groups.remove(name)

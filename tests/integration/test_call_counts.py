@@ -38,16 +38,17 @@ pytestmark = pytest.mark.skipif(not os.path.exists(SPY),
 PER_REQUEST = {"C_GenerateKeyPair": 1, "C_GetAttributeValue": 2, "C_SetAttributeValue": 2,
                "C_SignInit": 1, "C_Sign": 1}
 
-#: A fresh ``tui-csr generate`` P-256: python-pkcs11 loading the module and listing the slots
-#: (GetInterface x2, two-call GetSlotList, GetSlotInfo/GetTokenInfo per slot), the session, the
-#: mechanism list and EC key sizes read once, one label search, then the request as above, and
-#: the close (C_CloseSession logs out; no C_Logout).
+#: A fresh ``tui-csr generate`` P-256: the module loaded and its slots listed by tui-csr's own
+#: loader (tui_csr/hsm/native.py: one C_GetFunctionList, one C_GetSlotList into a buffer, no
+#: C_GetInterface, no C_GetSlotInfo; C_GetTokenInfo per slot, since the labels choose the
+#: token), the session, the mechanism list read once (no C_GetMechanismInfo: an EC curve's size
+#: is asked only when the token refuses the key pair), one label search, then the request as
+#: above, and C_Finalize, which ends the session (no C_CloseSession or C_Logout before it).
 FRESH_GENERATE = {
-    "C_GetFunctionList": 1, "C_Initialize": 1, "C_GetInfo": 1, "C_GetInterface": 2,
-    "C_GetSlotList": 2, "C_GetSlotInfo": 2, "C_GetTokenInfo": 2, "C_OpenSession": 1,
-    "C_Login": 1, "C_GetMechanismList": 1, "C_GetMechanismInfo": 1,
+    "C_GetFunctionList": 1, "C_Initialize": 1, "C_GetInfo": 1, "C_GetSlotList": 1,
+    "C_GetTokenInfo": 2, "C_OpenSession": 1, "C_Login": 1, "C_GetMechanismList": 1,
     "C_FindObjectsInit": 1, "C_FindObjects": 1, "C_FindObjectsFinal": 1,
-    **PER_REQUEST, "C_CloseSession": 1, "C_Finalize": 1,
+    **PER_REQUEST, "C_Finalize": 1,
 }
 
 
@@ -85,7 +86,7 @@ def test_fresh_generate_makes_the_pinned_calls(tmp_path: Path) -> None:
     got = _run(tmp_path, "one", "generate", "--key-spec", "P-256", "--cn", "one.example.com",
                "--group", "Web")
     assert dict(got) == FRESH_GENERATE, dict(got)
-    assert sum(got.values()) == 27
+    assert sum(got.values()) == 20  # issue 14: at most 20
     assert "C_CreateObject" not in got  # nothing on the token but the key pair
 
 
@@ -157,5 +158,93 @@ async def test_the_one_read_back_still_refuses_a_key_made_extractable(
     assert "did not make the private key as asked" in refused.value.message
     assert "EXTRACTABLE=True" in refused.value.message
     assert made == [1]  # the key was made (and read back) through the one-call path
+    assert await service.token.object_count() == before
+    assert await service.list_requests() == []
+
+
+_ONE_MODULE = """
+import asyncio, ctypes, json, sys
+first, module, pin = sys.argv[1:4]
+import pkcs11
+from tui_csr.core.keyspec import parse_key_spec
+from tui_csr.hsm.token import Pkcs11Token
+from tui_csr.hsm.worker import AsyncToken, shutdown_token_thread
+if first == "python-pkcs11":  # python-pkcs11 loads (and initialises) the module first
+    theirs = pkcs11.lib(module)
+
+async def run():
+    token = AsyncToken(Pkcs11Token(module, "layout"))
+    await token.open()
+    await token.login(pin)
+    pair = await token.generate_keypair(parse_key_spec("P-256"), "one-module")
+    kinds = sorted(k.label for k in await token.list_keys())
+    gone = await token.destroy(pair.key_id)
+    return kinds, gone
+
+kinds, gone = asyncio.run(run())
+same = type(pkcs11.lib(module)).__name__  # what python-pkcs11 hands out afterwards
+shutdown_token_thread()
+print(json.dumps({"keys": kinds, "destroyed": gone, "lib": same,
+                  "initialised": [lib.initialized for lib in pkcs11._loaded.values()]}))
+"""
+
+
+@pytest.mark.parametrize("first", ["tui-csr", "python-pkcs11"])
+def test_one_initialised_module_whoever_loads_it_first(tmp_path: Path, first: str) -> None:
+    """tui-csr's loader (tui_csr/hsm/native.py) and python-pkcs11 in one process share one
+    C_Initialize: after tui-csr loaded the module, ``pkcs11.lib(path)`` gets tui-csr's instance;
+    when python-pkcs11 loaded it first, tui-csr uses its function table. Either way the module
+    is initialised once and finalised at the end (counted by the spy)."""
+    conf = softhsm.write_conf(tmp_path / "softhsm")
+    softhsm.init_token(conf, "layout", PIN, SO_PIN)
+    log = tmp_path / "spy.log"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PKCS11SPY")},
+           "SOFTHSM2_CONF": str(conf), "PKCS11SPY": softhsm.find_softhsm_module(),
+           "PKCS11SPY_OUTPUT": str(log)}
+    proc = subprocess.run([sys.executable, "-c", _ONE_MODULE, first, SPY, PIN], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert doc["keys"] == ["one-module"] and doc["destroyed"] == 2
+    assert doc["lib"] == ("NativeLib" if first == "tui-csr" else "lib")
+    assert doc["initialised"] == [False]  # finalised by the shutdown
+    made = calls(log)
+    assert made["C_Initialize"] == 1 and made["C_Finalize"] == 1, dict(made)
+
+
+async def test_an_ec_curve_the_token_refuses_is_explained_by_its_mechanism_info(
+        service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No C_GetMechanismInfo before an EC key pair (a call saved on every first key): when the
+    token refuses the curve, its EC key sizes are read then, for the sentence. Here the slot
+    says EC keys stop at 256 bits and the module refuses P-384's domain parameters."""
+    from pkcs11 import Mechanism
+    from pkcs11 import exceptions as px
+    from pkcs11.types import MechanismInfo
+
+    from tui_csr.errors import TokenError
+    from tui_csr.hsm import native, raw
+    from tui_csr.service import GenerateParams
+
+    asked: list[object] = []
+    real_info = native.NativeSlot.get_mechanism_info
+
+    def info(self, mech):
+        asked.append(mech)
+        if mech == Mechanism.EC_KEY_PAIR_GEN:
+            return MechanismInfo(self, mech, ulMinKeySize=256, ulMaxKeySize=256, flags=0)
+        return real_info(self, mech)
+
+    def refuse(self, *args, **kwargs):
+        raise px.DomainParamsInvalid()
+
+    monkeypatch.setattr(native.NativeSlot, "get_mechanism_info", info)
+    monkeypatch.setattr(raw.RawModule, "generate_keypair", refuse)
+    before = await service.token.object_count()
+    with pytest.raises(TokenError) as refused:
+        await service.generate(GenerateParams(key_spec="P-384", fields={"CN": "x.example"},
+                                              groups=["Web"]))
+    assert refused.value.message == ("Token 'test' supports EC curves of 256 to 256 bits, "
+                                     "not P-384.")
+    assert asked == [Mechanism.EC_KEY_PAIR_GEN]  # asked once, after the refusal
     assert await service.token.object_count() == before
     assert await service.list_requests() == []

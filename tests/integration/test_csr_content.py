@@ -40,6 +40,65 @@ def openssl_text(pem: str, tmp_path: Path) -> str:
     return done.stdout + done.stderr
 
 
+_OPENSSL_KU = {"digital_signature": "Digital Signature", "content_commitment": "Non Repudiation",
+               "key_encipherment": "Key Encipherment", "data_encipherment": "Data Encipherment",
+               "key_agreement": "Key Agreement", "key_cert_sign": "Certificate Sign",
+               "crl_sign": "CRL Sign"}
+_OPENSSL_EKU = {"1.3.6.1.5.5.7.3.1": "TLS Web Server Authentication",
+                "1.3.6.1.5.5.7.3.2": "TLS Web Client Authentication",
+                "1.3.6.1.5.5.7.3.3": "Code Signing", "1.3.6.1.5.5.7.3.4": "E-mail Protection",
+                "1.3.6.1.5.5.7.3.8": "Time Stamping", "1.3.6.1.5.5.7.3.9": "OCSP Signing"}
+
+
+def openssl_extensions(text: str) -> dict[str, tuple[bool, str]]:
+    """``openssl req -text``'s Requested Extensions: header -> (critical, value text)."""
+    import re
+
+    if "Requested Extensions:" not in text:
+        return {}
+    block = text.split("Requested Extensions:", 1)[1].split("Signature Algorithm:", 1)[0]
+    out: dict[str, tuple[bool, str]] = {}
+    name: str | None = None
+    for line in block.splitlines():
+        head = re.fullmatch(r"\s+(X509v3 [A-Za-z ]+|[0-9.]+): ?(critical)?\s*", line)
+        if head:
+            name = head.group(1)
+            out[name] = (head.group(2) == "critical", "")
+        elif name is not None and line.strip():
+            critical, value = out[name]
+            out[name] = (critical, (value + " " + line.strip()).strip())
+    return out
+
+
+def expected_openssl(csr: x509.CertificateSigningRequest) -> dict[str, tuple[bool, str]]:
+    """What openssl must print for the extensions cryptography reads from ``csr``."""
+    out: dict[str, tuple[bool, str]] = {}
+    for ext in csr.extensions:
+        v = ext.value
+        if isinstance(v, x509.KeyUsage):
+            bits = [label for attr, label in _OPENSSL_KU.items() if getattr(v, attr)]
+            out["X509v3 Key Usage"] = (ext.critical, ", ".join(bits))
+        elif isinstance(v, x509.ExtendedKeyUsage):
+            out["X509v3 Extended Key Usage"] = (ext.critical, ", ".join(
+                _OPENSSL_EKU.get(o.dotted_string, o.dotted_string) for o in v))
+        elif isinstance(v, x509.BasicConstraints):
+            text = "CA:TRUE" if v.ca else "CA:FALSE"
+            if v.path_length is not None:
+                text += f", pathlen:{v.path_length}"
+            out["X509v3 Basic Constraints"] = (ext.critical, text)
+        elif isinstance(v, x509.SubjectAlternativeName):
+            kinds = {x509.DNSName: "DNS", x509.RFC822Name: "email",
+                     x509.UniformResourceIdentifier: "URI", x509.IPAddress: "IP Address"}
+            out["X509v3 Subject Alternative Name"] = (ext.critical, ", ".join(
+                f"{kinds[type(n)]}:{n.value}" for n in v))
+        elif isinstance(v, x509.SubjectKeyIdentifier):
+            out["X509v3 Subject Key Identifier"] = (ext.critical,
+                                                    v.digest.hex(":").upper())
+        else:
+            raise AssertionError(f"unexpected extension {ext.oid.dotted_string}")
+    return out
+
+
 @pytest.fixture
 async def luna_service(token, data_dir: Path):
     """A service whose settings claim an attestation provider (so code-signing may run on
@@ -85,6 +144,9 @@ async def test_each_builtin_profile_makes_a_csr_that_openssl_and_cryptography_re
         assert set(profile.key_usage_required) <= set(ext.key_usage)
         text = openssl_text(req.csr_pem, tmp_path)
         assert "Certificate request self-signature verify OK" in text
+        # openssl reads exactly the extensions cryptography reads: the same set, the same
+        # critical flags, the same values.
+        assert list(openssl_extensions(text).items()) == list(expected_openssl(csr).items())
         assert ("X509v3 Basic Constraints: critical" in text) == (ext.ca is not None)
         assert ("X509v3 Key Usage: critical" in text) == bool(ext.key_usage)
         assert ("X509v3 Extended Key Usage: \n" in text) == bool(ext.eku)
@@ -122,7 +184,7 @@ def test_breaking_a_groups_profile_exits_2_before_any_key_exists(
     r = cli("generate", "--key-spec", "P-256", "--cn", "b", "--group", GROUP, "--group",
             "Code signing", "--profile", "tls-server", "--dns", "b.example")
     assert r.code == 2
-    assert "profile tls-server (--profile) and group 'Code signing' (profile code-signing) " \
+    assert "the chosen profile tls-server and group 'Code signing' (profile code-signing) " \
            "contradict each other" in r.err
     assert _object_count(cli) == count
 
@@ -172,7 +234,7 @@ def test_generate_flags_and_show(cli: Cli, tmp_path: Path) -> None:
     assert shown["extensions"] == doc["extensions"] and shown["profiles"] is None
     assert cli("delete", doc["id"], "--yes").code == 0
     for args, needle in [
-        (["--key-usage", "keyCertSign"], "keyCertSign needs a CA request (--ca)"),
+        (["--key-usage", "keyCertSign"], "keyCertSign needs a CA request: RFC 5280"),
         (["--path-len", "2"], "A path length applies to a CA request only"),
         (["--eku", "serverAuth", "--eku", "clientAuth"], "--eku is given more than once"),
         (["--profile", "nope"], "Profile 'nope' does not exist"),

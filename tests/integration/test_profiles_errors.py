@@ -106,10 +106,17 @@ import gc, os, sys
 from tui_csr.errors import TokenError
 from tui_csr.hsm.token import Pkcs11Token
 raw = sys.argv[1] == "raw"
-token = Pkcs11Token(os.environ["TUI_CSR_MODULE"], os.environ["TUI_CSR_TOKEN"])
-token.open()
-token.login(os.environ["TUI_CSR_PIN"])
-dead = token._token.open(rw=True)
+if raw:  # python-pkcs11's own objects (tui-csr's loader is not used in this process)
+    import pkcs11
+    token = pkcs11.lib(os.environ["TUI_CSR_MODULE"]).get_token(
+        token_label=os.environ["TUI_CSR_TOKEN"])
+    live = token.open(user_pin=os.environ["TUI_CSR_PIN"], rw=True)
+    dead = token.open(rw=True)
+else:
+    token = Pkcs11Token(os.environ["TUI_CSR_MODULE"], os.environ["TUI_CSR_TOKEN"])
+    token.open()
+    token.login(os.environ["TUI_CSR_PIN"])
+    dead = token._token.open(rw=True)
 dead.close()  # a session handle the module no longer knows: every call on it fails
 if raw:  # python-pkcs11's own search, for comparison
     try:

@@ -13,7 +13,7 @@ from cryptography import x509 as cx509
 from cryptography.x509.oid import ExtensionOID, NameOID
 from hypothesis import strategies as st
 
-from tui_csr.core.dn import countries
+from tui_csr.core.dn import ATTRIBUTE_TYPES, STRING_TYPES, countries
 from tui_csr.core.san import SanKind
 from tui_csr.errors import InputError
 from tui_csr.service import GenerateParams, ValidatedRequest
@@ -61,9 +61,38 @@ countries_st = st.one_of(st.none(), mostly(
               st.text(_chars, max_size=3))))
 
 
+#: The attribute types of the full DN (issue 15) beyond CN O OU L ST C.
+NEW_TYPES: tuple[str, ...] = tuple(t[0] for t in ATTRIBUTE_TYPES
+                                   if t[0] not in ("CN", "O", "OU", "L", "ST", "C"))
+#: Country-code types: kept in upper case, as C is.
+COUNTRY_TYPES = frozenset({"C", "jurisdictionC"})
+
+# PrintableString (serialNumber) and IA5String (DC, emailAddress) values: mostly their alphabet,
+# around their bounds, else anything (refused: a sentence naming the attribute).
+_printable_value = st.text(st.sampled_from(
+    "ABCXYZabcxyz0189 '()+,-./:=?"), min_size=1, max_size=70).filter(lambda v: v.strip())
+_ia5_value = st.one_of(
+    _word, domains, st.builds(lambda local, domain: f"{local}@{domain}",
+              st.from_regex(r"[a-z0-9][a-z0-9.+_-]{0,10}", fullmatch=True), domains),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), min_size=1,
+            max_size=70).filter(lambda v: v.strip()))
+
+
+def _values_for(attr: str) -> st.SearchStrategy:
+    if attr in COUNTRY_TYPES:
+        return countries_st
+    kind = STRING_TYPES[attr]
+    if kind == "printable":
+        return st.one_of(st.none(), mostly(_printable_value, field_values))
+    if kind == "ia5":
+        return st.one_of(st.none(), mostly(_ia5_value, field_values))
+    return field_values
+
+
 @st.composite
 def dn_fields(draw) -> dict[str, str]:
-    """The wizard's / CLI's separate fields (``--cn --o --ou --l --st --c``)."""
+    """The wizard's / CLI's separate fields (``--cn --o --ou --l --st --c``), and now and then
+    some of the full DN's (``--serial-number --jurisdiction-c --dc --email-address ...``)."""
     out: dict[str, str] = {}
     cn = draw(mostly(_dn_value, field_values))
     if cn is not None:
@@ -75,15 +104,22 @@ def dn_fields(draw) -> dict[str, str]:
     c = draw(countries_st)
     if c is not None:
         out["C"] = c
+    for name in draw(st.lists(st.sampled_from(NEW_TYPES), max_size=4, unique=True)):
+        value = draw(_values_for(name))
+        if value is not None:
+            out[name] = value
     return out
 
 
 _good_types = {"CN": ["CN", "cn", "commonName", "2.5.4.3"], "O": ["O", "organizationName"],
                "OU": ["OU", "ou"], "L": ["L", "localityName"], "ST": ["ST", "st"],
                "C": ["C", "countryName"]}
-# (emailAddress, DC, UID, serialNumber and dotted OIDs are types of the full DN, issue 15.)
+# The full DN's types (issue 15) by their short name, another spelling, lower case and OID.
+_good_types.update({name: [name, name.lower(), *others, oid]
+                    for name, others, oid, _bound, _kind in ATTRIBUTE_TYPES
+                    if name not in _good_types})
 _bad_types = st.sampled_from(["E", "email", "DCX", "USER", "serial", "1", "X-Y",
-                              "", " ", "C N"])
+                              "", " ", "C N", "jurisdiction", "2.5.4", "1.2.x"])
 
 
 def _escape(value: str) -> str:
@@ -131,10 +167,11 @@ def dn_strings_with_intent(draw) -> tuple[str, list[tuple[str, str]] | None]:
         sep = draw(st.sampled_from(["=", " = "]))
         parts.append(f"{name}{sep}{_escape(value)}")
         if intent is not None:
-            if not _plain(value) or not value.strip() or (attr == "C" and value != value.strip()):
+            if not _plain(value) or not value.strip() or (
+                    attr in COUNTRY_TYPES and value != value.strip()):
                 intent = None
             else:
-                intent.append((attr, value.upper() if attr == "C" else value))
+                intent.append((attr, value.upper() if attr in COUNTRY_TYPES else value))
     if draw(st.booleans()):
         parts.reverse()  # C=..,O=..,CN=.. is legal too
     joiner = draw(st.sampled_from([",", ", ", ",", " , "] + ([",,", ";"] if kind == 1 else [])))
@@ -147,12 +184,12 @@ dn_strings = dn_strings_with_intent().map(lambda pair: pair[0])
 
 def fields_intent(fields: dict[str, str]) -> list[tuple[str, str]]:
     """What separate fields mean: each value without its surrounding whitespace (a blank one is
-    no field), the country code in upper case."""
+    no field), a country code (C, jurisdictionC) in upper case."""
     out = []
     for attr, value in fields.items():
         value = value.strip()
         if value:
-            out.append((attr, value.upper() if attr == "C" else value))
+            out.append((attr, value.upper() if attr in COUNTRY_TYPES else value))
     return out
 
 
@@ -253,8 +290,9 @@ def generate_params(*, spec_ok: bool = False) -> st.SearchStrategy[GenerateParam
 #: InputError.field -> words of which one must appear in the message (it names the field).
 FIELD_WORDS: dict[str, tuple[str, ...]] = {
     "key_spec": ("key spec", "--key-spec"), "hash": ("hash",), "pss": ("pss",),
-    "dn": ("dn", "cn", "o", "ou", "l", "st", "c"), "CN": ("cn",), "O": ("o",), "OU": ("ou",),
-    "L": ("l",), "ST": ("st",), "C": ("c",),
+    "dn": ("dn", "cn", "o", "ou", "l", "st", "c", *(n.lower() for n in NEW_TYPES)),
+    "CN": ("cn",), "O": ("o",), "OU": ("ou",), "L": ("l",), "ST": ("st",), "C": ("c",),
+    "DC": ("dc",),
     "san": ("subject alternative", "san"), "email": ("email",), "dns": ("dns",),
     "ip": ("ip address",), "uri": ("uri",), "group": ("group",), "owner": ("owner",),
     "label": ("label",), "policy": ("policy",), "description": ("description",),
@@ -321,3 +359,52 @@ def check_subject(subject: list[tuple[str, str]], intent: list[tuple[str, str]] 
     dropped, none added, none changed (order aside: a DN string may be typed in either order)."""
     if intent is not None:
         assert sorted(subject) == sorted(intent), (subject, intent)
+
+
+#: The string type each attribute must have in the DER, by OID (RFC 5280, the CA/B Forum EV
+#: guidelines): written out here, not taken from tui_csr, so the check is independent of it.
+#: PrintableString 0x13, IA5String 0x16; everything else UTF8String 0x0C.
+_TAG_BY_OID = {"2.5.4.6": 0x13, "1.3.6.1.4.1.311.60.2.1.3": 0x13, "2.5.4.5": 0x13,
+               "0.9.2342.19200300.100.1.25": 0x16, "1.2.840.113549.1.9.1": 0x16}
+#: Upper bounds in characters by OID (RFC 5280 Appendix A, X.520; DC one DNS label).
+_BOUND_BY_OID = {"2.5.4.3": 64, "2.5.4.10": 64, "2.5.4.11": 64, "2.5.4.7": 128, "2.5.4.8": 128,
+                 "2.5.4.6": 2, "1.3.6.1.4.1.311.60.2.1.3": 2, "2.5.4.5": 64,
+                 "1.2.840.113549.1.9.1": 255, "2.5.4.12": 64, "2.5.4.65": 128, "2.5.4.9": 128,
+                 "2.5.4.17": 40, "2.5.4.97": 128, "2.5.4.15": 128,
+                 "1.3.6.1.4.1.311.60.2.1.1": 128, "1.3.6.1.4.1.311.60.2.1.2": 128,
+                 "0.9.2342.19200300.100.1.25": 63, "0.9.2342.19200300.100.1.1": 256}
+
+
+def check_encodings(pem_or_der: bytes) -> None:
+    """Every subject attribute of the CSR in the string type its OID must have, within its
+    upper bound, its bytes decoding to text (read with asn1crypto from the DER itself)."""
+    from asn1crypto import csr as acsr
+
+    der = (cx509.load_pem_x509_csr(pem_or_der) if pem_or_der.startswith(b"-----")
+           else cx509.load_der_x509_csr(pem_or_der)).public_bytes(
+        __import__("cryptography.hazmat.primitives.serialization",
+                   fromlist=["Encoding"]).Encoding.DER)
+    name = acsr.CertificationRequest.load(der)["certification_request_info"]["subject"]
+    for rdn in name.chosen:
+        for atv in rdn:
+            oid = atv["type"].dotted
+            value = atv["value"]
+            chosen = value.chosen if hasattr(value, "chosen") else value
+            want = _TAG_BY_OID.get(oid, 0x0C)
+            assert chosen.tag == want, (oid, chosen.tag, want)
+            text = chosen.contents.decode("utf-8" if want == 0x0C else "ascii")
+            if oid in _BOUND_BY_OID:
+                assert 0 < len(text) <= _BOUND_BY_OID[oid], (oid, len(text))
+
+
+@st.composite
+def full_dn_fields(draw) -> dict[str, str]:
+    """Separate fields with a CN and one to five attributes of the full DN (issue 15), their
+    values mostly of the type's own alphabet: most of them reach the token."""
+    out = {"CN": draw(_dn_value)}
+    for name in draw(st.lists(st.sampled_from(NEW_TYPES), min_size=1, max_size=5,
+                              unique=True)):
+        value = draw(_values_for(name))
+        if value is not None:
+            out[name] = value
+    return out

@@ -21,6 +21,7 @@ from tests.conftest import SoftHSM
 from tests.reliability.conftest import examples
 from tests.reliability.strategies import (
     GROUPS,
+    check_encodings,
     check_subject,
     csr_subject_and_sans,
     expected,
@@ -28,6 +29,7 @@ from tests.reliability.strategies import (
     unsafe_characters,
 )
 from tui_csr import cli
+from tui_csr.cli.commands.generate import SUBJECT_FLAGS
 from tui_csr.config import Settings, current_user
 from tui_csr.core.models import Group
 from tui_csr.errors import InputError
@@ -37,7 +39,8 @@ from tui_csr.store.repo import Store
 N_IN_PROCESS = 150
 N_SUBPROCESS = 6
 
-_FLAGS = {"CN": "--cn", "O": "--o", "OU": "--ou", "L": "--l", "ST": "--st", "C": "--c"}
+#: DN attribute -> its generate flag (every attribute of the full DN).
+_FLAGS = {attr: flag for flag, attr, _help, _repeatable in SUBJECT_FLAGS}
 
 
 def argv_for(params: GenerateParams) -> list[str]:
@@ -118,6 +121,7 @@ def test_cli_generate_exit_0_exact_or_exit_2_one_line(cli_env: CsrService, capsy
     doc = json.loads(out)
     subject, sans = csr_subject_and_sans(doc["csr_pem"].encode())
     check_subject(subject, intent)  # what the input means, not what the parser made of it
+    check_encodings(doc["csr_pem"].encode())  # string types and bounds, on the DER
     assert (subject, sans) == expected(v)
     assert [(s["type"], s["value"]) for s in doc["sans"]] == expected(v)[1]
     assert cli.main(["delete", doc["id"], "--yes"]) == 0

@@ -16,10 +16,14 @@ from hypothesis import strategies as st
 from tests.reliability.conftest import examples
 from tests.reliability.strategies import (
     GROUPS,
+    NEW_TYPES,
+    check_encodings,
     check_refusal,
     check_subject,
     csr_subject_and_sans,
     expected,
+    fields_intent,
+    full_dn_fields,
     generate_cases,
 )
 from tui_csr.config import current_user
@@ -70,9 +74,12 @@ async def test_generate_on_token_is_exact_or_refused(
         return
     event("generated")
     assert v is not None
+    if any(t in NEW_TYPES for t, _ in v.dn.attrs):
+        event("with an attribute of the full DN")
     subject, sans = csr_subject_and_sans(req.csr_pem.encode())
     # The subject against what the input means (independent of tui-csr's parser)...
     check_subject(subject, intent)
+    check_encodings(req.csr_pem.encode())  # string types and bounds, on the DER
     event("subject checked against the input" if intent is not None else "subject not fixed")
     # ...and, like the SANs, exactly what validate normalised it to.
     assert (subject, sans) == expected(v)
@@ -80,5 +87,33 @@ async def test_generate_on_token_is_exact_or_refused(
     assert tuple(req.groups) == v.groups and req.owner == v.owner
     assert req.label.startswith(v.label)  # a default label may step around one on the token
     assert await token.key_exists(bytes.fromhex(req.key_id))
+    await service.delete_request(req.id)
+    assert await token.object_count() == before
+
+
+#: Examples of the full DN's attribute types that go to the token (x RELIABILITY_FUZZ_SCALE).
+N_FULL_DN = 40
+
+
+@pytest.mark.filterwarnings("ignore:Attribute's length must be")
+@examples(N_FULL_DN)
+@given(fields=full_dn_fields())
+async def test_full_dn_attributes_on_token_are_exact_or_refused(
+        fuzz_service: CsrService, fields: dict[str, str]) -> None:
+    service = fuzz_service
+    token = service.token
+    before = await token.object_count()
+    params = GenerateParams(key_spec="P-256", fields=fields, groups=["Web"])
+    try:
+        req = await service.generate(params)
+    except InputError as exc:
+        event(f"refused: {exc.field}")
+        check_refusal(exc)
+        assert await token.object_count() == before
+        return
+    event("generated")
+    subject, _sans = csr_subject_and_sans(req.csr_pem.encode())
+    check_subject(subject, fields_intent(fields))  # exactly what was typed, each attribute
+    check_encodings(req.csr_pem.encode())  # under its OID's string type, within its bound
     await service.delete_request(req.id)
     assert await token.object_count() == before

@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 from tests.reliability.conftest import examples
 from tests.reliability.strategies import (
     GROUPS,
+    NEW_TYPES,
+    check_encodings,
     check_refusal,
     csr_subject_and_sans,
     expected,
@@ -90,8 +92,11 @@ def test_validate_accepts_exactly_or_names_the_field(offline: CsrService, params
         check_refusal(exc)
         return
     event("accepted")
+    if any(t in NEW_TYPES for t, _ in v.dn.attrs):
+        event("with an attribute of the full DN")
     # The normalised subject and SANs are what a CSR carries, read back by another library.
     assert csr_subject_and_sans(software_csr(v)) == expected(v)
+    check_encodings(software_csr(v))  # string types and bounds, on the DER
     # Normalisation is a fixed point: the printed DN and each SAN parse back to themselves.
     assert parse_dn(v.dn.to_rfc4514()) == v.dn
     for entry in v.sans:

@@ -347,6 +347,27 @@ async def test_expired_certificate_imports_with_a_warning(service: CsrService) -
 
 # -- groups -----------------------------------------------------------------------------------
 
+async def test_a_new_group_policy_names_the_pending_requests_it_would_refuse(
+        service: CsrService) -> None:
+    service.store.add_request(make_request(78, "held-2", "held2.example"))  # in group Web
+    app = LifecycleHarness(service, tab="groups-tab")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.groups.table.focus()
+        app.groups.table.move_cursor(row=0)
+        await pilot.press("e")
+        assert isinstance(app.screen, GroupFormDialog)
+        app.screen.query_one("#policy", Input).value = "sub-ca"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert service.store.get_group(GROUP).policy == "sub-ca"
+        warnings = [n.message for n in app._notifications if n.severity == "warning"]
+        assert len(warnings) == 1, warnings
+        assert warnings[0].startswith(f"1 pending request(s) in '{GROUP}' do not fit its new "
+                                      "policy: 'held-2': ")
+        assert f"group '{GROUP}' (profile sub-ca)" in warnings[0]
+
+
 async def test_groups_admin_creates_edits_and_removes(service: CsrService) -> None:
     service.store.add_request(make_request(77, "held", "held.example"))  # holds group Web
     app = LifecycleHarness(service, tab="groups-tab")

@@ -20,7 +20,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tui_csr.cli.parser import build_parser
     from tui_csr.errors import TuiCsrError
 
-    args = _literal_double_dash(build_parser().parse_args(argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _literal_double_dash(build_parser(only=_command_named(words)).parse_args(words))
     previous = _interrupt_on_sigterm()
     try:
         return _dispatch(args)
@@ -43,6 +44,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         _shutdown()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: Options before the sub-command that take a value (the next word is that value).
+_VALUED = ("--module", "--token", "--data-dir", "--config", "--store", "--pin-file")
+
+
+def _command_named(words: list[str]) -> str | None:
+    """The sub-command ``words`` name, when it can be told without the full parser (then only
+    its sub-parser is built: importing every command module costs start-up); None otherwise
+    (no command, ``--help`` first, an abbreviation argparse would have to resolve): the full
+    parser decides, with its own messages."""
+    from tui_csr.cli.parser import COMMANDS
+
+    value_next = False
+    for word in words:
+        if value_next:
+            value_next = False
+            continue
+        if word in COMMANDS:
+            return word
+        if word == "--" or not word.startswith("--") or word in ("--help", "--version"):
+            return None
+        if "=" in word:
+            continue
+        if word in _VALUED:
+            value_next = True
+            continue
+        return None  # an abbreviation or an unknown option: argparse's business
+    return None
 
 
 def _interrupt_on_sigterm():  # -> the previous handler, or None when none was installed

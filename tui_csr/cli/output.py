@@ -24,11 +24,23 @@ def safe_lines(text: str) -> str:
     return "\n".join(printable(line) for line in text.split("\n"))
 
 
-def print_json(obj: Any, *, flush: bool = False) -> None:
-    """One JSON document on stdout (non-ASCII kept; control characters escaped by JSON)."""
+def json_text(obj: Any) -> str:
+    """``obj`` as one line of JSON: non-ASCII kept, control characters escaped by JSON, and the
+    characters JSON leaves raw that a terminal would act on (line and paragraph separators,
+    bidi overrides) escaped as ``\\u2028``: the same document, parsed back, but safe to show."""
     import json
 
-    print(json.dumps(obj, ensure_ascii=False), flush=flush)
+    text = json.dumps(obj, ensure_ascii=False)
+    if printable(text) == text:
+        return text
+    # Outside strings JSON is ASCII: every such character is inside a string, where a \u
+    # escape stands for it.
+    return "".join(f"\\u{ord(ch):04x}" if ch != printable(ch) else ch for ch in text)
+
+
+def print_json(obj: Any, *, flush: bool = False) -> None:
+    """One JSON document on stdout (:func:`json_text`)."""
+    print(json_text(obj), flush=flush)
 
 
 def say(message: str) -> None:

@@ -94,14 +94,16 @@ def command_module(name: str):  # -> module with add_parser() and run()
     return importlib.import_module(f"tui_csr.cli.commands.{COMMANDS[name]}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used to document the CLI and for shell completion)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used to document the CLI and for shell completion); with
+    ``only``, just that sub-command's (the CLI parsing one command: each command module
+    imported costs start-up)."""
     parser = Parser(prog="tui-csr", description="CSRs whose key pair is made and kept in an "
                     "HSM (PKCS#11). Without a command: the terminal UI.")
     parser.add_argument("--version", action="version", version=f"tui-csr {__version__}")
     add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         command_module(name).add_parser(sub)
     return parser
 

@@ -1,8 +1,11 @@
 """Distinguished Names: parsing (RFC 4514), validation (RFC 5280 bounds) and ASN.1 encoding.
 
-Pure: no I/O. Only the attributes a CSR subject needs are accepted: CN, O, OU, L, ST, C and DC.
-OU and DC may repeat (``OU=PKI,OU=IT``, ``DC=example,DC=com``): each value is its own RDN, kept in
-the order given; the others appear at most once. A :class:`DistinguishedName` keeps its
+Pure: no I/O. The attribute types of :data:`ATTRIBUTE_TYPES` are accepted (CN, O, OU, L, ST, C,
+DC, UID, serialNumber, emailAddress, title, givenName, SN, pseudonym, street, postalCode,
+organizationIdentifier, businessCategory, the EV jurisdiction attributes) and any dotted OID, each
+in its RFC 5280 / CA/B Forum string type and within its upper bound. OU and DC may repeat
+(``OU=PKI,OU=IT``, ``DC=example,DC=com``): each value is its own RDN, kept in the order given; the
+others appear at most once. The string view also takes multi-valued RDNs (``CN=a+UID=b``). A :class:`DistinguishedName` keeps its
 attributes in RFC 4514 string order (most specific first, ``CN=...,O=...,C=...``);
 :func:`to_asn1_name` reverses that into the ASN.1 ``RDNSequence`` order (``C`` first).
 
@@ -307,9 +310,11 @@ def parse_dn(text: str) -> DistinguishedName:
 
     Leniencies (for what admins type): attribute types are case-insensitive and may be long names
     (``commonName``) or OIDs; unescaped whitespace around types, around ``=`` and at either end of
-    a value is ignored. Strictness: multi-valued RDNs (``+``), ``;`` separators, ``#hex`` values
-    and an unescaped ``=`` inside a value are refused, because each usually means a typo that
-    would otherwise produce a wrong subject. The first problem found is reported; nothing is
+    a value is ignored; ``+`` joins attributes into one multi-valued RDN (``CN=a+UID=b``) and an
+    unescaped ``=`` inside a value is taken literally (RFC 4514 allows it). Strictness: ``;``
+    separators, ``#hex`` values and a value containing `` TYPE=`` for a known type (``ST=Ohio
+    C=US``: a missing comma) are refused, because each usually means a typo that would
+    otherwise produce a wrong subject. The first problem found is reported; nothing is
     half-parsed.
     """
     if text is None or not text.strip():
@@ -477,8 +482,8 @@ def _unescaped_message(attr: str, raw: str, i: int, where: str) -> str:
     ch = raw[i]
     if ch == "+":
         return (
-            f"The value of {attr} contains an unescaped '+' ({where}); multi-valued RDNs are "
-            "not supported, so escape a literal plus as '\\+'."
+            f"The value of {attr} contains an unescaped '+' ({where}); '+' joins attributes "
+            "into one RDN (CN=a+UID=b), so escape a literal plus as '\\+'."
         )
     if ch == "=":
         # 'ST=Ohio C=US': most likely a missing comma before the word in front of the '='.

@@ -130,10 +130,10 @@ class RequestedExtensions:
 
     def __post_init__(self) -> None:
         if self.path_len is not None and self.ca is not True:
-            raise InputError("A path length applies to a CA request only; add --ca.",
-                             field="path_len")
+            raise InputError("A path length applies to a CA request only (basicConstraints "
+                             "CA:TRUE).", field="path_len")
         if self.ca is not True and "keyCertSign" in self.key_usage:
-            raise InputError("Key usage keyCertSign needs a CA request (--ca): RFC 5280 "
+            raise InputError("Key usage keyCertSign needs a CA request: RFC 5280 "
                              "allows it only with basicConstraints CA:TRUE.", field="key_usage")
         if {"encipherOnly", "decipherOnly"} & set(self.key_usage) and (
                 "keyAgreement" not in self.key_usage):

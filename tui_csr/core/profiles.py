@@ -382,7 +382,8 @@ BUILTIN_PROFILES: dict[str, Profile] = {p.name: validate_profile(p) for p in (
 @dataclass(frozen=True)
 class Applied:
     """One profile that applies to a request, and why: ``who`` names it in messages
-    (``group 'Code signing' (profile code-signing)`` or ``profile code-signing (--profile)``)."""
+    (``group 'Code signing' (profile code-signing)`` or ``the chosen profile code-signing``:
+    worded for the CLI and the TUI alike, so no flag is named)."""
 
     profile: Profile
     who: str
@@ -408,7 +409,7 @@ def resolve_profiles(explicit: str | None, groups: Sequence[str],
         if profile is None:
             raise InputError(f"Profile '{name}' does not exist; profiles: "
                              f"{', '.join(sorted(known))}.", field="profile")
-        out.append(Applied(profile, f"profile {profile.name} (--profile)", "--profile"))
+        out.append(Applied(profile, f"the chosen profile {profile.name}", "--profile"))
     for group in groups:
         hit = by_fold.get(group.strip().casefold())
         if hit is None:
@@ -616,8 +617,8 @@ def _extensions(params: RequestInput, applied: Sequence[Applied],
     ski = any(p.ski for p in profiles)
     ext = RequestedExtensions(ku, eku, ca, path_len if ca else None, ski)
     if path_len is not None and not ca:
-        raise InputError("A path length applies to a CA request only; add --ca.",
-                         field="path_len")
+        raise InputError("A path length applies to a CA request only (basicConstraints "
+                         "CA:TRUE).", field="path_len")
     if spec is not None:
         ext.check_key(spec.key_type.value, spec.name)
     return ext

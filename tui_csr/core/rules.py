@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TYPE_CHECKING
 
 from tui_csr.core.dn import DistinguishedName, parse_dn
 from tui_csr.core.extensions import RequestedExtensions
@@ -25,6 +26,9 @@ from tui_csr.core.keyspec import (
 from tui_csr.core.profiles import BUILTIN_PROFILES, Profile, apply_profiles, resolve_profiles
 from tui_csr.core.san import SanEntry, validate_sans
 from tui_csr.errors import InputError
+
+if TYPE_CHECKING:
+    from tui_csr.core.models import Request
 
 #: Labels: printable, no control characters; the token and the URI both carry them.
 LABEL_MAX = 64
@@ -79,8 +83,8 @@ class ValidatedRequest:
     label: str
     always_authenticate: bool = False
     extensions: RequestedExtensions = field(default_factory=RequestedExtensions)
-    #: The profiles applied: ``{"name", "version", "source"}`` (source ``--profile`` or
-    #: ``group:NAME``), as the request record keeps them.
+    #: The profiles applied: ``{"name", "version", "source"}`` (source ``--profile`` for the
+    #: chosen profile, or ``group:NAME``), as the request record keeps them.
     profiles: tuple[dict, ...] = ()
 
 
@@ -176,7 +180,8 @@ def subject_of(params: GenerateParams) -> DistinguishedName:
     return DistinguishedName.from_pairs(pairs)
 
 
-KEY_SPEC_REQUIRED = "--key-spec is required (e.g. RSA3072 or P-256)."
+#: Shown by the CLI and the TUI alike: names the field, not a flag.
+KEY_SPEC_REQUIRED = "A key spec is required (e.g. RSA3072 or P-256)."
 
 
 def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
@@ -227,3 +232,66 @@ def validate_request(params: GenerateParams, *, existing_groups: Sequence[str],
     return ValidatedRequest(spec, hash_alg, scheme, dn, sans, groups, owner, label,
                             params.always_authenticate, outcome.extensions,
                             tuple(a.to_doc() for a in outcome.applied))
+
+
+def check_regroup(request: Request, groups: Sequence[str], *,
+                  group_policies: Mapping[str, str], profiles: Mapping[str, Profile],
+                  attestation_problem: Callable[[], str | None] | None = None) -> None:
+    """Refuse moving a stored ``request`` into ``groups`` (their stored spelling, checked by
+    :func:`check_groups`) when a group it joins has a profile the request does not fit.
+
+    The CSR is signed already, so nothing can be filled in: every constraint of the new groups'
+    profiles, and of the profile the request was made with explicitly (which must stay
+    compatible with them), is checked against what the request holds: the key spec and hash (a
+    profile's padding is a default, not a rule), the requested extensions (keyUsage and extendedKeyUsage as requested, a CA request
+    where a profile needs one, the path length), the required DN attributes, the SAN rules, and
+    an attestation where a profile requires one (attached to the request, or possible on the
+    configured token: ``attestation_problem()`` says why not). InputError naming the rule, the
+    group and the profile, as at generation. Only a change that adds a group is checked: leaving
+    groups (or changing the owner alone) cannot break a profile.
+    """
+    old = {g.casefold() for g in request.groups}
+    if all(g.casefold() in old for g in groups):
+        return
+    check_fit(request, groups, group_policies=group_policies, profiles=profiles,
+              attestation_problem=attestation_problem)
+
+
+def check_fit(request: Request, groups: Sequence[str], *,
+              group_policies: Mapping[str, str], profiles: Mapping[str, Profile],
+              attestation_problem: Callable[[], str | None] | None = None) -> None:
+    """Refuse (InputError naming rule, group and profile) when the stored ``request`` does not
+    fit the profiles of ``groups`` under ``group_policies`` as they are now: the check of
+    :func:`check_regroup`, for every group (e.g. after a group's policy changed)."""
+    recorded = next((a.get("name") for a in request.profiles or []
+                     if a.get("source") == "--profile" and isinstance(a.get("name"), str)),
+                    None)
+    explicit = recorded if recorded in profiles else None  # a removed profile binds nothing
+    applied = resolve_profiles(explicit, groups, group_policies, profiles)
+    if not applied:
+        return
+    asked = RequestedExtensions.from_doc(request.extensions)
+    spec = parse_key_spec(request.key_spec)
+    params = GenerateParams(
+        key_spec=spec.name, hash=None if spec.key_type is KeyType.EDDSA else request.hash,
+        pss=request.scheme == Scheme.PSS.value, dn=request.subject,
+        sans=[(str(k), str(v)) for k, v in request.sans], groups=list(groups),
+        # The CSR's own extensions, as if typed: the profiles then check them, never fill them.
+        key_usage=list(asked.key_usage), eku=list(asked.eku), ca=asked.ca is True,
+        path_len=asked.path_len)
+    _filled, outcome = apply_profiles(params, applied)
+    for a in applied:
+        p = a.profile
+        if p.ca is True and asked.ca is not True:
+            raise InputError(f"ca: {a.who} needs a CA request (basicConstraints CA:TRUE), "
+                             "which this request's CSR does not ask for.", field="ca")
+        if p.path_len_max is not None and asked.ca is True and asked.path_len is None:
+            raise InputError(f"path_len: {a.who} allows a path length of at most "
+                             f"{p.path_len_max}, and this request's CSR sets no limit.",
+                             field="path_len")
+    problem = (attestation_problem() if outcome.attestation_required and not request.attestation
+               and attestation_problem is not None else None)
+    if problem:
+        raise InputError(f"attestation: {outcome.required_by} needs a key attestation, none "
+                         f"is attached to this request, and {problem[0].lower()}{problem[1:]}",
+                         field="attestation")

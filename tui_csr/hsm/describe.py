@@ -69,9 +69,11 @@ class ModuleDescription:
 
 
 def spec_problem(spec: KeySpec, mechanisms: set[Any], info: Any, refused: dict[str, str],
-                 label: str) -> str | None:
+                 label: str, ec_sizes: bool = True) -> str | None:
     """None when a slot with ``mechanisms`` (and ``info(mech)``) can make and sign with
-    ``spec``; else the reason. The same rules as :meth:`Pkcs11Token.supports`."""
+    ``spec``; else the reason. The same rules as :meth:`Pkcs11Token.supports`; without
+    ``ec_sizes`` an EC curve's size is not checked against ``info`` (no C_GetMechanismInfo
+    for EC key pair generation)."""
     from pkcs11 import Mechanism
 
     if spec.name in refused:
@@ -90,12 +92,13 @@ def spec_problem(spec: KeySpec, mechanisms: set[Any], info: Any, refused: dict[s
             else Mechanism.EC_KEY_PAIR_GEN)
     if mech not in mechanisms:
         return f"Token '{label}' cannot generate {spec.key_type.value} keys ({mech.name} is not listed)."
-    got = info(mech)
-    lo, hi = got.min_key_length, got.max_key_length
-    if spec.key_type is KeyType.RSA and not lo <= spec.bits <= hi:
-        return f"Token '{label}' supports RSA keys of {lo} to {hi} bits, not {spec.bits}."
-    if spec.key_type is KeyType.EC and hi and not lo <= spec.bits <= hi:
-        return f"Token '{label}' supports EC curves of {lo} to {hi} bits, not {spec.name}."
+    if spec.key_type is KeyType.RSA or ec_sizes:
+        got = info(mech)
+        lo, hi = got.min_key_length, got.max_key_length
+        if spec.key_type is KeyType.RSA and not lo <= spec.bits <= hi:
+            return f"Token '{label}' supports RSA keys of {lo} to {hi} bits, not {spec.bits}."
+        if spec.key_type is KeyType.EC and hi and not lo <= spec.bits <= hi:
+            return f"Token '{label}' supports EC curves of {lo} to {hi} bits, not {spec.name}."
     names = {m.name for m in mechanisms if hasattr(m, "name")}
     raw = "RSA_PKCS" if spec.key_type is KeyType.RSA else "ECDSA"
     combined = any(n.startswith("SHA") and n.endswith("_RSA_PKCS") for n in names) if (

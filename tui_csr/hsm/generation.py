@@ -9,6 +9,7 @@ said, naming ``tui-csr orphans``. Runs on the token thread, as the token's metho
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from tui_csr.core.keyspec import KeySpec, KeyType
@@ -86,6 +87,12 @@ def generate_keypair(token: Pkcs11Token, spec: KeySpec, label: str, key_id: byte
                 else token._profile.failure_hints.get(code, ""))
         error = token_error(exc, doing, token.token_label, hint)
         _after_failed_generation(token, key_id, doing, error)
+        if spec.key_type is KeyType.EC:  # the curve's size, asked only now (see supports)
+            with contextlib.suppress(px.PKCS11Error):
+                reason = token.supports(spec, ec_sizes=True)
+                if reason:
+                    raise TokenError(reason, field="key_spec",
+                                     code=error.code or "CKR_MECHANISM_INVALID") from exc
         raise error from exc
 
     checking = f"checking the new {spec.display} key pair"

@@ -214,6 +214,10 @@ def find_objects(session: Any, attrs: dict[Any, Any] | None = None,
     ``_finalize`` resets it even when C_FindObjectsFinal fails) leaves nothing for the
     finaliser. A stand-in session (tests) is searched through its own ``get_objects``.
     """
+    from tui_csr.hsm.native import NativeSession
+
+    if isinstance(session, NativeSession):  # C_FindObjectsFinal on every path, no finaliser
+        return session.find(attrs, limit, batch_size)
     from pkcs11 import _pkcs11
 
     if not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]

@@ -25,9 +25,12 @@ CK_RV = CK_ULONG
 _UNAVAILABLE = CK_ULONG(-1).value
 
 #: Offsets of the functions used here in CK_FUNCTION_LIST (PKCS#11 2.40, after CK_VERSION).
-_INDEX = {"C_GetMechanismList": 7, "C_Login": 18, "C_CloseSession": 13,
-          "C_DestroyObject": 22, "C_GetAttributeValue": 24, "C_SetAttributeValue": 25,
-          "C_SignInit": 42, "C_Sign": 43, "C_GenerateKeyPair": 59}
+_INDEX = {"C_Initialize": 0, "C_Finalize": 1, "C_GetInfo": 2, "C_GetSlotList": 4,
+          "C_GetSlotInfo": 5, "C_GetTokenInfo": 6, "C_GetMechanismList": 7,
+          "C_GetMechanismInfo": 8, "C_OpenSession": 12, "C_CloseSession": 13, "C_Login": 18,
+          "C_CreateObject": 20, "C_DestroyObject": 22, "C_GetAttributeValue": 24,
+          "C_SetAttributeValue": 25, "C_FindObjectsInit": 26, "C_FindObjects": 27,
+          "C_FindObjectsFinal": 28, "C_SignInit": 42, "C_Sign": 43, "C_GenerateKeyPair": 59}
 
 CKU_CONTEXT_SPECIFIC = 2
 _CKR_BUFFER_TOO_SMALL = 0x150
@@ -95,7 +98,20 @@ class RawModule:
         self.address = address
         self._fn: dict[str, Any] = {}
         proto = ctypes.CFUNCTYPE
+        ptr, ulong_p, void_p = ctypes.POINTER, ctypes.POINTER(CK_ULONG), ctypes.c_void_p
         sigs = {
+            "C_Initialize": proto(CK_RV, void_p),
+            "C_Finalize": proto(CK_RV, void_p),
+            "C_GetInfo": proto(CK_RV, void_p),
+            "C_GetSlotList": proto(CK_RV, ctypes.c_ubyte, ulong_p, ulong_p),
+            "C_GetSlotInfo": proto(CK_RV, CK_ULONG, void_p),
+            "C_GetTokenInfo": proto(CK_RV, CK_ULONG, void_p),
+            "C_GetMechanismInfo": proto(CK_RV, CK_ULONG, CK_ULONG, void_p),
+            "C_OpenSession": proto(CK_RV, CK_ULONG, CK_ULONG, void_p, void_p, ulong_p),
+            "C_CreateObject": proto(CK_RV, CK_ULONG, ptr(_Attr), CK_ULONG, ulong_p),
+            "C_FindObjectsInit": proto(CK_RV, CK_ULONG, ptr(_Attr), CK_ULONG),
+            "C_FindObjects": proto(CK_RV, CK_ULONG, ulong_p, CK_ULONG, ulong_p),
+            "C_FindObjectsFinal": proto(CK_RV, CK_ULONG),
             "C_GetMechanismList": proto(CK_RV, CK_ULONG, ctypes.POINTER(CK_ULONG),
                                         ctypes.POINTER(CK_ULONG)),
             "C_Login": proto(CK_RV, CK_ULONG, CK_ULONG, ctypes.c_char_p, CK_ULONG),
@@ -125,9 +141,28 @@ class RawModule:
         address = function_list_address(session)
         if address is None:
             return None
+        return cls.of_address(address)
+
+    @classmethod
+    def of_address(cls, address: int) -> RawModule:
+        """The calls of the CK_FUNCTION_LIST at ``address`` (made once per table)."""
         if address not in cls._loaded:
             cls._loaded[address] = cls(address)
         return cls._loaded[address]
+
+    @staticmethod
+    def with_mapper(raw: RawModule, mapper: Any) -> RawModule:
+        """The same calls, packing and unpacking values with ``mapper`` (a python-pkcs11
+        AttributeMapper that knows a vendor attribute)."""
+        import copy
+
+        other = copy.copy(raw)
+        other.mapper = mapper
+        return other
+
+    def fn(self, name: str) -> Any:
+        """The function ``name`` of the table (ctypes, typed)."""
+        return self._fn[name]
 
     # -- calls -----------------------------------------------------------------------------------
     def mechanisms(self, slot_id: int) -> list[int]:
@@ -141,7 +176,9 @@ class RawModule:
         check(rv)
         return list(buf[:count.value])
 
-    def _template(self, template: dict[Any, Any]) -> tuple[Any, int, list[bytes]]:
+    def template(self, template: dict[Any, Any]) -> tuple[Any, int, list[bytes]]:
+        """A CK_ATTRIBUTE array for ``template`` (python-pkcs11's ``DEFAULT`` values left out),
+        its length, and the buffers that must live as long as it is used."""
         from pkcs11.constants import DEFAULT
 
         items = [(k, v) for k, v in template.items() if v is not DEFAULT]
@@ -160,64 +197,70 @@ class RawModule:
                          private: dict[Any, Any]) -> tuple[int, int]:
         """C_GenerateKeyPair; the (public, private) handles. Nothing is read back here."""
         mech = _Mech(mechanism, None, 0)
-        pub_t, pub_n, keep1 = self._template(public)
-        priv_t, priv_n, keep2 = self._template(private)
+        pub_t, pub_n, keep1 = self.template(public)
+        priv_t, priv_n, keep2 = self.template(private)
         hpub, hpriv = CK_ULONG(), CK_ULONG()
         check(self._fn["C_GenerateKeyPair"](session, ctypes.byref(mech), pub_t, pub_n, priv_t,
                                             priv_n, ctypes.byref(hpub), ctypes.byref(hpriv)))
         del keep1, keep2
         return hpub.value, hpriv.value
 
-    def get_attributes(self, session: int, handle: int, names: Iterable[str]
-                       ) -> dict[str, Any]:
+    def get_attributes(self, session: int, handle: int, names: Iterable[str] | dict[str, Any],
+                       strict: bool = False) -> dict[str, Any]:
         """The attributes ``names`` of object ``handle`` in one C_GetAttributeValue (buffers
         sized ahead: booleans one byte, the rest from :data:`_SIZES`); those the object does
         not have (or keeps secret) are left out. An attribute the token left unanswered while
         the call failed is asked again alone: some modules fail a whole bulk read for one
-        unknown attribute."""
+        unknown attribute. ``names`` may map each name to its attribute key; ``strict`` raises
+        the token's refusal instead (python-pkcs11's ``get_attributes``)."""
         from pkcs11 import Attribute
 
-        names = list(names)
-        arr = (_Attr * len(names))()
+        keys = dict(names) if isinstance(names, dict) else {
+            name: getattr(Attribute, name) for name in names}
+        arr = (_Attr * len(keys))()
         bufs = []
-        for i, name in enumerate(names):
+        for i, (name, key) in enumerate(keys.items()):
             size = _SIZES.get(name, 1)
             buf = ctypes.create_string_buffer(size)
             bufs.append(buf)
-            arr[i].type = int(getattr(Attribute, name))
+            arr[i].type = int(key)
             arr[i].pValue = ctypes.cast(buf, ctypes.c_void_p)
             arr[i].ulValueLen = size
-        rv = self._fn["C_GetAttributeValue"](session, handle, arr, len(names))
+        rv = self._fn["C_GetAttributeValue"](session, handle, arr, len(keys))
+        if strict and rv not in (0, _CKR_BUFFER_TOO_SMALL):
+            check(rv)
         if rv not in (0, 0x11, 0x12, _CKR_BUFFER_TOO_SMALL, 0x06):
             check(rv)
         out: dict[str, Any] = {}
-        for i, name in enumerate(names):
+        for i, (name, key) in enumerate(keys.items()):
             length = arr[i].ulValueLen
             if length != _UNAVAILABLE and length <= len(bufs[i]):
-                out[name] = self._unpack(name, bufs[i].raw[:length])
+                out[name] = self._unpack(key, bufs[i].raw[:length])
             elif rv != 0:
-                value = self._read_one(session, handle, name)
+                value = self._read_one(session, handle, key)
                 if value is not None:
                     out[name] = value
         return out
 
-    def _read_one(self, session: int, handle: int, name: str) -> Any:
-        from pkcs11 import Attribute
-
-        attr = _Attr(int(getattr(Attribute, name)), None, 0)
-        if self._fn["C_GetAttributeValue"](session, handle, ctypes.byref(attr), 1) != 0 or (
-                attr.ulValueLen == _UNAVAILABLE):
+    def _read_one(self, session: int, handle: int, key: Any) -> Any:
+        try:
+            return self.read_one(session, handle, key)
+        except Exception:  # noqa: BLE001 - the bulk read's answer stands: left out
             return None
+
+    def read_one(self, session: int, handle: int, key: Any) -> Any:
+        """One attribute (its size, then its value), raising the token's refusal as
+        python-pkcs11 does (AttributeTypeInvalid, AttributeSensitive ...)."""
+        attr = _Attr(int(key), None, 0)
+        check(self._fn["C_GetAttributeValue"](session, handle, ctypes.byref(attr), 1))
+        if attr.ulValueLen == _UNAVAILABLE:
+            check(0x11)
         buf = ctypes.create_string_buffer(max(attr.ulValueLen, 1))
         attr.pValue = ctypes.cast(buf, ctypes.c_void_p)
-        if self._fn["C_GetAttributeValue"](session, handle, ctypes.byref(attr), 1) != 0:
-            return None
-        return self._unpack(name, buf.raw[:attr.ulValueLen])
+        check(self._fn["C_GetAttributeValue"](session, handle, ctypes.byref(attr), 1))
+        return self._unpack(key, buf.raw[:attr.ulValueLen])
 
-    def _unpack(self, name: str, raw: bytes) -> Any:
-        from pkcs11 import Attribute
-
-        key = getattr(Attribute, name)
+    def _unpack(self, key: Any, raw: bytes) -> Any:
         try:
             return self.mapper.unpack_attributes(key, raw)
         except (KeyError, ValueError, TypeError):
@@ -225,7 +268,7 @@ class RawModule:
 
     def set_attribute(self, session: int, handle: int, key: Any, value: Any) -> None:
         """C_SetAttributeValue of one attribute."""
-        arr, count, keep = self._template({key: value})
+        arr, count, keep = self.template({key: value})
         check(self._fn["C_SetAttributeValue"](session, handle, arr, count))
         del keep
 
@@ -311,6 +354,10 @@ def raw_for(session: Any) -> RawModule | None:
     """The raw calls for ``session``, or None when it is not a real python-pkcs11 session (a
     test stand-in: python-pkcs11's own path keeps its wrappers in the loop) or its function
     table cannot be read."""
+    from tui_csr.hsm.native import NativeSession
+
+    if isinstance(session, NativeSession):
+        return session.raw
     from pkcs11 import _pkcs11
 
     if session is None or not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]

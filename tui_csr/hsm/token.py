@@ -76,9 +76,11 @@ class Pkcs11Token(CertificateMixin):
 
     # -- opening ------------------------------------------------------------------------------
     def load(self) -> Any:
-        """Load the module (once). Raises ConfigError with a sentence."""
-        import pkcs11
+        """Load the module (once per process: :func:`tui_csr.hsm.native.load_library`).
+        Raises ConfigError with a sentence."""
         from pkcs11 import exceptions as px
+
+        from tui_csr.hsm.native import LoadError, load_library
 
         if self._lib is not None:
             return self._lib
@@ -91,11 +93,9 @@ class Pkcs11Token(CertificateMixin):
         if not os.path.isfile(path):
             raise ConfigError(f"PKCS#11 module {path} is not a file.", field="module")
         try:
-            self._lib = pkcs11.lib(path)
-        except (px.PKCS11Error, OSError, RuntimeError) as exc:
-            # The loader's text repeats the path ("OS exception while loading P: P: why").
-            why = str(exc).replace(f"OS exception while loading {path}: ", "").replace(
-                f"{path}: ", "").strip().rstrip(".") or type(exc).__name__
+            self._lib = load_library(path)
+        except (LoadError, px.PKCS11Error, OSError, RuntimeError) as exc:
+            why = str(exc).replace(f"{path}: ", "").strip().rstrip(".") or type(exc).__name__
             raise ConfigError(f"{path} is not a PKCS#11 module that can be loaded ({why}).",
                               field="module") from exc
         return self._lib
@@ -240,6 +240,14 @@ class Pkcs11Token(CertificateMixin):
         self._session = None
         self._spent = []
 
+    def abandon(self) -> None:
+        """Forget the sessions without closing them, when C_Finalize follows at once (the end
+        of the process, :class:`~tui_csr.hsm.worker.TokenThread`): finalising the module ends
+        every session it has, so a C_CloseSession before it is a round trip for nothing."""
+        self._fresh = None
+        self._session = None
+        self._spent = []
+
     def _s(self) -> Any:
         if self._session is None:
             raise TokenError("Not logged in to the token.", field="token",
@@ -261,27 +269,9 @@ class Pkcs11Token(CertificateMixin):
 
     # -- capabilities --------------------------------------------------------------------------
     def mechanisms(self) -> set[Any]:
-        """The slot's mechanism list (read once per token)."""
+        """The slot's mechanism list (read once per token, in one call on a native slot)."""
         if self._mechanisms is None:
-            from pkcs11 import _pkcs11
-
-            from tui_csr.hsm.raw import raw_for
-
-            slot = self._token.slot  # a stand-in's slot (tests) answers for itself
-            raw = (raw_for(self._session)
-                   if isinstance(slot, _pkcs11.Slot) else None)  # type: ignore[attr-defined]
-            if raw is None:
-                self._mechanisms = set(self._token.slot.get_mechanisms())
-            else:  # one call, not python-pkcs11's two (count, then list)
-                from pkcs11 import Mechanism
-
-                def enum(value: int) -> Any:
-                    try:
-                        return Mechanism(value)
-                    except ValueError:
-                        return value
-
-                self._mechanisms = {enum(m) for m in raw.mechanisms(self._token.slot.slot_id)}
+            self._mechanisms = set(self._token.slot.get_mechanisms())
         return self._mechanisms
 
     def mechanism_info(self, mech: Any) -> Any:
@@ -290,12 +280,15 @@ class Pkcs11Token(CertificateMixin):
             self._mechanism_info[mech] = self._token.slot.get_mechanism_info(mech)
         return self._mechanism_info[mech]
 
-    def supports(self, spec: KeySpec) -> str | None:
-        """None when the token can make ``spec``; else a sentence saying why not."""
+    def supports(self, spec: KeySpec, ec_sizes: bool = False) -> str | None:
+        """None when the token can make ``spec``; else a sentence saying why not. An EC curve's
+        size is checked against C_GetMechanismInfo only with ``ec_sizes`` (a token that lacks
+        the curve refuses the key pair, and generation then asks, for the sentence): one round
+        trip less before every first key."""
         from tui_csr.hsm.describe import spec_problem
 
         return spec_problem(spec, self.mechanisms(), self.mechanism_info,
-                            self._profile.refused_specs, self._token.label)
+                            self._profile.refused_specs, self._token.label, ec_sizes=ec_sizes)
 
     def label_in_use(self, label: str) -> bool:
         """True when any key object on the token already carries ``label``."""

@@ -88,9 +88,12 @@ class TokenThread:
         self.thread_ident = None
 
     def _finish(self, tokens: list[AsyncToken]) -> None:
-        """On the token thread: close the sessions, then finalise every loaded module."""
+        """On the token thread: finalise every loaded module. C_Finalize ends every session
+        of the process (PKCS#11: the application is done with the library; SoftHSM and
+        p11-kit's client close them), so the sessions are forgotten, not closed one by one
+        first; a token that cannot be forgotten so is closed."""
         for token in tokens:
-            token._close_here()
+            token._close_here(finalizing=True)
         finalize_modules()
 
 
@@ -139,7 +142,7 @@ class SyncToken(Protocol):
     def info(self) -> TokenInfo: ...
     def login(self, pin: str | None) -> TokenInfo: ...
     def close(self) -> None: ...
-    def supports(self, spec: KeySpec) -> str | None: ...
+    def supports(self, spec: KeySpec, ec_sizes: bool = False) -> str | None: ...
     def label_in_use(self, label: str) -> bool: ...
     def labels_in_use(self, limit: int | None = None) -> set[str] | None: ...
     def new_key_id(self) -> bytes: ...
@@ -184,15 +187,21 @@ class AsyncToken:
         await self._thread.run(self._shutdown_here)
 
     def _shutdown_here(self) -> None:
-        self._close_here()
-        if not any(True for _ in self._thread._open):
+        last = not any(token is not self for token in self._thread._open)
+        self._close_here(finalizing=last)  # the last one: C_Finalize ends the session
+        if last:
             finalize_modules()
 
-    def _close_here(self) -> None:
-        """On the token thread: close the session (never raises: a dying session is closed)."""
+    def _close_here(self, finalizing: bool = False) -> None:
+        """On the token thread: close the session (never raises: a dying session is closed);
+        when ``finalizing`` (C_Finalize follows and ends it), only forget it."""
         self._thread._open.discard(self)
+        abandon = getattr(self._token, "abandon", None) if finalizing else None
         with contextlib.suppress(Exception):
-            self._token.close()
+            if abandon is not None:
+                abandon()
+            else:
+                self._token.close()
 
     @property
     def label(self) -> str:
@@ -218,8 +227,13 @@ class AsyncToken:
         await self._thread.run(self._token.close)
         self._thread._open.discard(self)
 
-    async def supports(self, spec: KeySpec) -> str | None:
-        """None when the token can make ``spec``, else the reason it cannot."""
+    async def supports(self, spec: KeySpec, ec_sizes: bool = False) -> str | None:
+        """None when the token can make ``spec``, else the reason it cannot; ``ec_sizes``
+        checks an EC curve's size against the slot's mechanism info too (one more call, read
+        once: the wizard's list of key specs; generation asks only when the token refuses)."""
+        if ec_sizes:
+            return await self._thread.run(functools.partial(self._token.supports, spec,
+                                                            ec_sizes=True))
         return await self._thread.run(self._token.supports, spec)
 
     async def label_in_use(self, label: str) -> bool:

@@ -76,7 +76,8 @@ class Generation:
         from tui_csr.core.keyspec import KEY_SPECS
 
         token = self.ctx.require_token()
-        return {name: await token.supports(spec) for name, spec in KEY_SPECS.items()}
+        return {name: await token.supports(spec, ec_sizes=True)
+                for name, spec in KEY_SPECS.items()}
 
     async def label_problem(self, label: str) -> str | None:
         """None when ``label`` is a valid key label free in the store and on the token; else the
@@ -325,4 +326,4 @@ class Generation:
                     and not await token.label_in_use(label)):
                 return replace(v, label=label)
         raise InputError(f"No free key label near '{v.label}' on token '{token.label}'; give "
-                         "one with --label.", field="label")
+                         "a key label of your own.", field="label")

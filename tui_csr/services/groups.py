@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from typing import TYPE_CHECKING
 
-from tui_csr.core.models import AuditEntry, Group
-from tui_csr.core.rules import validate_group_name, validate_text
+from tui_csr.core.models import AuditEntry, Group, Request, Status
+from tui_csr.core.rules import check_fit, validate_group_name, validate_text
 from tui_csr.errors import InputError
 
 if TYPE_CHECKING:
@@ -73,6 +74,35 @@ class Groups:
             await self.rename(current.name, target)
             group = await asyncio.to_thread(self.ctx.store.get_group, target)
         return group
+
+    async def misfits(self, name: str) -> builtins.list[tuple[Request, str]]:
+        """The pending requests of group ``name`` that do not fit the profiles of their groups
+        as the policies are now, each with the first rule it breaks (one sentence). A policy
+        applies to requests made after it changed; these are the ones made before that the
+        new policy would have refused: the administrator decides what becomes of them."""
+        from tui_csr.core.profiles import all_profiles
+
+        store = self.ctx.store
+        groups = await asyncio.to_thread(store.list_groups)
+        policies = {g.name: g.policy for g in groups}
+        known = all_profiles(await asyncio.to_thread(store.list_profiles))
+        key = name.casefold()
+
+        def attestation_problem() -> str | None:  # asked only when a profile requires one
+            from tui_csr.attestation.support import attestation_support
+
+            return attestation_support(self.ctx.settings, self.ctx.token_info)
+
+        out: builtins.list[tuple[Request, str]] = []
+        for request in await asyncio.to_thread(store.list_requests, Status.PENDING):
+            if key not in {g.casefold() for g in request.groups}:
+                continue
+            try:
+                check_fit(request, request.groups, group_policies=policies, profiles=known,
+                          attestation_problem=attestation_problem)
+            except InputError as exc:
+                out.append((request, exc.message))
+        return out
 
     async def remove(self, name: str) -> None:
         """Remove an empty group (administrators only)."""

@@ -126,7 +126,7 @@ class Renewal:
         new = build_tbs(v.dn, old["subject_pk_info"].dump(), v.sans)
         if new["subject"].dump() != old["subject"].dump():
             raise InputError(f"The subject of request '{source.label}' cannot be rebuilt "
-                             "exactly from its record; give it with --dn.", field="dn")
+                             "exactly from its record; give the subject as a DN string.", field="dn")
 
     async def renew(self, source_id: str, ov: RenewOverrides | None = None,
                     progress: Progress | None = None) -> Request:

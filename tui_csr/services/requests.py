@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tui_csr.core.models import AuditEntry, Request, Status, utcnow
-from tui_csr.core.rules import check_groups, validate_owner
+from tui_csr.core.rules import check_groups, check_regroup, validate_owner
 from tui_csr.errors import InputError, TokenError
 from tui_csr.services.certificates import (
     CertSummary,
@@ -149,13 +149,32 @@ class Requests:
 
     async def set_groups(self, request_id: str, groups: Sequence[str],
                          owner: str | None = None, *, change_owner: bool = False) -> Request:
-        """Change a request's groups (at least one) and optionally its owner."""
+        """Change a request's groups (at least one) and optionally its owner.
+
+        A group the request joins applies its profile to the request as it is (its key, CSR
+        and extensions are made): a request that does not fit is refused with the rule, the
+        group and the profile named (:func:`tui_csr.core.rules.check_regroup`), before anything
+        is written.
+        """
+        from tui_csr.core.profiles import all_profiles
+
         request = await self.get_request(request_id)
-        existing = [g.name for g in await asyncio.to_thread(self.ctx.store.list_groups)]
-        new_groups = check_groups(groups, existing)
+        store = self.ctx.store
+        stored_groups = await asyncio.to_thread(store.list_groups)
+        new_groups = check_groups(groups, [g.name for g in stored_groups])
+        owner_value = validate_owner(owner) if change_owner else request.owner
+        known = all_profiles(await asyncio.to_thread(store.list_profiles))
+
+        def attestation_problem() -> str | None:  # asked only when a profile requires one
+            from tui_csr.attestation.support import attestation_support
+
+            return attestation_support(self.ctx.settings, self.ctx.token_info)
+
+        check_regroup(request, new_groups,
+                      group_policies={g.name: g.policy for g in stored_groups},
+                      profiles=known, attestation_problem=attestation_problem)
         request.groups = list(new_groups)
-        if change_owner:
-            request.owner = validate_owner(owner)
+        request.owner = owner_value
         audit = AuditEntry("edit-groups", self.ctx.user, request.id,
                            f"groups={','.join(request.groups)} owner={request.owner or ''}")
         await asyncio.to_thread(self.ctx.store.update_request, request, audit)

@@ -1,4 +1,6 @@
-"""``tui-csr edit ID``: change a request's groups and owner."""
+"""``tui-csr edit ID``: change a request's groups and owner. A group the request joins applies
+its profile to the request as made: one that does not fit is refused (exit 2) naming the group,
+the profile and the rule, and nothing is written."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ def add_parser(sub: Any) -> None:
     ed = new_command(sub, "edit", "change a request's groups and owner")
     ed.add_argument("id", metavar="ID")
     ed.add_argument("--group", action="append", default=[], metavar="NAME",
-                    help="the request's groups (replaces them; at least one)")
+                    help="the request's groups (replaces them; at least one); a group joined "
+                         "must have a profile the request fits")
     ed.add_argument("--owner", action=Once, metavar="USER", help="new owner ('' to clear)")
 
 

@@ -21,9 +21,7 @@ def add_parser(sub: Any) -> None:
 
 
 async def run(args: Any, settings: Any) -> int:
-    import json
-
-    from tui_csr.cli.output import request_json, safe_lines, write_out
+    from tui_csr.cli.output import json_text, request_json, safe_lines, write_out
     from tui_csr.cli.session import find_request, open_service
     from tui_csr.core.csr import describe, from_pem_or_der
     from tui_csr.errors import InputError
@@ -39,7 +37,7 @@ async def run(args: Any, settings: Any) -> int:
         await service.record_download(req, "CSR as DER", str(path))
         return 0
     if args.json:
-        text = json.dumps(request_json(req), ensure_ascii=False) + "\n"
+        text = json_text(request_json(req)) + "\n"
     elif args.text:
         text = describe(der) + record_text(req)
         if not args.out:

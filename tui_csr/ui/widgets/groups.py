@@ -25,6 +25,9 @@ from tui_csr.ui.dialogs.group_form import GroupFormDialog
 from tui_csr.ui.text import LiteralTable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from tui_csr.core.models import Request
     from tui_csr.service import CsrService
 
 #: (column key, header) of the table, in display order.
@@ -194,14 +197,27 @@ class GroupsView(ReportsWorkerErrors, Vertical):
             return
 
         async def submit(name: str, policy: str, description: str) -> None:
-            await self.service.edit_group(group.name, new_name=name, policy=policy,
-                                          description=description)
+            saved = await self.service.edit_group(group.name, new_name=name, policy=policy,
+                                                  description=description)
+            if saved.policy != group.policy:
+                self._misfits = await self.service.group_misfits(saved.name)
 
+        self._misfits = ()
         self.app.push_screen(GroupFormDialog(submit, group=group), self._saved)
+
+    #: Pending requests the group's new policy would refuse (set by an edit, shown once saved).
+    _misfits: Sequence[tuple[Request, str]] = ()
 
     def _saved(self, name: str | None) -> None:
         if name is not None:
             self.notify(f"Group '{name}' saved.", title="Groups")
+            misfits, self._misfits = self._misfits, ()
+            if misfits:
+                first = "; ".join(f"'{r.label}': {reason}" for r, reason in misfits[:2])
+                more = f" (and {len(misfits) - 2} more)" if len(misfits) > 2 else ""
+                self.notify(f"{len(misfits)} pending request(s) in '{name}' do not fit its new "
+                            f"policy: {first}{more}", title="Policy changed",
+                            severity="warning", timeout=12)
             self._changed()
 
     def action_remove(self) -> None:
