@@ -49,7 +49,8 @@ system-test-deps:
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+		--config-settings editable_mode=compat -e '.[test]'
 	@touch $(STAMP)
 
 clean:
