@@ -32,9 +32,10 @@ FIGURES = {
     "startup": "bench.fig_startup",
     "calls": "bench.fig_calls",
     "store-pg": "bench.fig_store_pg",
+    "scale": "bench.fig_scale",
 }
 NAMES = {"overhead": "1", "batch": "2", "single": "3", "tui": "4", "store": "5", "startup": "6",
-         "calls": "7", "store-pg": "8"}
+         "calls": "7", "store-pg": "8", "scale": "9"}
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
 

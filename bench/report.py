@@ -13,20 +13,27 @@ LIMITS = {
     "1": (
         "Overhead in-process. On top of keygen + sign, generate does on purpose: the label check "
         "on the token, the key pair's attributes read back and its public key checked, CKA_ID "
-        "rewritten to the public key's SHA-1, the CSR built and verified in software, and three "
-        "durable store writes (the write-ahead intent before the key exists, its rewrite target "
-        "before the CKA_ID changes, the record that closes it: temp file or journal line, fsync). "
-        "SoftHSM's file backend answers every object search by re-reading every object file "
-        "(about 25 us an object), so the label search costs more as the token fills. The rest is the six hand-offs between the event loop, the token "
-        "thread and the store thread; each costs ~0.1 ms on an idle machine but waits for a "
-        "free CPU when all are busy (see the load above), which the bare run, one call on one "
-        "thread, never does. The step medians below show each part."
+        "rewritten to the public key's SHA-1, the CSR built and verified in software, and two "
+        "durable store writes (the write-ahead intent before the key exists, the record that "
+        "closes it: temp file or journal line, fsync; 1-3 ms each on this shared disk). A "
+        "crash between the CKA_ID rewrite and the record is found by label and the key's own "
+        "SHA-1, so the rewrite needs no write of its own. The rest is the hand-offs between the "
+        "event loop, the token thread and the store thread; each costs ~0.1 ms on an idle "
+        "machine but waits for a free CPU when all are busy (see the load above), which the "
+        "bare run, one call on one thread, never does. Meeting 1.25x (about 2 ms over bare "
+        "keygen + sign) would leave room for one fsync: dropping the durable intent before the "
+        "key exists would lose track of a key after a power cut, so it stays. The step medians "
+        "below show each part."
     ),
     "2": (
-        "Batch. Python start-up, imports and the login are paid once; each request still pays "
-        "the per-request token and store work of figure 1, and on a token that fills up during "
-        "the batch SoftHSM's searches grow (label check ~0.3 ms on an empty token, ~4 ms after "
-        "150 objects)."
+        "Batch. Python start-up, imports and the login are paid once; the intents of 16 lines "
+        "go to the store in one durable write before their keys are made, and each line pays "
+        "its token work (keygen, read-backs, CKA_ID rewrite, sign: 7 PKCS#11 calls), the CSR "
+        "built and checked in software, and one durable record. SoftHSM itself slows down as "
+        "the token fills (its file backend re-reads every object file on a search or a "
+        "keygen: bare python-pkcs11 keygen 8 ms on an empty token, 18 ms at 500 objects), and "
+        "on this machine the token work alone is about 12 ms a CSR: the 0.5x target (about 17 "
+        "ms a CSR here) is below what SoftHSM takes for keygen + sign + a durable record."
     ),
     "3": (
         "Single shot. A fresh tui-csr process pays Python start-up (the floor in figure 6) and "
@@ -50,24 +57,25 @@ LIMITS = {
     "5": (
         "Store at scale. Add: a large store appends each write to a journal (one line, one "
         "fsync) instead of rewriting and fsyncing the whole 19 MB file. List: building 10,000 "
-        "Request models is the cost (~5-10 us each). TUI start and memory: Textual's DataTable "
-        "measures every cell of every added row (`_update_dimensions` -> `measure`, and "
-        "`Text.from_markup` on each str cell) and keeps a renderable per cell, so 10,000 rows x "
-        "8 columns cost seconds before the first paint and ~100 MB; the parsed store (~45 MB) "
-        "and the 10,000 models (~15 MB) are the rest. The fix belongs in the Requests screen: a "
-        "virtual table, or rows added a page at a time as the cursor nears the end."
+        "Request models is the cost (~5-10 us each). TUI start and memory: the Requests table is "
+        "virtual and renders only the rows on screen (see figure 9 for the curve); what is left "
+        "is the interpreter and imports, the token login, the store's parse (~55 MB of objects "
+        "for 22 MB of JSON, read while the token logs in), the 10,000 models of the list and "
+        "the 10,000 more of the start-up orphan scan, and the table's rows, made on a thread."
     ),
     "7": (
         "PKCS#11 calls (bench/fig_calls.py). Per batch request: the key pair, one read of each "
         "key (the security promise of the private key, the public key check) and the CKA_ID "
         "rewrite to the public key's SHA-1 (2 calls, where the profile allows it), then SignInit "
-        "and one Sign. A fresh generate adds the session around it: python-pkcs11 loading the "
-        "module (C_GetInterface x2, C_GetInfo), listing slots (GetSlotList twice: count, then "
-        "list; GetSlotInfo and GetTokenInfo per slot, SoftHSM has a free second slot), open, "
-        "login, the mechanism list and EC key sizes once, one label search (3 calls), close and "
-        "C_Finalize. The safety checks cost 8 of them (label search 3, read-backs 2, CKA_ID 2, "
-        "mechanism info 1); python-pkcs11's loader and slot listing 5 more than a loader of our "
-        "own would make."
+        "and one Sign. A fresh generate adds the session around it, through tui-csr's own "
+        "loader (tui_csr/hsm/native.py): C_GetFunctionList, C_Initialize, C_GetInfo, one "
+        "C_GetSlotList into a buffer, C_GetTokenInfo per slot (the labels choose the token; "
+        "SoftHSM has a free second slot, p11-kit forwards one), open, login, the mechanism list "
+        "once (EC key sizes are asked only when the token refuses a curve), one label search "
+        "(3 calls), and C_Finalize, which ends the session (no C_CloseSession before it). The "
+        "safety checks cost 7 of them (label search 3, read-backs 2, CKA_ID 2). Growth with "
+        "the batch: SoftHSM's own C_GenerateKeyPair slows as its file store fills (every "
+        "object file re-checked), measured bare beside the batch in the row's note."
     ),
     "8": (
         "PostgreSQL store (bench/fig_store_pg.py). Each add is one transaction on a unix "
@@ -75,6 +83,21 @@ LIMITS = {
         "(the unique label is a constraint), the audit row through its hash-chaining SQL "
         "function, a NOTIFY for the live view, and the commit's fsync. List reads every pending "
         "row and builds the Request models, like figure 5's TinyDB list."
+    ),
+    "9": (
+        "Scale (bench/fig_scale.py). The Requests table is virtual (tui_csr/ui/widgets/"
+        "virtual_table.py): it renders only the rows on screen, so ctrl+end and each frame cost "
+        "the same at 1k and 100k. What grows is the store: TinyDB reads and parses the whole "
+        "JSON file (~22 MB and ~55 MB of Python objects per 10,000 requests with their audit "
+        "entries) and every list builds a Request model per record (~2 KB, ~10 us each); at "
+        "start-up the TUI lists the pending requests, and the orphan scan lists them all again "
+        "(models for three fields), both under the store lock, then the table's rows are made "
+        "on a thread. Memory is that parse, both lists of models and the rows, on top of ~45 MB "
+        "of interpreter, Textual and the app. `list --json` pays `Request.to_doc()`, a "
+        "`dataclasses.asdict` deep copy (~90 us a request). The filter runs on a thread above "
+        "5,000 rows; the stall left is the app's own frames (the reference: the same typing on "
+        "a 20-request store) plus the filter thread's turns at the interpreter lock, and it "
+        "waits for a CPU when the machine is busy (see the load above)."
     ),
     "6": (
         "Start-up. `python -c pass` is the floor; the editable install's import finder adds "
@@ -160,6 +183,16 @@ def render_markdown(rows: Sequence[Row], info: dict[str, str]) -> str:
         lines += [f"| {name} | {ms:.2f} |" for name, ms in steps]
         lines += ["", "`token.generate_keypair` includes the keygen, the attribute read-back, "
                   "the CKA_ID update and `token._mark`; `token.sign` includes the sign."]
+    scale = [r for r in rows if "scale_measure" in r.extra]  # figure 9: one column per size
+    if scale:
+        sizes = list(dict.fromkeys(str(r.extra["scale_size"]) for r in scale))
+        measures = list(dict.fromkeys(str(r.extra["scale_measure"]) for r in scale))
+        cells = {(str(r.extra["scale_measure"]), str(r.extra["scale_size"])): _num(r.ours, r.unit)
+                 for r in scale}
+        lines += ["", "## Scale: growth with the number of stored requests (figure 9, medians)",
+                  "", "| Measure | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
+        lines += [f"| {m} | " + " | ".join(cells.get((m, z), "-") for z in sizes) + " |"
+                  for m in measures]
     missed = sorted({r.figure for r in rows if r.met is False})
     if missed:
         lines += ["", "## What limits the missed figures", ""]

@@ -4,6 +4,11 @@ Generating 10,000 keys on SoftHSM would take minutes; the store's cost depends o
 size and shape, not on the keys being distinct. So a handful of real requests (P-256, P-384,
 RSA-2048, RSA-3072, made by the service on a throwaway token) are cloned, each clone with its
 own id, label, CN, key id and creation time, and written with their audit entries in one write.
+
+The clones name another token (``OTHER_TOKEN``): their key ids are made up, and on the bench's own
+token the TUI's start-up scan would report every one of them as a request whose key is gone (and
+open its report over the table). The seed requests stay in the store beside them, so the seed
+keys on the token have their records and the scan finds nothing: a store as an admin has it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from pathlib import Path
 
 from bench.common import GROUP, PIN, Token
 
+#: The token the cloned requests name (not the bench's: see above).
+OTHER_TOKEN = "bench-elsewhere"
 SPECS = ("P-256", "P-256", "P-256", "P-384", "RSA2048", "RSA2048", "RSA3072")
 
 
@@ -49,7 +56,8 @@ def seed_documents(token: Token, cache: Path) -> list[dict]:
 
 def fill_store(data_dir: Path, seeds: list[dict], count: int) -> None:
     """Put ``count`` requests (and their ``generate`` audit entries) into the store at
-    ``data_dir``, which already holds the group, in one write."""
+    ``data_dir``, which already holds the group, in one write; the ``seeds`` themselves (made
+    on the bench token) are kept too, so the store holds ``count + len(seeds)`` requests."""
     from tui_csr.core.models import AuditEntry, Request, utcnow
     from tui_csr.store.repo import Store
 
@@ -65,13 +73,16 @@ def fill_store(data_dir: Path, seeds: list[dict], count: int) -> None:
                    subject=f"CN={cn},O=Bench Ltd,OU=PKI,C=GB",
                    subject_fields={"CN": cn, "O": "Bench Ltd", "OU": "PKI", "C": "GB"},
                    sans=[["dns", cn], ["dns", f"www.{cn}"]],
-                   key_id=rng.getrandbits(160).to_bytes(20, "big").hex())
+                   key_id=rng.getrandbits(160).to_bytes(20, "big").hex(),
+                   token_label=OTHER_TOKEN)
         req = Request.from_doc(doc)
         req.created = now - timedelta(minutes=count - n)
         with_requests[str(n + 1)] = req.to_doc()
         audit[str(n + 1)] = AuditEntry("generate", "alice", req.id,
                                        f"{req.label} {req.key_spec} {req.subject}",
                                        at=req.created).to_doc()
+    for n, seed in enumerate(seeds):
+        with_requests[str(count + n + 1)] = dict(seed)
     data = store._storage.read() or {}
     data["requests"] = with_requests
     data["audit"] = audit

@@ -32,11 +32,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tui_csr import crashpoint
 from tui_csr.errors import InputError, TuiCsrError
 
 if TYPE_CHECKING:
-    from tui_csr.core.models import Request
+    from tui_csr.core.models import Intent, Request
+    from tui_csr.core.rules import ValidatedRequest
     from tui_csr.service import CsrService, GenerateParams
+    from tui_csr.store.leases import Lease
 
 #: Canonical field names, each with the spellings accepted for it (case and -/_ ignored).
 _SCALARS = ("key_spec", "hash", "dn", "owner", "label", "profile")
@@ -269,12 +272,16 @@ def _list(value: Any, name: str, split: bool) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
+        if not value.strip():
+            return []  # an empty cell: no value
         parts = value.split(";") if split else [value]
     elif isinstance(value, list) and all(isinstance(v, str) for v in value):
         parts = value
     else:
         raise InputError(f"field '{name}' must be text or a list of text.", field=name)
-    return [p.strip() for p in parts if p.strip()]
+    # An empty entry ("a;;b", or "" in a JSON list) is kept: validation refuses it as it
+    # refuses an empty flag (`--email ''`), with the same sentence.
+    return [p.strip() for p in parts]
 
 
 def _bool(value: Any, name: str) -> bool:
@@ -401,6 +408,10 @@ async def check_on_token(service: CsrService, lines: Sequence[BatchLine],
 
 # -- generating -------------------------------------------------------------------------------
 
+#: Requests whose intents one durable store write opens (see :func:`run_batch`).
+CHUNK = 16
+
+
 async def run_batch(service: CsrService, lines: Sequence[BatchLine],
                     on_made: Callable[[BatchLine, Request], None] | None = None,
                     on_start: Callable[[int, BatchLine], None] | None = None,
@@ -414,32 +425,80 @@ async def run_batch(service: CsrService, lines: Sequence[BatchLine],
 
     ``labels`` is the batch's one scan of the token (:func:`token_labels`; made here when not
     given): labels are checked against it, so a request makes no search of its own.
+
+    The write-ahead intents of up to :data:`CHUNK` lines are opened in one durable store write
+    before the first key of those lines is made (each with its CKA_ID and label); each record
+    still closes its own intent in its own write. A crash leaves the lines not reached with an
+    open intent and no key, which the next orphan scan closes as abandoned; when the batch
+    stops, it closes them itself.
     """
+    import asyncio
+
     if labels is None:
         labels = await token_labels(service, lines)
     reserved = {label for line in lines if (label := line.explicit_label) is not None}
+    generation = service.generation
     made: list[Request] = []
-    for index, line in enumerate(lines):
-        if on_start is not None:
-            on_start(index, line)
-        try:
-            params = line.params
-            if line.explicit_label is None:
-                params = replace(params, label=await _default_label(service, params, reserved,
-                                                                    labels))
-            elif await labels.in_use(line.explicit_label):  # made since the check
-                raise InputError(f"Key label '{line.explicit_label}' is already used on "
-                                 f"token '{service.token.label if service.token else ''}'.",
-                                 field="label")
-            request = await service.generate(params, label_checked=True)
-        except Exception as exc:
-            raise BatchStopped(line, exc, made, len(lines), lines[-1].number) from exc
-        made.append(request)
-        reserved.add(request.label)
-        labels.add(request.label)
-        if on_made is not None:
-            on_made(line, request)
+    for first in range(0, len(lines), CHUNK):
+        chunk = list(enumerate(lines[first:first + CHUNK], start=first))
+        ready: list[tuple[int, BatchLine, ValidatedRequest]] = []
+        refused: tuple[int, BatchLine, Exception] | None = None
+        for index, line in chunk:
+            try:
+                ready.append((index, line, await generation.prepare(
+                    await _line_params(service, line, reserved, labels), label_checked=True)))
+            except Exception as exc:
+                refused = (index, line, exc)  # the lines before it are still made
+                break
+            reserved.add(ready[-1][2].label)
+        opened: list[tuple[Intent, Lease]] = []
+        if ready:
+            try:
+                opened = await generation.open_intents([v for _i, _l, v in ready])
+            except Exception as exc:
+                index, line, _v = ready[0]
+                if on_start is not None:
+                    on_start(index, line)
+                raise BatchStopped(line, exc, made, len(lines), lines[-1].number) from exc
+            crashpoint.reached("batch:after-intents")
+        for n, (index, line, v) in enumerate(ready):
+            intent, lease = opened[n]
+            started = n
+            try:
+                if on_start is not None:
+                    on_start(index, line)
+                started = n + 1  # from here on generate_opened settles this line's intent
+                request = await generation.generate_opened(v, intent, lease)
+            except BaseException as exc:
+                # Shielded: a cancelled batch still closes the intents it will not use.
+                await asyncio.shield(generation.abandon(opened[started:]))
+                if not isinstance(exc, Exception):
+                    raise
+                raise BatchStopped(line, exc, made, len(lines), lines[-1].number) from exc
+            made.append(request)
+            labels.add(request.label)
+            crashpoint.reached(f"batch:after-record-{len(made)}")
+            if on_made is not None:
+                on_made(line, request)
+        if refused is not None:
+            index, line, cause = refused
+            if on_start is not None:
+                on_start(index, line)
+            raise BatchStopped(line, cause, made, len(lines), lines[-1].number) from cause
     return made
+
+
+async def _line_params(service: CsrService, line: BatchLine, reserved: set[str],
+                       labels: TokenLabels) -> GenerateParams:
+    """The line's parameters with its label: the default one made unique, or the explicit
+    one checked against the token's labels again (a key may have been made since the check)."""
+    params = line.params
+    if line.explicit_label is None:
+        return replace(params, label=await _default_label(service, params, reserved, labels))
+    if await labels.in_use(line.explicit_label):
+        raise InputError(f"Key label '{line.explicit_label}' is already used on token "
+                         f"'{service.token.label if service.token else ''}'.", field="label")
+    return params
 
 
 async def _default_label(service: CsrService, params: GenerateParams, reserved: set[str],

@@ -13,7 +13,10 @@ Points of a generation, in order: ``after-intent`` (intent written, no key yet),
 ``after-keygen`` (the pair is on the token), ``after-id-rewrite`` (CKA_ID rewritten),
 ``after-sign`` (the CSR is signed and verified), ``store-write:<operation>`` (inside the store
 write of ``<operation>``, e.g. ``store-write:add_request``: the new file is written and fsynced,
-not yet renamed into place; for a journaled store: half of its line is written).
+not yet renamed into place; for a journaled store: half of its line is written). A batch
+adds ``batch:after-intents`` (the intents of a chunk written, no key of it yet) and
+``batch:after-record-<k>`` (the k-th record of the batch written); its chunk's intent write
+is ``store-write:open_intents``.
 """
 
 from __future__ import annotations

@@ -108,10 +108,11 @@ class CsrService(ServiceContext):
         described = await list_tokens(self.settings.module, self.settings.token_profile)
         return list(described.tokens)
 
-    async def store_change_mark(self) -> tuple[int, int] | None:
+    async def store_change_mark(self) -> tuple[int, ...] | None:
         """A cheap mark that changes when anyone writes the store, read off the loop: the
-        TinyDB file's change time and size; PostgreSQL: the LISTEN/NOTIFY counter (see
-        :meth:`PgSession.change_mark`). None when there is nothing to watch."""
+        TinyDB file's and its journal's change time and size (a large store appends writes
+        to the journal: the file itself does not change then); PostgreSQL: the LISTEN/NOTIFY
+        counter (see :meth:`PgSession.change_mark`). None when there is nothing to watch."""
         import asyncio
 
         from tui_csr.store.postgres import PostgresStore
@@ -123,12 +124,19 @@ class CsrService(ServiceContext):
         if not isinstance(store, Store):
             return None
 
-        def mark() -> tuple[int, int] | None:
+        def mark() -> tuple[int, ...] | None:
+            from tui_csr.store.journal import journal_path_for
+
             try:
                 st = store.path.stat()
             except OSError:
                 return None
-            return (st.st_mtime_ns, st.st_size)
+            try:
+                js = journal_path_for(store.path).stat()
+                journal: tuple[int, ...] = (js.st_ino, js.st_mtime_ns, js.st_size)
+            except OSError:
+                journal = ()
+            return (st.st_mtime_ns, st.st_size, *journal)
 
         return await asyncio.to_thread(mark)
 

@@ -196,3 +196,48 @@ async def test_run_batch_stops_on_a_token_failure(
     assert "CKR_DEVICE_ERROR" in str(stop.value.cause)
     assert await service.token.object_count() == before + 2  # one pair (no marker)
     assert [r.label for r in service.store.list_requests()] == ["sig-1"]
+
+
+async def test_durable_writes_per_request(service: CsrService,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generate makes two durable store writes (the intent, the record that closes it); a
+    batch opens the intents of a chunk of lines in one write, then one record per line."""
+    from tui_csr.batch import CHUNK, parse_batch
+    from tui_csr.core.models import IntentState
+
+    store = service.store
+    writes: list[tuple[str, int]] = []
+    def counting(name: str):
+        real = getattr(store, name)
+
+        def counted(*args, **kwargs):
+            first = args[0] if args else None
+            writes.append((name, len(first) if isinstance(first, list) else 1))
+            return real(*args, **kwargs)
+
+        return counted
+
+    for name in ("open_intent", "open_intents", "set_intent_target", "add_request",
+                 "close_intent"):
+        monkeypatch.setattr(store, name, counting(name))
+    await service.generate(batch_params("one"))
+    assert writes == [("open_intent", 1), ("add_request", 1)]
+    writes.clear()
+    size = CHUNK + 3
+    lines, problems = parse_batch(jsonl(*[
+        {"key_spec": "P-256", "cn": f"w{i}.example", "group": GROUP, "label": f"w-{i}"}
+        for i in range(size)]), "jsonl")
+    assert problems == []
+    made = await batch.run_batch(service, lines)
+    assert [r.label for r in made] == [f"w-{i}" for i in range(size)]
+    assert writes == ([("open_intents", CHUNK)] + [("add_request", 1)] * CHUNK
+                      + [("open_intents", 3)] + [("add_request", 1)] * 3)
+    assert {i.state for i in store.list_intents(None)} == {IntentState.RECORDED}
+    assert {i.request_id for i in store.list_intents(None)} >= {r.id for r in made}
+
+
+def batch_params(label: str):
+    from tui_csr.service import GenerateParams
+
+    return GenerateParams(key_spec="P-256", fields={"CN": f"{label}.example"}, groups=[GROUP],
+                          label=label)

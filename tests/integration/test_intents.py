@@ -258,6 +258,46 @@ async def test_the_scan_leaves_generations_in_progress_alone(service: CsrService
     await service.destroy_orphan(key_id.hex())
 
 
+async def test_a_rewritten_pair_is_found_by_its_label_and_a_running_one_left_alone(
+        service: CsrService) -> None:
+    """The CKA_ID rewrite target is not in the store: a pair rewritten to the SHA-1 of its
+    public key is attributed by the intent's label. While its generation runs, nobody claims
+    it, not even an older dead intent with the same label (a generation killed before its key);
+    once its worker is gone it is one orphan, of the newest intent; the older one is closed
+    as abandoned only once that key is gone."""
+    from tui_csr.hsm.keys import key_id_for
+
+    store, token, info = service.store, service.token, service.token_info
+
+    async def intent(label: str) -> Intent:
+        made = Intent(id=uuid.uuid4().hex, store_id=await service.store_tag(), label=label,
+                      key_id=(await token.new_key_id()).hex(), key_spec="P-256",
+                      token_label=token.label, created_by="t", created=utcnow(),
+                      token_serial=info.serial if info else None)
+        store.open_intent(made)
+        return made
+
+    dead = await intent("same-label")  # killed before its key was made
+    running = await intent("same-label")
+    with store.intent_lease(running.id) as _lease:
+        pair = await token.generate_keypair(parse_key_spec("P-256"), "same-label",
+                                            bytes.fromhex(running.key_id))
+        target = key_id_for(pair.spki_der)
+        assert await token.set_key_id(pair.key_id, target) == target
+        assert target.hex() not in running.key_ids + dead.key_ids
+        assert (await service.scan_orphans()).keys_without_record == []
+        assert store.get_intent(dead.id).state is IntentState.OPEN  # its key may be that one
+        with pytest.raises(InputError, match="right now"):
+            await service.destroy_orphan(target.hex())
+    (key,) = (await service.scan_orphans()).keys_without_record  # its worker died
+    assert (key.key_id, key.intent, key.has_private, key.has_public) == (
+        target, store.get_intent(running.id), True, True)
+    assert await service.destroy_orphan(target.hex()) == 2
+    assert store.get_intent(running.id).state is IntentState.DESTROYED
+    assert (await service.scan_orphans()).empty
+    assert store.get_intent(dead.id).state is IntentState.ABANDONED
+
+
 async def test_an_intent_without_its_pair_is_closed_quietly(service: CsrService) -> None:
     store = service.store
     token = service.token
@@ -321,3 +361,44 @@ def test_a_data_folder_of_an_earlier_version(tok: PrivateToken) -> None:
     assert store_ids == {"old-recorded"}
     cli_ok(tok, "delete", "old-recorded", "--yes")
     assert object_counts(tok) == {"DATA": 1, "PRIVATE_KEY": 1, "PUBLIC_KEY": 1}
+
+
+# -- a chunk of intents in one write (a batch), on both stores ----------------------------------
+
+@pytest.mark.parametrize("kind", ["tinydb", "postgres"])
+def test_open_intents_writes_all_or_none(kind: str, tmp_path: Path,
+                                         request: pytest.FixtureRequest) -> None:
+    if kind == "postgres":
+        from tests.backends.postgres import ADMIN, init_store
+        from tui_csr.store.postgres import PostgresStore
+
+        store = PostgresStore(init_store(request.getfixturevalue("postgres_server"),
+                                         role=ADMIN))
+    else:
+        store = Store.open(tmp_path / "data")
+
+    def make(label: str, key_id: str) -> Intent:
+        return Intent(id=uuid.uuid4().hex, store_id=store.identity(), label=label,
+                      key_id=key_id, key_spec="P-256", token_label="t", created_by="t",
+                      created=utcnow())
+
+    first = [make("a", "a1"), make("b", "b1"), make("c", "c1")]
+    store.open_intents(first)
+    assert [i.label for i in store.list_intents()] == ["a", "b", "c"]
+    # One id taken by an open intent, or twice in the chunk, or by a request: nothing written.
+    for chunk in ([make("d", "d1"), make("e", "b1")], [make("f", "f1"), make("g", "f1")]):
+        with pytest.raises(InputError) as err:
+            store.open_intents(chunk)
+        assert err.value.field == "key_id"
+    store.add_request(Request(
+        id=uuid.uuid4().hex, label="r", subject="CN=r", subject_fields={"CN": "r"}, sans=[],
+        key_spec="P-256", hash="SHA256", scheme="ECDSA", token_label="t", key_id="e1",
+        pkcs11_uri="pkcs11:token=t;object=r;type=private", csr_pem="x", groups=[], owner=None,
+        created=utcnow(), created_by="t"), close_intent=first[0].id)
+    with pytest.raises(InputError, match="taken by request 'r'"):
+        store.open_intents([make("h", "h1"), make("i", "e1")])
+    assert [i.label for i in store.list_intents()] == ["b", "c"]
+    # The record's write named the id it recorded (the intent's was a1).
+    assert store.get_intent(first[0].id).final_key_id == "e1"
+    store.open_intents([])  # nothing to write: no write
+    assert [i.label for i in store.list_intents(None)] == ["a", "b", "c"]

@@ -94,7 +94,7 @@ class FakeToken:
     def close(self) -> None:
         self.logged_in = False
 
-    def supports(self, spec: KeySpec) -> str | None:
+    def supports(self, spec: KeySpec, ec_sizes: bool = False) -> str | None:
         return None
 
     def list_keys(self) -> list:

@@ -38,3 +38,21 @@ async def test_store_change_mark_moves_with_a_write(tmp_path: Path) -> None:
     assert before is not None
     add_requests(service, SAMPLE[:1])
     assert await service.store_change_mark() != before
+
+
+async def test_the_mark_moves_when_a_large_store_appends_to_its_journal(tmp_path: Path) -> None:
+    """A store of 1 MB and more appends another admin's write to its journal and leaves the
+    file as it is: the mark watches the journal too, so the live view still sees the write."""
+    from tui_csr.core.models import Group
+    from tui_csr.store.journal import journal_path_for
+
+    service = fake_service(tmp_path / "fake")
+    big = Store.open(tmp_path / "fake")
+    big.add_group(Group("Bulk", description="x" * 1_200_000, created_by="alice"))
+    before = await service.store_change_mark()
+    file_before = service.store.path.stat().st_mtime_ns
+    other = Store.open(tmp_path / "fake")
+    other.add_request(SAMPLE[1])
+    assert journal_path_for(service.store.path).exists()  # the write went to the journal
+    assert service.store.path.stat().st_mtime_ns == file_before  # the file did not change
+    assert await service.store_change_mark() != before

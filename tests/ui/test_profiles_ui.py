@@ -109,7 +109,7 @@ async def test_explicit_profile_from_the_select_applies(service: CsrService) -> 
         await next_step(pilot)
         await settle(pilot)
         assert error_under(app, "key_spec") == (
-            "key_spec: profile code-signing (--profile) needs RSA 3072 or larger, or "
+            "key_spec: the chosen profile code-signing needs RSA 3072 or larger, or "
             "P-256/P-384")
 
 

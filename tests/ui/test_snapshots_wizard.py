@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from textual.pilot import Pilot
+from textual.widgets import RadioButton
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import (
@@ -22,6 +23,7 @@ from tests.ui.wizard_harness import (
     type_into,
 )
 from tui_csr.service import CsrService, GenerateParams
+from tui_csr.ui.screens.wizard import GenerateWizard
 
 service = harness.service
 data_dir = harness.data_dir
@@ -183,5 +185,72 @@ class TestReviewAndApply:
             await dn_filled(pilot)
             await pilot.press("escape")
             await settle(pilot)
+
+        assert shot(snap_compare, service, run_before, SMALL)
+
+
+def wizard_of(pilot: Pilot) -> GenerateWizard:
+    """The harness's wizard."""
+    app = pilot.app
+    assert isinstance(app, WizardHarness)
+    return app.wizard
+
+
+class TestIssue15At80x24:
+    """Issue 15 at 80x24: other DN attributes, a multi-valued RDN, EdDSA, CA and path length."""
+
+    def test_other_attributes(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*("CN=snap-ev.example.org,O=Example GmbH,serialNumber=HRB 12345,"
+                                "jurisdictionC=DE,1.3.6.1.4.1.99999.7=x"))
+            await settle(pilot)
+            step = wizard_of(pilot).dn_step
+            await pilot.press("ctrl+o")  # a new row, its type list focused
+            await settle(pilot)
+            row = step.rows[-1]
+            row.query_one(".attr-value").focus()
+            await pilot.press(*"no type")
+            await settle(pilot)
+            step.scroll_end(animate=False)
+
+        assert shot(snap_compare, service, run_before, SMALL)
+
+    def test_multi_valued_rdn(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await next_step(pilot)
+            await pilot.press(*"CN=snap-mv.example.org+UID=jdoe,O=Example")
+            await settle(pilot)
+
+        assert shot(snap_compare, service, run_before, SMALL)
+
+    def test_eddsa(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await settle(pilot)
+            await pilot.press("right", "right", "enter")  # EdDSA: Ed25519, no hash, no padding
+
+        assert shot(snap_compare, service, run_before, SMALL)
+
+    def test_review_ca_path_length(self, snap_compare, service: CsrService) -> None:
+        async def run_before(pilot: Pilot) -> None:
+            await service.groups.add("Issuing CAs", policy="sub-ca")
+            await settle(pilot)
+            wizard_of(pilot).query_one("#type-ec", RadioButton).value = True
+            await settle(pilot)
+            await next_step(pilot)
+            await type_into(pilot, "#dn", "CN=Snap Issuing CA,O=Example,C=DE")
+            await next_step(pilot)
+            await next_step(pilot)
+            wizard_of(pilot).groups_step.prefill(["Issuing CAs"], None)
+            await settle(pilot)
+            await next_step(pilot)
+            review = wizard_of(pilot).review_step
+            await type_into(pilot, "#path_len", "3")
+            review.query_one("#ca").focus()
+            await pilot.press("space")
+            await settle(pilot)
+            review.scroll_end(animate=False)
 
         assert shot(snap_compare, service, run_before, SMALL)

@@ -81,3 +81,25 @@ def test_an_unknown_column_lists_the_new_fields() -> None:
     for name in ("profile", "key_usage", "eku", "ca", "path_len", "always_authenticate",
                  "serial_number", "jurisdiction_c", "organization_identifier"):
         assert name in problems[0][1]
+
+
+def test_an_empty_list_entry_is_kept_for_validation_to_refuse() -> None:
+    """`"email": [""]` or a CSV cell `a@x;;b@x` holds an empty entry: it reaches validation
+    (which refuses it as it refuses `--email ''`), never silently dropped; an empty cell is
+    no value at all. (Found by tests/reliability/test_fuzz_batch.py.)"""
+    from datetime import date
+
+    from tui_csr.core.rules import validate_request
+    from tui_csr.errors import InputError
+
+    p = one({"key_spec": "P-256", "cn": "a", "email": [""], "group": "Web"})
+    assert p.sans == [("email", "")]
+    with pytest.raises(InputError, match="Email entry is empty"):
+        validate_request(p, existing_groups=["Web"], label_taken=lambda _l: False,
+                         san_supported=True, today=date(2026, 12, 1))
+    lines, problems = parse_batch("key_spec,cn,email\nP-256,a,a@example.com;;b@example.com\n"
+                                  "P-256,b,\n", "csv")
+    assert problems == []
+    assert lines[0].params.sans == [("email", "a@example.com"), ("email", ""),
+                                    ("email", "b@example.com")]
+    assert lines[1].params.sans == []

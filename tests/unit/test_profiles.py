@@ -164,6 +164,22 @@ def test_defaults_fill_what_the_user_left_empty() -> None:
         validate(params(key_spec="", groups=["Plain"]))
 
 
+def test_defaults_fill_a_subject_given_as_one_string_too() -> None:
+    """The wizard (and `--dn`) give the subject as one string: a profile's DN defaults fill
+    the attributes it lacks, each at its place in the canonical order; the string's own
+    attributes, their order and multi-valued RDNs stay as given."""
+    shop = Profile("shop", dn_defaults=(("O", "Example GmbH"), ("C", "DE"), ("OU", "Shop")))
+    known = {**BUILTIN_PROFILES, "shop": shop}
+    v = validate(params(profile="shop", fields={}, dn="CN=a,O=Mine"), profiles=known)
+    assert v.dn.to_rfc4514() == "CN=a,OU=Shop,O=Mine,C=DE"
+    v = validate(params(profile="shop", fields={}, dn="CN=a+UID=u,L=Berlin"), profiles=known)
+    assert v.dn.to_rfc4514() == "CN=a+UID=u,OU=Shop,O=Example GmbH,L=Berlin,C=DE"
+    v = validate(params(profile="shop", fields={}, dn="CN=a,OU=x,O=y,C=FR"), profiles=known)
+    assert v.dn.to_rfc4514() == "CN=a,OU=x,O=y,C=FR"  # nothing lacking: as typed
+    with pytest.raises(InputError):  # a string that does not parse is still refused
+        validate(params(profile="shop", fields={}, dn="CN=a,,O="), profiles=known)
+
+
 def test_key_usage_defaults_follow_the_key_type() -> None:
     rsa = Profile("rsa-tls", key_usage=("digitalSignature", "keyEncipherment"),
                   key_usage_allowed=("digitalSignature", "keyEncipherment", "keyAgreement"))

@@ -205,6 +205,27 @@ class DistinguishedName:
         order = sorted(values, key=_rank)  # stable: OID types keep their given order
         return cls(tuple((t, v) for t in order for v in reversed(values.get(t, []))))
 
+    def with_defaults(self, defaults: Sequence[tuple[str, str]]) -> DistinguishedName:
+        """This DN plus each ``(type, value)`` default whose type it lacks (a profile's DN
+        defaults for a subject given as one string), each in its own RDN where the canonical
+        order puts it (before the first attribute that comes after it: CN, OU, O, L, ST, C,
+        DC); the DN's own attributes keep their order and multi-valued RDNs."""
+        attrs, plus = list(self.attrs), list(self.plus or (False,) * len(self.attrs))
+        present = {t for t, _ in attrs}
+        for raw_type, value in defaults:
+            attr = _canonical_type(raw_type)
+            if attr in present or not value.strip():
+                continue
+            # The first RDN (not a continuation of a multi-valued one) that ranks later.
+            at = next((i for i, (t, _v) in enumerate(attrs)
+                       if _rank(t) > _rank(attr) and not plus[i]), len(attrs))
+            attrs.insert(at, (attr, value.strip()))
+            plus.insert(at, False)
+            present.add(attr)
+        if len(attrs) == len(self.attrs):
+            return self
+        return DistinguishedName(tuple(attrs), tuple(plus) if any(plus) else ())
+
     # -- views -------------------------------------------------------------------------------
 
     @property

@@ -191,9 +191,11 @@ class IntentState(enum.StrEnum):
 class Intent:
     """A write-ahead record of one key generation, written before the key pair exists.
 
-    ``key_id`` is the CKA_ID the pair is created with; ``final_key_id`` the id it is rewritten
-    to, recorded before the rewrite starts (``None``: no rewrite). Both are lower-case hex. An
-    open intent whose pair is on the token is an orphan to adopt or destroy.
+    ``key_id`` is the CKA_ID the pair is created with; ``final_key_id`` the id it was rewritten
+    to, written by the record that closes the intent (``None``: no rewrite, or not recorded; an
+    open intent's rewritten pair is recognised by its label, see
+    :mod:`tui_csr.services.orphans`). Both are lower-case hex. An open intent whose pair is on
+    the token is an orphan to adopt or destroy.
     """
 
     id: str

@@ -528,10 +528,24 @@ def apply_profiles(params: _P, applied: Sequence[Applied]) -> tuple[_P, Outcome]
             fields += add
             given |= {a.upper() for a, _ in add}
     use_dn = bool(params.dn and params.dn.strip())
+    subject: dict[str, Any] = {} if use_dn else {"fields": fields}
+    if use_dn and not params.field_pairs():
+        # A subject given as one string (the wizard, `--dn`): the defaults fill the attributes
+        # it lacks too. A string that does not parse is left for validation to refuse.
+        try:
+            given_dn = parse_dn(params.dn or "")
+        except InputError:
+            given_dn = None
+        if given_dn is not None:
+            with_defaults = given_dn
+            for p in profiles:
+                with_defaults = with_defaults.with_defaults(p.dn_defaults)
+            if with_defaults is not given_dn:
+                subject = {"dn": with_defaults.to_rfc4514()}
     filled = replace(params, key_spec=key_spec, hash=hash_text, pss=pss,  # type: ignore[type-var]
-                     **({} if use_dn else {"fields": fields}))
+                     **subject)
     if applied and not (use_dn and params.field_pairs()):  # both: rules.subject_of refuses it
-        dn = parse_dn(params.dn or "") if use_dn else DistinguishedName.from_pairs(fields)
+        dn = parse_dn(filled.dn or "") if use_dn else DistinguishedName.from_pairs(fields)
         present = {a for a, _ in dn.attrs}
         for a in applied:
             missing = [t for t in a.profile.dn_required if t not in present]

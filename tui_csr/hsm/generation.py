@@ -16,8 +16,9 @@ from tui_csr.core.keyspec import KeySpec, KeyType
 from tui_csr.errors import InputError, TokenError
 from tui_csr.hsm.errors import TEMPLATE_REFUSALS, ckr_name, template_hint, token_error
 from tui_csr.hsm.keys import KeyPair, find_objects, read_attributes, read_flags
+from tui_csr.hsm.native import raw_for
 from tui_csr.hsm.pubkey import PublicKeyProblem, checked_spki
-from tui_csr.hsm.raw import RawModule, RawObject, raw_for
+from tui_csr.hsm.raw import RawModule, RawObject
 from tui_csr.hsm.templates import forced_attributes, key_templates, promise_broken
 
 if TYPE_CHECKING:
@@ -214,6 +215,14 @@ def set_key_id(token: Pkcs11Token, old: bytes, new: bytes) -> bytes:
         objs = find_objects(token._s(), {Attribute.ID: old})
         privs = [o for o in objs if o.object_class == ObjectClass.PRIVATE_KEY]
         pubs = [o for o in objs if o.object_class == ObjectClass.PUBLIC_KEY]
+        if len(privs) == 1 and not pubs and len(find_objects(token._s(), {
+                Attribute.ID: new, Attribute.CLASS: ObjectClass.PUBLIC_KEY})) == 1:
+            # A rewrite cut short (the public key is rewritten first): finish it.
+            try:
+                privs[0][Attribute.ID] = new
+            except px.PKCS11Error as exc:
+                raise token_error(exc, doing, token.token_label) from exc
+            return new
         if len(privs) != 1 or len(pubs) != 1:
             raise TokenError(f"While {doing} on token '{token.token_label}': key pair "
                              f"{old.hex()} is not there.", field="token")

@@ -482,3 +482,16 @@ def load_library(so: str) -> NativeLib:
     pkcs11._loaded[so] = lib  # finalised with python-pkcs11's own (worker.finalize_modules)
     lib._read_info()
     return lib
+
+
+def raw_for(session: Any) -> RawModule | None:
+    """The raw calls for ``session``, or None when it is not a real python-pkcs11 session (a
+    test stand-in: python-pkcs11's own path keeps its wrappers in the loop) or its function
+    table cannot be read."""
+    if isinstance(session, NativeSession):
+        return session.raw
+    from pkcs11 import _pkcs11
+
+    if session is None or not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]
+        return None
+    return RawModule.of(session)

@@ -348,18 +348,3 @@ def function_list_address(session: Any) -> int | None:
         return None
     major = ctypes.c_ubyte.from_address(address).value
     return address if major in (2, 3) else None
-
-
-def raw_for(session: Any) -> RawModule | None:
-    """The raw calls for ``session``, or None when it is not a real python-pkcs11 session (a
-    test stand-in: python-pkcs11's own path keeps its wrappers in the loop) or its function
-    table cannot be read."""
-    from tui_csr.hsm.native import NativeSession
-
-    if isinstance(session, NativeSession):
-        return session.raw
-    from pkcs11 import _pkcs11
-
-    if session is None or not isinstance(session, _pkcs11.Session):  # type: ignore[attr-defined]
-        return None
-    return RawModule.of(session)

@@ -12,7 +12,8 @@ from tui_csr.core.keyspec import HashAlg, Scheme
 from tui_csr.errors import TokenError
 from tui_csr.hsm.errors import token_error
 from tui_csr.hsm.keys import digest_info, find_objects, read_attributes
-from tui_csr.hsm.raw import RawModule, raw_for
+from tui_csr.hsm.native import raw_for
+from tui_csr.hsm.raw import RawModule
 
 if TYPE_CHECKING:
     from tui_csr.hsm.token import Pkcs11Token

@@ -225,7 +225,7 @@ class Pkcs11Token(CertificateMixin):
 
     def close(self) -> None:
         """Close the session (logs out when it was the last one)."""
-        from tui_csr.hsm.raw import raw_for
+        from tui_csr.hsm.native import raw_for
 
         self._fresh = None
         for session in [self._session, *self._spent]:
@@ -308,7 +308,7 @@ class Pkcs11Token(CertificateMixin):
         would then cost more round trips than asking label by label (:meth:`label_in_use`)."""
         from pkcs11 import exceptions as px
 
-        from tui_csr.hsm.raw import raw_for
+        from tui_csr.hsm.native import raw_for
 
         session = self._s()
         raw = raw_for(session)

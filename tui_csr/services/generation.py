@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
@@ -106,9 +106,10 @@ class Generation:
 
         The key pair is generated under a write-ahead intent (see
         :mod:`tui_csr.services.orphans`): lease, intent (durable), pair with the intent's
-        CKA_ID, the rewrite target recorded, CKA_ID rewritten to the public key's SHA-1 where
-        the token allows it, signature, verification, then the record, which closes the intent
-        in the same store write. On any failure after the intent the pair is destroyed and the
+        CKA_ID and label, CKA_ID rewritten to the public key's SHA-1 where the token allows it
+        (no store write: an orphan scan recognises the rewritten pair by its label and that
+        id), signature, verification, then the record, which closes the intent in the same
+        store write. On any failure after the intent the pair is destroyed and the
         intent closed once that is confirmed; a pair that cannot be destroyed is reported with a
         sentence naming ``tui-csr orphans`` and its intent stays open for the next scan.
 
@@ -116,7 +117,14 @@ class Generation:
         batch scans the token's labels once, :func:`tui_csr.batch.token_labels`), so no
         search is made for it here.
         """
-        say = progress or (lambda _msg: None)
+        v = await self.prepare(params, label_checked=label_checked)
+        intent, lease = await self._open_intent(v)
+        return await self.generate_opened(v, intent, lease, progress, renews=renews)
+
+    async def prepare(self, params: GenerateParams, *,
+                      label_checked: bool = False) -> ValidatedRequest:
+        """The checks of :meth:`generate` before its intent: validation, the key spec on the
+        token and (unless ``label_checked``) the label on the token. No store write."""
         v = await asyncio.to_thread(self.validate, params)
         token = self.ctx.require_token()
         reason = await token.supports(v.spec)
@@ -129,8 +137,17 @@ class Generation:
             # A default label may collide with a key made elsewhere (another data folder,
             # another tool): take the next free suffix instead of refusing.
             v = await self._free_token_label(v)
-        intent, lease = await self._open_intent(v)
+        return v
+
+    async def generate_opened(self, v: ValidatedRequest, intent: Intent, lease: Lease,
+                              progress: Progress | None = None, *,
+                              renews: str | None = None) -> Request:
+        """:meth:`generate` from its open intent on: ``intent`` is durably open for ``v``
+        (:meth:`open_intents`, or :meth:`generate`'s own) and ``lease`` is its lease, held by
+        the caller and released here whatever happens."""
+        say = progress or (lambda _msg: None)
         try:
+            token = self.ctx.require_token()
             crashpoint.reached("after-intent")
             say(f"Generating {v.spec.display} key on token {token.label}")
             try:
@@ -147,7 +164,7 @@ class Generation:
             # failure even when the store cannot say it was recorded (unreachable, failed).
             target = self._rewrite_target(pair)
             try:
-                key_id = await self._final_key_id(intent, pair)
+                key_id = await self._final_key_id(pair)
                 return await self.record(v, key_id, pair.spki_der,
                                          "renew" if renews else "generate", say,
                                          close_intent=intent.id, renews=renews, pair=pair)
@@ -187,6 +204,63 @@ class Generation:
             return intent, lease
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
+    async def open_intents(self, vs: Sequence[ValidatedRequest]) -> list[tuple[Intent, Lease]]:
+        """The intents of several requests (a batch's chunk), each with its CKA_ID drawn and
+        its lease held, recorded in one durable store write before any of their keys exists;
+        pass each to :meth:`generate_opened`, or to :meth:`abandon` when it will not be made.
+        Fresh CKA_IDs are drawn when the store knows one of those drawn (2-byte ids)."""
+        token = self.ctx.require_token()
+        store = self.ctx.store
+        info = self.ctx.token_info
+        store_id = await self.ctx.store_tag()
+        for attempt in range(_ID_ATTEMPTS):
+            intents = [Intent(id=uuid.uuid4().hex, store_id=store_id, label=v.label,
+                              key_id=(await token.new_key_id()).hex(), key_spec=v.spec.name,
+                              token_label=token.label, created_by=self.ctx.user,
+                              created=utcnow(), token_serial=info.serial if info else None)
+                       for v in vs]
+            held: list[Lease] = []
+
+            def open_all(intents: list[Intent] = intents, held: list[Lease] = held) -> None:
+                for intent in intents:
+                    held.append(store.intent_lease(intent.id))
+                store.open_intents(intents)
+
+            try:
+                await asyncio.to_thread(open_all)
+            except InputError as exc:
+                for lease in held:
+                    lease.release()
+                if exc.field == "key_id" and attempt < _ID_ATTEMPTS - 1:
+                    continue
+                raise
+            except BaseException:
+                for lease in held:
+                    lease.release()
+                raise
+            return list(zip(intents, held, strict=True))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def abandon(self, opened: Sequence[tuple[Intent, Lease]]) -> None:
+        """Close intents from :meth:`open_intents` whose keys were never asked for (a batch
+        stopped first), under their leases, then release those. The leases are released
+        whatever happens (directly: a cancellation must not skip it); a close that did not
+        happen is left to the next orphan scan, which closes an intent without a pair as
+        abandoned."""
+        store = self.ctx.store
+
+        def close_all() -> None:
+            for intent, _lease in opened:
+                with contextlib.suppress(StoreError):
+                    store.close_intent(intent.id, IntentState.ABANDONED)
+
+        try:
+            if opened:
+                await asyncio.to_thread(close_all)
+        finally:
+            for _intent, lease in opened:
+                lease.release()
+
     def _rewrite_target(self, pair: KeyPair) -> tuple[bytes, ...]:
         """The CKA_ID :meth:`_final_key_id` rewrites ``pair`` to, when the token allows it."""
         from tui_csr.hsm.keys import key_id_for
@@ -195,16 +269,18 @@ class Generation:
         token = self.ctx.require_token()
         return (target,) if token.profile.key_id_mutable and target != pair.key_id else ()
 
-    async def _final_key_id(self, intent: Intent, pair: KeyPair) -> bytes:
-        """Rewrite the pair's CKA_ID to the SHA-1 of its public key where the token allows it,
-        the target recorded in the intent first; returns the id the pair has now."""
+    async def _final_key_id(self, pair: KeyPair) -> bytes:
+        """Rewrite the pair's CKA_ID to the SHA-1 of its public key where the token allows it;
+        returns the id the pair has now. Nothing is written to the store first: a crash
+        during or after the rewrite leaves objects under the intent's id or under the SHA-1
+        of their own public key with the intent's label, which an orphan scan attributes to
+        the intent (:meth:`tui_csr.services.orphans.Orphans._attribute`)."""
         from tui_csr.hsm.keys import key_id_for
 
         token = self.ctx.require_token()
         target = key_id_for(pair.spki_der)
         if not token.profile.key_id_mutable or target == pair.key_id:
             return pair.key_id
-        await asyncio.to_thread(self.ctx.store.set_intent_target, intent.id, target.hex())
         key_id = await token.set_key_id(pair.key_id, target)
         crashpoint.reached("after-id-rewrite")
         return key_id
@@ -219,12 +295,12 @@ class Generation:
         token = self.ctx.require_token()
         store = self.ctx.store
         with contextlib.suppress(StoreError):
-            intent = await asyncio.to_thread(store.get_intent, intent.id)  # the latest target
+            intent = await asyncio.to_thread(store.get_intent, intent.id)  # closed meanwhile?
         if intent.state is IntentState.RECORDED:
             return  # the record's write did land (it failed after): the key is recorded, keep it
         ids = [bytes.fromhex(k) for k in intent.key_ids]
-        # ``extra_ids``: the rewrite target, in case the intent in hand does not name it (the
-        # store could not be re-read): destroying an id with no objects is harmless.
+        # ``extra_ids``: the rewrite target, which the intent does not name (it is not written
+        # to the store): destroying an id with no objects is harmless.
         ids += [k for k in extra_ids if k not in ids]
         try:
             for key_id in ids:

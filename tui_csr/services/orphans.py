@@ -15,6 +15,18 @@ scan here finds:
 An intent whose lease is held belongs to a generation (or a repair) running right now, in this
 or another process: it is nobody's orphan, and is left alone.
 
+A pair carries the intent's CKA_ID until generation rewrites it to the SHA-1 of its public key
+(where the token allows it); that target is not written to the store (it would cost a durable
+write per key). A key is therefore the intent's when it carries one of the intent's ids, or
+when its CKA_LABEL is the intent's label (labels are unique: the store and the token are checked
+before generation), its CKA_ID is the SHA-1 of its own public key (what the rewrite makes), and
+neither a record nor another open intent names that id (see :meth:`Orphans._attribute`). Of
+several open intents with one label the newest is given the key, and none of them is closed as
+abandoned while such a key is there, so a key is never lost track of; the cost is that a key
+made elsewhere after this folder's generation died *before* making its key, with the same label
+and a SHA-1 CKA_ID (p11tool's rule), would be offered as this folder's orphan until a scan has
+closed that intent (every scan does).
+
 Data folders made by earlier versions put a CKO_DATA marker on the token for each key, labelled
 with the store's id: a marked key of this store without a record is still an orphan, and its
 marker is removed once the key has a record or is destroyed.
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -117,10 +130,11 @@ class _Claim:
 
     @property
     def ids(self) -> list[bytes]:
-        """Every CKA_ID the pair may carry."""
+        """Every CKA_ID the pair may carry: the intent's, and those its objects carry now."""
         if self.intent is None:
             return [self.key_id]
-        return [bytes.fromhex(k) for k in self.intent.key_ids]
+        ids = [bytes.fromhex(k) for k in self.intent.key_ids]
+        return ids + [k.key_id for k in self.found if k.key_id not in ids]
 
 
 class Orphans:
@@ -156,6 +170,54 @@ class Orphans:
             if store.get_intent(intent.id).state is IntentState.OPEN:
                 store.close_intent(intent.id, IntentState.ABANDONED)
 
+    def _open_here(self, token: AsyncToken) -> list[Intent]:
+        """Every open intent of this token, running or not, oldest first."""
+        serial = self._serial
+        return [i for i in self.ctx.store.list_intents() if on_token(i, token.label, serial)]
+
+    async def _attribute(self, token: AsyncToken, intents: Sequence[Intent],
+                         keys: Sequence[TokenKey], known: set[str],
+                         ) -> tuple[dict[str, list[TokenKey]], set[str]]:
+        """For each of ``intents`` (every open intent of this token, oldest first as the store
+        lists them, read after ``keys``, so that a key made meanwhile has its intent among
+        them), the key objects that are its
+        pair; and the ids of the intents that must not be closed as abandoned.
+
+        By CKA_ID (:func:`present`), and by CKA_LABEL for a key whose CKA_ID was rewritten (the
+        module's docstring): its id is named by no intent and no record (``known``), and is the
+        SHA-1 of its own public key, read from the token. A label's key goes to the newest open
+        intent with that label; while such a key is there (or several, which is given to
+        none) no intent with the label is closed as abandoned."""
+        pairs = {i.id: present(keys, i) for i in intents}
+        unsure: set[str] = set()
+        if not token.profile.key_id_mutable:
+            return pairs, unsure  # no id is ever rewritten: the ids say everything
+        named = {kid for i in intents for kid in i.key_ids} | known
+        by_label: dict[str, list[Intent]] = defaultdict(list)
+        for intent in intents:
+            by_label[intent.label].append(intent)
+        for label, group in by_label.items():
+            loose = [k for k in keys if k.label == label and k.has_public
+                     and k.key_id.hex() not in named]
+            loose = [k for k in loose if await self._rewritten(token, k.key_id)]
+            if not loose:
+                continue
+            if len(loose) == 1:
+                pairs[group[-1].id].append(loose[0])  # the newest (the store lists oldest first)
+            unsure |= {i.id for i in group}
+        return pairs, unsure
+
+    @staticmethod
+    async def _rewritten(token: AsyncToken, key_id: bytes) -> bool:
+        """True when the public key ``key_id`` carries the SHA-1 of itself as CKA_ID: the id
+        generation rewrites a pair to (:func:`tui_csr.hsm.keys.key_id_for`)."""
+        from tui_csr.hsm.keys import key_id_for
+
+        try:
+            return key_id_for(await token.public_key_spki(key_id)) == key_id
+        except (TokenError, ValueError):
+            return False
+
     async def scan(self) -> OrphanReport:
         """Compare the token with the store (see the module's docstring). Closes the open
         intents whose pair never came, and removes earlier versions' markers no longer
@@ -166,19 +228,23 @@ class Orphans:
         # The records before the token's list: a record read now has its key in that list
         # (the key is made first), unless it is being deleted right now.
         records = await asyncio.to_thread(store.list_requests, None)
-        idle = await self._idle_intents(token)
+        idle = {i.id for i in await self._idle_intents(token)}
         keys = await token.list_keys()
         known = {r.key_id for r in records}
+        # Every open intent again, after the keys: one opened meanwhile names its key's label.
+        opened = await asyncio.to_thread(self._open_here, token)
+        pairs, unsure = await self._attribute(token, opened, keys, known)
         orphans: list[OrphanKey] = []
         claimed: set[bytes] = set()
-        for intent in idle:
-            found = present(keys, intent)
+        for intent in (i for i in opened if i.id in idle):
+            found = pairs[intent.id]
             if any(k.key_id.hex() in known for k in found):
                 continue  # a record's write closes its intent: not an orphan whatever this is
             if found:
                 orphans.append(_as_orphan(found, intent))
                 claimed |= {k.key_id for k in found}
-            else:  # no pair: its worker died before making it (or after destroying it)
+            elif intent.id not in unsure:
+                # No pair: its worker died before making it (or after destroying it).
                 await asyncio.to_thread(self._close_abandoned, intent)
         stale: list[bytes] = []
         for k in keys:
@@ -205,9 +271,16 @@ class Orphans:
         if any(r.key_id == key_id.hex() for r in records):
             raise InputError(f"Key {key_id.hex()} belongs to a request; delete the request "
                              "instead.", field="key_id")
-        serial = self._serial
-        mine = [i for i in await asyncio.to_thread(store.list_intents)
-                if on_token(i, token.label, serial) and key_id.hex() in i.key_ids]
+        known = {r.key_id for r in records}
+
+        async def pairs() -> tuple[list[Intent], dict[str, list[TokenKey]]]:
+            keys = await token.list_keys()
+            opened = await asyncio.to_thread(self._open_here, token)
+            return opened, (await self._attribute(token, opened, keys, known))[0]
+
+        opened, found_by = await pairs()
+        mine = [i for i in opened if key_id.hex() in i.key_ids
+                or any(k.key_id == key_id for k in found_by[i.id])]
         if mine:
             try:
                 lease = await asyncio.to_thread(store.intent_lease, mine[0].id)
@@ -220,7 +293,7 @@ class Orphans:
                 if intent.state is not IntentState.OPEN:
                     raise InputError(f"Key {key_id.hex()} was handled by another tui-csr "
                                      "process meanwhile.", field="key_id")
-                found = present(await token.list_keys(), intent)
+                found = (await pairs())[1].get(intent.id, [])
                 if not found:
                     raise InputError(f"Key {key_id.hex()} is not on token '{token.label}' "
                                      "(any more).", field="key_id")
@@ -286,12 +359,17 @@ class Orphans:
                                  f"'{token.label}'; destroy it instead.", field="key_id")
             use = privates[0].key_id
             if not privates[0].has_public:
-                # A rewrite of the CKA_ID cut short: the public key has the new id already.
-                target = claim.intent.final_key_id if claim.intent is not None else None
-                if target is None or not any(k.has_public for k in claim.found):
+                # A rewrite of the CKA_ID cut short: the public key has the new id already,
+                # the SHA-1 of the public key, computed again as generation does.
+                from tui_csr.hsm.keys import key_id_for
+
+                publics = [k.key_id for k in claim.found if k.has_public]
+                target = (key_id_for(await token.public_key_spki(publics[0]))
+                          if claim.intent is not None and publics else None)
+                if target is None or target != publics[0]:
                     raise InputError(f"Key {key_id.hex()} has no public key on token "
                                      f"'{token.label}'; destroy it instead.", field="key_id")
-                use = await token.set_key_id(use, bytes.fromhex(target))
+                use = await token.set_key_id(use, target)
             spki = await token.public_key_spki(use)
             label = claim.intent.label if claim.intent is not None else privates[0].label
             yield use, label, spki, claim.intent.id if claim.intent is not None else None

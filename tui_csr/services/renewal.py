@@ -87,7 +87,9 @@ class Renewal:
             source.scheme == Scheme.PSS.value and spec.key_type is KeyType.RSA)
         new_subject = bool(ov.dn and ov.dn.strip()) or bool(ov.fields)
         return GenerateParams(
-            key_spec=spec.name, hash=ov.hash or source.hash, pss=pss,
+            key_spec=spec.name, pss=pss,
+            # EdDSA has no separate hash: a source's does not follow the key to Ed25519.
+            hash=ov.hash or (None if spec.key_type is KeyType.EDDSA else source.hash),
             dn=ov.dn if new_subject else source.subject,
             fields=list(ov.fields) if new_subject else [],
             sans=list(source.sans if ov.sans is None else ov.sans),

@@ -28,6 +28,8 @@ from tui_csr.store.auditchain import AuditChain, AuditLink
 from tui_csr.store.pg_session import AdvisoryLease, PgSession, _fold, _plural, lease_key
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import psycopg
 
     from tui_csr.core.profiles import Profile
@@ -84,7 +86,8 @@ class PostgresStore(PgSession):
                     raise InputError(f"A request with id '{req.id}' already exists.", field="id")
                 raise refusals.label_taken(req.label)
             if close_intent is not None:
-                self._close_in(cur, close_intent, IntentState.RECORDED, request_id=req.id)
+                self._close_in(cur, close_intent, IntentState.RECORDED, request_id=req.id,
+                               final_key_id=req.key_id)
             cur.execute("INSERT INTO tui_csr.requests (id, label, token_label, key_id, status, "
                         "created, group_keys, doc) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                         self._request_row(req))
@@ -328,31 +331,48 @@ class PostgresStore(PgSession):
 
     def open_intent(self, intent: Intent, audit: AuditEntry | None = None) -> None:
         """See :meth:`RequestStore.open_intent`."""
+        self.open_intents([intent], audit)
+
+    def open_intents(self, intents: Sequence[Intent], audit: AuditEntry | None = None) -> None:
+        """See :meth:`RequestStore.open_intents`: one transaction."""
         from psycopg.types.json import Jsonb
 
-        if intent.state is not IntentState.OPEN:
+        if any(intent.state is not IntentState.OPEN for intent in intents):
             raise ValueError("only an open intent can be recorded")
-        wanted = list(intent.key_ids)
-        with self._writing() as cur:
-            cur.execute("SELECT 1 FROM tui_csr.intents WHERE id = %s", (intent.id,))
-            if cur.fetchone():
-                raise InputError(f"An intent with id '{intent.id}' already exists.", field="id")
-            cur.execute("SELECT 1 FROM tui_csr.intents WHERE state = %s AND (key_id = ANY(%s) "
-                        "OR final_key_id = ANY(%s)) LIMIT 1",
-                        (IntentState.OPEN.value, wanted, wanted))
-            if cur.fetchone():
+        if not intents:
+            return
+        mine: set[str] = set()
+        for intent in intents:
+            if mine & set(intent.key_ids):
                 raise InputError(f"The key id {intent.key_id} is taken by a key pair being "
                                  "generated.", field="key_id")
-            cur.execute("SELECT label FROM tui_csr.requests WHERE key_id = ANY(%s) LIMIT 1",
-                        (wanted,))
+            mine |= set(intent.key_ids)
+        wanted = sorted(mine)
+        with self._writing() as cur:
+            cur.execute("SELECT id FROM tui_csr.intents WHERE id = ANY(%s) LIMIT 1",
+                        ([i.id for i in intents],))
             row = cur.fetchone()
             if row:
-                raise InputError(f"The key id {intent.key_id} is taken by request "
-                                 f"'{row[0]}'.", field="key_id")
-            cur.execute("INSERT INTO tui_csr.intents (id, state, key_id, final_key_id, created, "
-                        "doc) VALUES (%s, %s, %s, %s, %s, %s)",
-                        (intent.id, intent.state.value, intent.key_id, intent.final_key_id,
-                         intent.created, Jsonb(intent.to_doc())))
+                raise InputError(f"An intent with id '{row[0]}' already exists.", field="id")
+            cur.execute("SELECT key_id, final_key_id FROM tui_csr.intents WHERE state = %s AND "
+                        "(key_id = ANY(%s) OR final_key_id = ANY(%s)) LIMIT 1",
+                        (IntentState.OPEN.value, wanted, wanted))
+            row = cur.fetchone()
+            if row:
+                key = row[0] if row[0] in mine else row[1]
+                raise InputError(f"The key id {key} is taken by a key pair being "
+                                 "generated.", field="key_id")
+            cur.execute("SELECT key_id, label FROM tui_csr.requests WHERE key_id = ANY(%s) "
+                        "LIMIT 1", (wanted,))
+            row = cur.fetchone()
+            if row:
+                raise InputError(f"The key id {row[0]} is taken by request "
+                                 f"'{row[1]}'.", field="key_id")
+            cur.executemany(
+                "INSERT INTO tui_csr.intents (id, state, key_id, final_key_id, created, doc) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                [(intent.id, intent.state.value, intent.key_id, intent.final_key_id,
+                  intent.created, Jsonb(intent.to_doc())) for intent in intents])
             # As the TinyDB store: intents closed long ago go in the same transaction.
             cutoff = (utcnow() - INTENTS_KEPT).isoformat().replace("+00:00", "Z")
             cur.execute("DELETE FROM tui_csr.intents WHERE state <> %s AND doc->>'closed' < %s",
@@ -401,8 +421,10 @@ class PostgresStore(PgSession):
         return closed
 
     def _close_in(self, cur: psycopg.Cursor, intent_id: str, state: IntentState,
-                  request_id: str | None = None) -> Intent:
+                  request_id: str | None = None, final_key_id: str | None = None) -> Intent:
         doc = self._open_intent_doc(cur, intent_id)
+        if final_key_id is not None and final_key_id.lower() != doc.get("key_id"):
+            doc = {**doc, "final_key_id": final_key_id.lower()}  # the id the record names
         return self._save_intent(cur, {
             **doc, "state": state.value, "request_id": request_id,
             "closed": utcnow().isoformat().replace("+00:00", "Z")})

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Protocol
 from tui_csr.core.models import IntentState, Status
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tui_csr.core.models import AuditEntry, Group, Intent, Request
     from tui_csr.core.profiles import Profile
     from tui_csr.store.auditchain import AuditChain
@@ -151,8 +153,15 @@ class RequestStore(Protocol):
         closed more than 30 days ago are removed in the same transaction."""
         ...
 
+    def open_intents(self, intents: Sequence[Intent], audit: AuditEntry | None = None) -> None:
+        """:meth:`open_intent` for several intents in one durable write or transaction (a
+        batch's chunk): all or none; InputError (``key_id``) also when two share a CKA_ID."""
+        ...
+
     def set_intent_target(self, intent_id: str, key_id: str) -> Intent:
-        """Record the CKA_ID (hex) the open intent's pair is about to be rewritten to."""
+        """Record the CKA_ID (hex) the open intent's pair is about to be rewritten to. (Not
+        used by generation any more: the record's write names the final id, and an orphan
+        scan recognises a rewritten pair by its label; kept for callers of the store.)"""
         ...
 
     def close_intent(self, intent_id: str, state: IntentState,

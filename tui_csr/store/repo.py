@@ -13,7 +13,7 @@ seen. TinyDB document ids are internal; a request is identified by its ``id`` fi
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -284,7 +284,8 @@ class Store:
                     raise InputError(f"A request with id '{req.id}' already exists.", field="id")
                 raise refusals.label_taken(req.label)
             if close_intent is not None:
-                self._close_in(tx, close_intent, IntentState.RECORDED, request_id=req.id)
+                self._close_in(tx, close_intent, IntentState.RECORDED, request_id=req.id,
+                               final_key_id=req.key_id)
             tx.insert(tx.requests, req.to_doc())
             if source is not None:
                 tx.update(tx.requests, {"renewed_by": req.id}, [source.doc_id])
@@ -551,22 +552,42 @@ class Store:
         Raises InputError (field ``key_id``) when a request or another open intent already uses
         its CKA_ID, so the caller can choose another id before anything is on the token.
         """
-        if intent.state is not IntentState.OPEN:
+        self._open_intents([intent], audit, "open_intent")
+
+    def open_intents(self, intents: Sequence[Intent], audit: AuditEntry | None = None) -> None:
+        """:meth:`open_intent` for several intents in one durable write (a batch opens a chunk
+        of requests at once): all or none. InputError (``key_id``) also when two of them share
+        a CKA_ID. Hold every lease first."""
+        self._open_intents(intents, audit, "open_intents")
+
+    def _open_intents(self, intents: Sequence[Intent], audit: AuditEntry | None,
+                      op: str) -> None:
+        if any(intent.state is not IntentState.OPEN for intent in intents):
             raise ValueError("only an open intent can be recorded")
-        with self._writing("open_intent") as tx:
-            if tx.intent_doc(intent.id) is not None:
-                raise InputError(f"An intent with id '{intent.id}' already exists.", field="id")
-            wanted = set(intent.key_ids)
-            for doc in tx.raw(_INTENTS).values():
-                if doc.get("state") == IntentState.OPEN.value and wanted & {
-                        doc.get("key_id"), doc.get("final_key_id")}:
+        if not intents:
+            return
+        with self._writing(op) as tx:
+            taken = {k for doc in tx.raw(_INTENTS).values()
+                     if doc.get("state") == IntentState.OPEN.value
+                     for k in (doc.get("key_id"), doc.get("final_key_id")) if k}
+            ids = {doc.get("id") for doc in tx.raw(_INTENTS).values()}
+            for intent in intents:
+                if intent.id in ids:
+                    raise InputError(f"An intent with id '{intent.id}' already exists.",
+                                     field="id")
+                ids.add(intent.id)
+                wanted = set(intent.key_ids)
+                if wanted & taken:
                     raise InputError(f"The key id {intent.key_id} is taken by a key pair being "
                                      "generated.", field="key_id")
+                taken |= wanted
+            new = {k for intent in intents for k in intent.key_ids}
             for doc in tx.raw(_REQUESTS).values():
-                if doc.get("key_id") in wanted:
-                    raise InputError(f"The key id {intent.key_id} is taken by request "
+                if doc.get("key_id") in new:
+                    raise InputError(f"The key id {doc.get('key_id')} is taken by request "
                                      f"'{doc.get('label')}'.", field="key_id")
-            tx.insert(tx.intents, intent.to_doc())
+            for intent in intents:
+                tx.insert(tx.intents, intent.to_doc())
             # Closed intents only explain the past (the audit trail keeps that too): the ones
             # closed long ago go in this same write, so the table does not grow for ever.
             cutoff = _iso_z(utcnow() - INTENTS_KEPT)
@@ -602,9 +623,11 @@ class Store:
         return closed
 
     def _close_in(self, tx: _Tx, intent_id: str, state: IntentState,
-                  request_id: str | None = None) -> Intent:
+                  request_id: str | None = None, final_key_id: str | None = None) -> Intent:
         doc = self._open_intent_doc(tx, intent_id)
         fields = {"state": state.value, "closed": _iso_z(utcnow()), "request_id": request_id}
+        if final_key_id is not None and final_key_id.lower() != doc.get("key_id"):
+            fields["final_key_id"] = final_key_id.lower()  # the id the record names (rewritten)
         tx.update(tx.intents, fields, [doc.doc_id])
         return self._parse(Intent, {**doc, **fields})
 

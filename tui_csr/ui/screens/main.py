@@ -39,7 +39,6 @@ from tui_csr.ui.widgets.requests import (  # noqa: F401 - the Requests tab's nam
     KEY_GONE,
     NO_GROUP_TEXT,
     NO_REQUEST_TEXT,
-    PAGE,
     RequestsView,
 )
 
@@ -52,6 +51,8 @@ _WIZARD_MODULE = "tui_csr.ui.screens.wizard"
 #: (tab pane id, tab title) in order; keys 1, 2, 3 choose them.
 #: How often the store's change mark is read (TinyDB: the file; PostgreSQL: LISTEN's counter).
 STORE_POLL_SECONDS = 2.0
+#: Seconds after login by which the start-up orphan scan starts even if the list never loaded.
+ORPHAN_SCAN_LATEST = 3.0
 
 TABS: tuple[tuple[str, str], ...] = (
     ("requests-tab", "Requests"), ("certificates-tab", "Certificates"), ("groups-tab", "Groups"),
@@ -154,13 +155,17 @@ class MainScreen(Screen[None]):
         self.refresh_bindings()
         self.reload_all()
         self.requests.table.focus()
-        self._scan_orphans()
+        # The start-up orphan scan reads every record and lists the token's keys: it starts
+        # once the Requests tab has its rows on screen (not competing with that first read
+        # for the store and the CPU), or after a few seconds whatever happened to the read.
+        self._orphan_scan_due = True
+        self.set_timer(ORPHAN_SCAN_LATEST, self._start_orphan_scan)
         # Another admin's change to the store shows up here by itself (TinyDB: the file's
         # change time; PostgreSQL: the LISTEN/NOTIFY counter, also moved by a reconnection).
         self.set_interval(STORE_POLL_SECONDS, self.poll_store)
 
     #: The last mark of the store file seen (None: not read yet, or no file).
-    _store_mark: tuple[int, int] | None = None
+    _store_mark: tuple[int, ...] | None = None
 
     def poll_store(self) -> None:
         """Read the store file's change mark (off the loop); the lists reload when it moved."""
@@ -188,6 +193,18 @@ class MainScreen(Screen[None]):
                 and not view.filter_text
                 and (self.focused is None or self.focused.id in {"generate", "filter"})):
             table.focus()
+
+    _orphan_scan_due = False
+
+    @on(RequestsView.Loaded)
+    def _requests_loaded(self) -> None:
+        if self._orphan_scan_due:
+            self.call_after_refresh(self._start_orphan_scan)
+
+    def _start_orphan_scan(self) -> None:
+        if self._orphan_scan_due:
+            self._orphan_scan_due = False
+            self._scan_orphans()
 
     def reload_all(self) -> None:
         """Reload every tab (after a change that may move a request between them)."""

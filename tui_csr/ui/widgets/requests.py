@@ -1,12 +1,18 @@
 """The Requests tab: a filter, the Generate CSR button and the table of pending requests.
 
 :class:`RequestsView` goes in a ``TabPane`` of the main screen, with ``reload()`` like the other
-tab views; rows arrive a page at a time, the filter and sort work on all of them.
+tab views. The table is virtual (:mod:`tui_csr.ui.widgets.virtual_table`): it holds the list of
+rows and renders only those on screen, so 100,000 requests show as fast as 20. The rows' cells
+are made once per load, off the event loop; a filter or sort of more than :data:`SYNC_ROWS` rows
+runs on a thread too, so typing never stalls the screen.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -20,7 +26,7 @@ from textual.worker import Worker
 from tui_csr.core.models import Group, Request
 from tui_csr.ui.dialogs.error import ReportsWorkerErrors
 from tui_csr.ui.screens.result import describe_key
-from tui_csr.ui.text import LiteralTable
+from tui_csr.ui.widgets.virtual_table import VirtualTable, cell_width
 
 if TYPE_CHECKING:
     from tui_csr.service import CsrService
@@ -32,9 +38,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("attestation", "Attestation"),
 )
 _KEYS = [key for key, _ in COLUMNS]
-#: Rows added to the table at a time, and how close to the end the cursor gets before the next.
-PAGE = 200
-PAGE_MARGIN = 40
+_KEY_COLUMN = _KEYS.index("key")
+#: Up to this many rows are filtered and sorted on the event loop (a few ms); more go to a
+#: thread, and the table shows the result when it is ready.
+SYNC_ROWS = 5_000
+#: Rows filtered between two looks at whether the user typed on (a newer filter wins).
+_CHUNK = 4_096
 
 NO_GROUP_TEXT = ("No certificate group exists yet, and every request needs one: an "
                  "administrator must create one first (tui-csr groups add NAME).")
@@ -44,12 +53,25 @@ WAITING_TEXT = "Opening the token…"
 KEY_GONE = "✗ key gone"
 
 
-@dataclass(frozen=True)
-class RequestRow:
-    """One table row: the request and its cells, as shown."""
+_WIDTHS: dict[tuple[int, ...], tuple[int, ...]] = {}
 
-    request: Request
-    cells: tuple[str, ...]
+
+class RequestRow:
+    """One table row: the request, its cells as shown, and their widths."""
+
+    __slots__ = ("_haystack", "cells", "key_gone", "request", "widths")
+
+    def __init__(self, request: Request, cells: tuple[str, ...], key_gone: bool = False) -> None:
+        self.request = request
+        self.cells = cells
+        self.key_gone = key_gone
+        #: Terminal cells each cell takes (the column widths are the widest of the rows shown);
+        #: a few hundred distinct tuples cover 10,000 rows, so they are shared.
+        widths = tuple(map(cell_width, cells))
+        if len(_WIDTHS) > 65_536:
+            _WIDTHS.clear()
+        self.widths = _WIDTHS.setdefault(widths, widths)
+        self._haystack: str | None = None
 
     @classmethod
     def of(cls, request: Request, attestation: str, *, key_gone: bool = False) -> RequestRow:
@@ -63,19 +85,91 @@ class RequestRow:
             ", ".join(request.groups), request.owner or "",
             request.created.astimezone().strftime("%Y-%m-%d %H:%M"),
             "no" if attestation == "none" else attestation,
-        ))
+        ), key_gone)
+
+    def marked(self, key_gone: bool) -> RequestRow:
+        """This row with its Key cell saying (or no longer saying) that the key is gone."""
+        key = KEY_GONE if key_gone else describe_key(self.request)[0]
+        cells = (*self.cells[:_KEY_COLUMN], key, *self.cells[_KEY_COLUMN + 1:])
+        return RequestRow(self.request, cells, key_gone)
+
+    @property
+    def key(self) -> str:
+        """The table's key for this row: the request id."""
+        return self.request.id
+
+    @property
+    def haystack(self) -> str:
+        """What the filter searches: label, subject, groups and owner, case-folded."""
+        if self._haystack is None:
+            r = self.request
+            self._haystack = " ".join([r.label, r.subject, *r.groups, r.owner or ""]).casefold()
+        return self._haystack
 
     def matches(self, needle: str) -> bool:
         """Whether the filter text occurs in the label, subject, groups or owner."""
-        r = self.request
-        haystack = " ".join([r.label, r.subject, *r.groups, r.owner or ""]).casefold()
-        return needle.casefold() in haystack
+        return needle.casefold() in self.haystack
 
     def sort_key(self, column: str) -> tuple:
         """What to sort by in ``column`` (the creation time itself for Created)."""
         if column == "created":
             return (self.request.created,)
         return (self.cells[_KEYS.index(column)].casefold(), self.request.label.casefold())
+
+
+def build_rows(requests: Sequence[Request], attestation: str,
+               lost: frozenset[str] | set[str]) -> list[RequestRow]:
+    """The rows of ``requests`` (run on a thread for a large store: ~10 us a request)."""
+    return [RequestRow.of(r, attestation, key_gone=r.id in lost) for r in requests]
+
+
+class _Stale(Exception):
+    """A newer filter or sort replaced the one being worked out."""
+
+
+def ordered(rows: Sequence[RequestRow], column: str, reverse: bool) -> list[RequestRow]:
+    """``rows`` sorted by ``column`` (the creation time itself for Created)."""
+    out = list(rows)
+    if column == "created":
+        out.sort(key=lambda row: row.request.created, reverse=reverse)
+    else:
+        index = _KEYS.index(column)
+        out.sort(key=lambda row: (row.cells[index].casefold(), row.request.label.casefold()),
+                 reverse=reverse)
+    return out
+
+
+def arrange(rows: Sequence[RequestRow], needle: str, column: str, reverse: bool,
+            stale: Callable[[], bool] = lambda: False, keep: Request | None = None,
+            in_order: list[RequestRow] | None = None,
+            ) -> tuple[list[RequestRow], list[int], int | None, list[RequestRow]]:
+    """The rows that pass the filter ``needle``, sorted by ``column``, the width of each column
+    over them, where the row of ``keep`` is among them (None: not there), and all the rows in
+    that order: pass that back as ``in_order`` while the rows and the order stay, and typing a
+    filter sorts nothing (a filter keeps the order). Raises :class:`_Stale` as soon as
+    ``stale()`` says a newer one is due."""
+    if in_order is None:
+        in_order = ordered(rows, column, reverse)
+    if stale():
+        raise _Stale
+    if needle:
+        folded = needle.casefold()
+        visible: list[RequestRow] = []
+        for start in range(0, len(in_order), _CHUNK):
+            if stale():
+                raise _Stale
+            visible += [row for row in in_order[start:start + _CHUNK] if folded in row.haystack]
+    else:
+        visible = in_order
+    widths = [max(map(itemgetter(i), map(attrgetter("widths"), visible)), default=0)
+              for i in range(len(COLUMNS))]
+    where = None if keep is None else _find(visible, keep.id)
+    return visible, widths, where, in_order
+
+
+def _find(rows: Sequence[RequestRow], request_id: str) -> int | None:
+    """Where the row of request ``request_id`` is in ``rows`` (a reload made new models)."""
+    return next((i for i, row in enumerate(rows) if row.request.id == request_id), None)
 
 
 def sort_text(column: str, reverse: bool) -> str:
@@ -85,7 +179,7 @@ def sort_text(column: str, reverse: bool) -> str:
     return f"Sorted by {title}, {order}."
 
 
-class RequestsTable(LiteralTable):
+class RequestsTable(VirtualTable):
     """The Requests table, with vim keys on top of the arrows."""
 
     BINDINGS = [
@@ -119,10 +213,13 @@ class RequestsView(ReportsWorkerErrors, Vertical):
     class Loaded(Message):
         """The requests and groups were read from the store."""
 
-        def __init__(self, requests: list[Request], groups: list[Group]) -> None:
+        def __init__(self, requests: list[Request], groups: list[Group],
+                     rows: list[RequestRow] | None = None) -> None:
             super().__init__()
             self.requests = requests
             self.groups = groups
+            #: The rows, made on a thread (None: the view makes them).
+            self.rows = rows
 
     class Opened(Message):
         """The user chose a request (enter) to look at."""
@@ -136,8 +233,12 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         self.service = service
         self.rows: list[RequestRow] = []
         self.groups: list[Group] | None = None  # None until loaded
-        self._pending_rows: list[RequestRow] = []  # filtered and sorted, not all in the table
-        self._shown = 0  # how many of them the table holds
+        #: Bumped by every filter or sort: a result worked out for an older one is dropped.
+        self._generation = 0
+        #: Whether the sorted column is to be scrolled into view once the rows are shown.
+        self._scroll_to_sorted = False
+        #: ((rows, column, reverse), every row in that order): a filter sorts nothing.
+        self._in_order: tuple[tuple[list[RequestRow], str, bool], list[RequestRow]] | None = None
         self.sort_column = "created"
         self.sort_reverse = True  # newest first
         #: Ids of requests whose key is gone from the token (from the start-up scan).
@@ -155,6 +256,15 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.show_rows()
+        if not self.service.settings.store:  # TinyDB: its parse is cached; PostgreSQL: nothing
+            self._read_ahead()
+
+    @work(exit_on_error=False, group="requests-read-ahead")
+    async def _read_ahead(self) -> None:
+        """Read the store once while the token opens and logs in: the load after the login
+        then finds it parsed (a stat, and the journal's new lines, tell whether it still is)."""
+        with contextlib.suppress(Exception):  # the load after the login reports it
+            await self.service.list_groups()
 
     # -- loading ------------------------------------------------------------------------------
     def reload(self) -> None:
@@ -164,9 +274,18 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     @work(exclusive=True, exit_on_error=False, group="requests")
     async def _load(self) -> None:
-        requests = await self.service.list_requests()
-        groups = await self.service.list_groups()
-        self.post_message(self.Loaded(requests, groups))
+        # The groups' read queued at once beside the requests' for the store lock, not behind
+        # the start-up scan's read of every request (0.2 s with 10,000).
+        groups_read = asyncio.ensure_future(self.service.list_groups())
+        try:
+            requests = await self.service.list_requests()
+        except BaseException:
+            groups_read.cancel()
+            raise
+        groups = await groups_read
+        rows = await asyncio.to_thread(build_rows, requests, self.service.settings.attestation,
+                                       frozenset(self.lost_key_ids))
+        self.post_message(self.Loaded(requests, groups, rows))
 
     def worker_failed(self, worker: Worker) -> None:
         """A failed load: stop the loading indicator (the app shows the error)."""
@@ -177,17 +296,26 @@ class RequestsView(ReportsWorkerErrors, Vertical):
         self._requests = event.requests
         self.groups = event.groups
         self.loading = False
-        self._make_rows()
+        if event.rows is None:
+            self._make_rows()
+        else:  # the lost keys may have changed while the rows were made
+            self.rows = self._marked(event.rows)
+            self.show_rows()
 
     def mark_lost(self, ids: set[str]) -> None:
         """Mark the requests ``ids`` as having lost their key (the Key column says so)."""
         self.lost_key_ids = set(ids)
-        self._make_rows()
+        self.rows = self._marked(self.rows)
+        self.show_rows()
+
+    def _marked(self, rows: list[RequestRow]) -> list[RequestRow]:
+        lost = self.lost_key_ids
+        return [row if (row.request.id in lost) is row.key_gone
+                else row.marked(row.request.id in lost) for row in rows]
 
     def _make_rows(self) -> None:
-        attestation = self.service.settings.attestation
-        self.rows = [RequestRow.of(r, attestation, key_gone=r.id in self.lost_key_ids)
-                     for r in self._requests]
+        self.rows = build_rows(self._requests, self.service.settings.attestation,
+                               self.lost_key_ids)
         self.show_rows()
 
     # -- showing ------------------------------------------------------------------------------
@@ -203,35 +331,66 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     def visible_rows(self) -> list[RequestRow]:
         """The rows that pass the filter, in sort order."""
-        needle = self.filter_text
-        rows = [row for row in self.rows if not needle or row.matches(needle)]
-        rows.sort(key=lambda row: row.sort_key(self.sort_column), reverse=self.sort_reverse)
-        return rows
+        return arrange(self.rows, self.filter_text, self.sort_column, self.sort_reverse)[0]
 
     def selected_request(self) -> Request | None:
         """The request under the cursor, if any."""
         table = self.table
-        if table.row_count == 0:
+        rows = table.source
+        if not rows or not 0 <= table.cursor_row < len(rows):
             return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((row.request for row in self.rows if row.request.id == key), None)
+        row = rows[table.cursor_row]
+        return row.request if isinstance(row, RequestRow) else None
 
     def show_rows(self) -> None:
-        """Fill the table from ``rows`` (filtered, sorted), or show what to do instead."""
+        """Fill the table from ``rows`` (filtered, sorted), or show what to do instead: right
+        away for up to :data:`SYNC_ROWS` rows, else from a thread, the newest filter winning."""
+        self._generation += 1
+        keep = self.selected_request()
+        order = (self.rows, self.sort_column, self.sort_reverse)
+        cached = self._in_order
+        in_order = cached[1] if cached is not None and cached[0][0] is self.rows \
+            and cached[0][1:] == order[1:] else None
+        if len(self.rows) <= SYNC_ROWS:
+            self._show(keep, order, *arrange(self.rows, self.filter_text, self.sort_column,
+                                             self.sort_reverse, keep=keep, in_order=in_order))
+        else:
+            self._arrange_on_thread(self._generation, keep, order, in_order)
+
+    @work(exclusive=True, exit_on_error=False, group="arrange")
+    async def _arrange_on_thread(self, generation: int, keep: Request | None,
+                                 order: tuple[list[RequestRow], str, bool],
+                                 in_order: list[RequestRow] | None) -> None:
+        def stale() -> bool:
+            return generation != self._generation
+
+        try:
+            result = await asyncio.to_thread(arrange, self.rows, self.filter_text,
+                                             self.sort_column, self.sort_reverse, stale, keep,
+                                             in_order)
+        except _Stale:
+            return
+        if not stale():
+            self._show(keep, order, *result)
+
+    def _show(self, kept: Request | None, order: tuple[list[RequestRow], str, bool],
+              rows: list[RequestRow], widths: list[int], where: int | None,
+              in_order: list[RequestRow]) -> None:
+        """Show ``rows``; ``where``: the row of ``kept``, the request selected when they were
+        worked out, which keeps the cursor (unless the user moved on meanwhile); ``in_order``:
+        every row in the ``order`` they were sorted in, for the next filter."""
+        self._in_order = (order, in_order)
         table = self.table
         keep = self.selected_request()
-        rows = self.visible_rows()
+        if keep is not kept:  # the cursor moved while a thread worked: look for it again
+            where = None if keep is None else _find(rows, keep.id)
         table.clear(columns=True)
         arrow = " ▼" if self.sort_reverse else " ▲"
         for key, title in COLUMNS:
             table.add_column(title + (arrow if key == self.sort_column else ""), key=key)
-        self._pending_rows = rows
-        self._shown = 0
-        keep_index = next((i for i, row in enumerate(rows)
-                           if keep is not None and row.request.id == keep.id), None)
-        self._add_page(upto=keep_index)
-        if keep_index is not None:
-            table.move_cursor(row=keep_index)
+        table.show_rows(rows, widths)
+        if where is not None:
+            table.move_cursor(row=where)
         empty = self.query_one("#empty", Static)
         empty.update(self.empty_text())
         empty.display = not rows
@@ -245,23 +404,11 @@ class RequestsView(ReportsWorkerErrors, Vertical):
             table.focus()
         if not rows and table.has_focus:  # a hidden table must not keep the keys
             self.query_one("#generate", Button).focus()
-
-    def _add_page(self, upto: int | None = None) -> None:
-        """Add the next :data:`PAGE` rows (or up to row ``upto``). DataTable measures every cell
-        of every row it holds: 10,000 rows took ~10 s to show, so rows arrive a page at a time
-        as the cursor nears the end (filter and sort still work on all of them)."""
-        end = max(self._shown + PAGE, (upto or 0) + 1)
-        chunk = self._pending_rows[self._shown:end]
-        table = self.table
-        for row in chunk:
-            table.add_row(*row.cells, key=row.request.id)
-        self._shown += len(chunk)
-
-    @on(DataTable.RowHighlighted)
-    def _near_the_end(self, event: DataTable.RowHighlighted) -> None:
-        if (self._shown < len(self._pending_rows)
-                and event.cursor_row >= self._shown - PAGE_MARGIN):
-            self._add_page()
+        if self._scroll_to_sorted:
+            self._scroll_to_sorted = False
+            # Twice deferred: the rebuilt table learns its width on the next refresh, and
+            # moving its row cursor scrolls it back to the left edge right after that.
+            table.call_after_refresh(table.call_after_refresh, self._scroll_to_sort_column)
 
     def empty_text(self) -> str:
         """What to say when the table shows nothing: what to do next."""
@@ -303,11 +450,8 @@ class RequestsView(ReportsWorkerErrors, Vertical):
     def _sorted(self) -> None:
         """Show the rows in the new order, bring the sorted column (with its ▲/▼) into view
         and say what the order is: at 80 columns most columns are off to the right."""
+        self._scroll_to_sorted = True
         self.show_rows()
-        table = self.table
-        # Twice deferred: the rebuilt table learns its width on the next refresh, and moving
-        # its row cursor scrolls it back to the left edge right after that.
-        table.call_after_refresh(table.call_after_refresh, self._scroll_to_sort_column)
         self.notify(sort_text(self.sort_column, self.sort_reverse), title="Sorted",
                     timeout=3)
 
@@ -343,7 +487,9 @@ class RequestsView(ReportsWorkerErrors, Vertical):
 
     @on(DataTable.RowSelected)
     def _row_chosen(self, event: DataTable.RowSelected) -> None:
-        request = next((row.request for row in self.rows
-                        if row.request.id == event.row_key.value), None)
-        if request is not None:
-            self.post_message(self.Opened(request))
+        table = self.table
+        index = table.index_of(event.row_key)
+        if index is not None:
+            row = table.source[index]
+            if isinstance(row, RequestRow):
+                self.post_message(self.Opened(row.request))

@@ -15,6 +15,8 @@ from textual.widgets import Input, Label, LoadingIndicator, Static
 from tui_csr.core.extensions import RequestedExtensions
 from tui_csr.errors import TuiCsrError
 from tui_csr.service import GenerateParams, ValidatedRequest
+from tui_csr.ui.text import shown
+from tui_csr.ui.widgets.toggles import StateCheckbox
 from tui_csr.ui.wizard.common import FieldError, FieldRow, WizardStep, WorkFailed
 
 #: The summary's rows, in order; steps' :meth:`~WizardStep.summary` fill them by name.
@@ -22,6 +24,8 @@ SUMMARY_ROWS = ("Token", "Key", "Hash", "Padding", "Key label", "Subject DN", "C
                 "Groups", "Owner")
 #: The rows of the requested extensions, as the profiles resolve them (see :func:`extension_rows`).
 EXTENSION_ROWS = ("Profiles", "Key usage", "EKU", "Basic constr.", "SKI")
+#: The fields of the requested extensions a user may change (within what the profiles allow).
+EXTENSION_FIELDS = ("key_usage", "eku", "ca", "path_len")
 
 
 def profiles_text(profiles: tuple[dict, ...] | list[dict] | None) -> str:
@@ -60,7 +64,7 @@ class ReviewStep(WizardStep):
 
     TITLE = "Review and Apply"
     LIST_TITLE = "Review"
-    FIELDS = frozenset({"apply", "key_usage", "eku", "ca", "path_len"})
+    FIELDS = frozenset({"apply", *EXTENSION_FIELDS})
 
     DEFAULT_CSS = """
     ReviewStep #summary, ReviewStep #extensions {
@@ -114,6 +118,12 @@ class ReviewStep(WizardStep):
         yield FieldRow("Change EKU", Input(
             id="eku", compact=True, placeholder="empty: as above; e.g. clientAuth"))
         yield FieldError(id="eku-error")
+        yield FieldRow("CA", StateCheckbox("request CA:TRUE (a CA's CSR)", id="ca", compact=True,
+                                           tooltip="basicConstraints CA:TRUE, critical"))
+        yield FieldError(id="ca-error")
+        yield FieldRow("Path length", Input(
+            id="path_len", compact=True, placeholder="empty: as the profiles set it; 0-255"))
+        yield FieldError(id="path_len-error")
         with Horizontal(id="apply-status"):
             yield LoadingIndicator(id="apply-spinner")
             yield Static("", id="apply-progress", markup=False)
@@ -143,9 +153,14 @@ class ReviewStep(WizardStep):
         """Resolve the profiles for the request as it stands."""
         self._resolve()
 
-    @on(Input.Changed, "#key_usage, #eku")
+    @on(Input.Changed, "#key_usage, #eku, #path_len")
     def _extensions_changed(self, event: Input.Changed) -> None:
         self.query_one(f"#{event.input.id}-error", FieldError).clear()
+        self._resolve()
+
+    @on(StateCheckbox.Changed, "#ca")
+    def _ca_changed(self) -> None:
+        self.query_one("#ca-error", FieldError).clear()
         self._resolve()
 
     @work(exclusive=True, group="review-resolve", exit_on_error=False)
@@ -169,8 +184,11 @@ class ReviewStep(WizardStep):
         if event.validated is not None:
             rows = extension_rows(event.validated.extensions)
             rows["Profiles"] = profiles_text(event.validated.profiles)
+            # The subject as it will be signed: with the profiles' DN defaults filled in.
+            self.query_one(f"#{_row_id('Subject DN')}", Static).update(
+                shown(event.validated.dn.to_rfc4514()))
             self.refusal = ""
-            for field in ("key_usage", "eku"):
+            for field in EXTENSION_FIELDS:
                 self.query_one(f"#{field}-error", FieldError).clear()
             self.show_apply_error(None)
         for name in EXTENSION_ROWS:
@@ -179,21 +197,21 @@ class ReviewStep(WizardStep):
         if error is None:
             return
         self.refusal = error.message
-        if error.field in ("key_usage", "eku", "ca", "path_len"):
+        if error.field in EXTENSION_FIELDS:
             self.show_error(error.field, error.message)
         else:
             self.post_message(self.Refused(error))
 
-    def show_error(self, field: str, message: str) -> None:
-        """basicConstraints has no field of its own here: its messages go under key usage."""
-        super().show_error("key_usage" if field in ("ca", "path_len") else field, message)
-
     def contribute(self, params: GenerateParams) -> None:
-        """A changed keyUsage / extendedKeyUsage (empty: as the profiles set them)."""
+        """A changed keyUsage / extendedKeyUsage (empty: as the profiles set them), a CA
+        request and its path length (empty: as the profiles set it)."""
         ku = self.query_one("#key_usage", Input).value.strip()
         eku = self.query_one("#eku", Input).value.strip()
+        path_len = self.query_one("#path_len", Input).value.strip()
         params.key_usage = ku or None
         params.eku = eku or None
+        params.ca = self.query_one("#ca", StateCheckbox).value
+        params.path_len = path_len or None
 
     def value_of(self, name: str) -> str:
         """What the summary shows for row ``name`` (for tests and screen readers)."""

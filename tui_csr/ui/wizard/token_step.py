@@ -1,4 +1,8 @@
-"""Step 1, CryptoToken: the token, key type and specification, hash, RSA padding, key label."""
+"""Step 1, CryptoToken: the token, key type and specification, hash, RSA padding, key label.
+
+EdDSA (Ed25519, Ed448) is offered only once the token said it can make and sign with such keys
+(CKM_EC_EDWARDS_KEY_PAIR_GEN and CKM_EDDSA listed); it has no hash to choose (PureEdDSA).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,10 @@ from tui_csr.ui.text import literal
 from tui_csr.ui.widgets.toggles import StateCheckbox, StateRadioButton
 from tui_csr.ui.wizard.common import Errors, FieldError, FieldRow, WizardStep, WorkFailed
 
-_KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC}
+_KEY_TYPES = {"type-rsa": KeyType.RSA, "type-ec": KeyType.EC, "type-ed": KeyType.EDDSA}
+_SPEC_SETS = {KeyType.RSA: "#spec-rsa", KeyType.EC: "#spec-ec", KeyType.EDDSA: "#spec-ed"}
+#: The Edwards-curve specs, offered only where the token can make them.
+_EDDSA_SPECS = ("Ed25519", "Ed448")
 _PADDINGS = {"pad-pkcs1": False, "pad-pss": True}
 #: The profile choice that leaves it to the chosen groups' policies (no explicit profile).
 FROM_GROUPS = ""
@@ -27,7 +34,10 @@ def _spec_button(name: str, on: bool = False) -> RadioButton:
     # The bits alone for RSA: the key type is chosen on the row above, and "RSA 4096" as the
     # third button did not fit at 80 columns.
     text = str(spec.bits) if spec.key_type is KeyType.RSA else name
-    return StateRadioButton(text, value=on, name=name, id=f"spec-{name}")
+    button = StateRadioButton(text, value=on, name=name, id=f"spec-{name}")
+    if spec.key_type is KeyType.EDDSA:
+        button.disabled = True  # until the token says it can make it
+    return button
 
 
 class CryptoTokenStep(WizardStep):
@@ -38,15 +48,21 @@ class CryptoTokenStep(WizardStep):
 
     DEFAULT_CSS = """
     CryptoTokenStep RadioSet { layout: horizontal; width: 1fr; }
-    CryptoTokenStep RadioSet > RadioButton { width: auto; margin-right: 2; }
+    CryptoTokenStep RadioSet > RadioButton { width: auto; margin-right: 1; }
     CryptoTokenStep RadioSet:focus { background-tint: $primary 15%; }
     CryptoTokenStep #token-label { text-style: bold; }
     CryptoTokenStep #padding-na { color: $text-muted; display: none; }
-    CryptoTokenStep.-ec #padding { display: none; }
-    CryptoTokenStep.-ec #padding-na { display: block; }
-    CryptoTokenStep.-ec #spec-rsa { display: none; }
-    CryptoTokenStep #spec-ec { display: none; }
+    CryptoTokenStep.-ec #padding, CryptoTokenStep.-ed #padding { display: none; }
+    CryptoTokenStep.-ec #padding-na, CryptoTokenStep.-ed #padding-na { display: block; }
+    CryptoTokenStep.-ec #spec-rsa, CryptoTokenStep.-ed #spec-rsa { display: none; }
+    CryptoTokenStep #spec-ec, CryptoTokenStep #spec-ed { display: none; }
     CryptoTokenStep.-ec #spec-ec { display: block; }
+    CryptoTokenStep.-ed #spec-ed { display: block; }
+    CryptoTokenStep #type-ed, CryptoTokenStep #spec-ed > RadioButton:disabled { display: none; }
+    CryptoTokenStep.-ed-ok #type-ed { display: block; }
+    CryptoTokenStep #hash-na { color: $text-muted; display: none; }
+    CryptoTokenStep.-ed #hash { display: none; }
+    CryptoTokenStep.-ed #hash-na { display: block; }
     CryptoTokenStep .row-gap { height: 1; }
     CryptoTokenStep #always-auth { margin-top: 1; }
     CryptoTokenStep #profile { width: 1fr; }
@@ -73,22 +89,24 @@ class CryptoTokenStep(WizardStep):
         yield Static(classes="row-gap")
         yield FieldRow("Key type", RadioSet(
             StateRadioButton("RSA", value=True, id="type-rsa"), StateRadioButton("ECDSA", id="type-ec"),
-            id="key-type", compact=True))
+            StateRadioButton("EdDSA", id="type-ed", disabled=True), id="key-type", compact=True))
         yield FieldRow("Key spec", RadioSet(
             _spec_button("RSA2048", True), _spec_button("RSA3072"), _spec_button("RSA4096"),
             id="spec-rsa", compact=True), RadioSet(
             _spec_button("P-256", True), _spec_button("P-384"), _spec_button("P-521"),
-            id="spec-ec", compact=True))
+            id="spec-ec", compact=True), RadioSet(
+            _spec_button("Ed25519", True), _spec_button("Ed448"), id="spec-ed", compact=True))
         yield FieldError(id="key_spec-error")
         yield Static("", id="spec-note", classes="hint", markup=False)
         yield FieldRow("Hash", RadioSet(
             *(StateRadioButton(h.display, value=h is HashAlg.SHA256, name=h.value, id=f"hash-{h.value}")
-              for h in HashAlg), id="hash", compact=True))
+              for h in HashAlg), id="hash", compact=True),
+            Static("None: EdDSA hashes as part of signing (RFC 8032).", id="hash-na"))
         yield FieldError(id="hash-error")
         yield FieldRow("RSA padding", RadioSet(
             StateRadioButton("PKCS#1 v1.5", value=True, id="pad-pkcs1"),
             StateRadioButton("PSS", id="pad-pss"), id="padding", compact=True),
-            Static("Not used with ECDSA keys.", id="padding-na"))
+            Static("Not used with ECDSA keys.", id="padding-na", markup=False))
         yield FieldError(id="pss-error")
         yield Static(classes="row-gap")
         yield FieldRow("Key label", Input(id="label", compact=True,
@@ -172,10 +190,15 @@ class CryptoTokenStep(WizardStep):
                 continue
             reason = event.support.get(button.name)
             button.disabled = reason is not None
-            if reason:
+            if reason and button.name not in _EDDSA_SPECS:  # EdDSA ones are simply not offered
                 notes.append(f"{button.name}: {reason}")
                 button.tooltip = reason
-        for set_id in ("#spec-rsa", "#spec-ec"):
+        eddsa = any(event.support.get(name, "?") is None for name in _EDDSA_SPECS)
+        self.query_one("#type-ed", RadioButton).disabled = not eddsa
+        self.set_class(eddsa, "-ed-ok")
+        if not eddsa and self.key_type is KeyType.EDDSA:
+            self.query_one("#type-rsa", RadioButton).value = True
+        for set_id in _SPEC_SETS.values():
             radio = self.query_one(set_id, RadioSet)
             pressed = radio.pressed_button
             if pressed is None or pressed.disabled:
@@ -188,8 +211,15 @@ class CryptoTokenStep(WizardStep):
 
     @on(RadioSet.Changed, "#key-type")
     def _type_changed(self) -> None:
-        self.set_class(self.key_type is KeyType.EC, "-ec")
+        self._show_type(self.key_type)
         self.query_one("#key_spec-error", FieldError).clear()
+
+    def _show_type(self, key_type: KeyType) -> None:
+        self.set_class(key_type is KeyType.EC, "-ec")
+        self.set_class(key_type is KeyType.EDDSA, "-ed")
+        self.query_one("#padding-na", Static).update(
+            "Not used with EdDSA keys." if key_type is KeyType.EDDSA else
+            "Not used with ECDSA keys.")
 
     @on(Input.Changed, "#label")
     def _label_changed(self) -> None:
@@ -198,27 +228,26 @@ class CryptoTokenStep(WizardStep):
     # -- values ----------------------------------------------------------------------------------
     @property
     def key_type(self) -> KeyType:
-        """RSA or EC, as chosen."""
+        """RSA, EC or EdDSA, as chosen."""
         pressed = self.query_one("#key-type", RadioSet).pressed_button
         return _KEY_TYPES.get(pressed.id or "", KeyType.RSA) if pressed else KeyType.RSA
 
     @property
     def key_spec(self) -> str | None:
         """The chosen spec name (``RSA2048``, ``P-256`` ...) for the chosen type."""
-        set_id = "#spec-ec" if self.key_type is KeyType.EC else "#spec-rsa"
-        pressed = self.query_one(set_id, RadioSet).pressed_button
+        pressed = self.query_one(_SPEC_SETS[self.key_type], RadioSet).pressed_button
         return pressed.name if pressed is not None else None
 
     @property
     def hash_name(self) -> str:
-        """``SHA256`` / ``SHA384`` / ``SHA512``."""
+        """``SHA256`` / ``SHA384`` / ``SHA512`` as chosen (not used with EdDSA keys)."""
         pressed = self.query_one("#hash", RadioSet).pressed_button
         return pressed.name if pressed is not None and pressed.name else HashAlg.SHA256.value
 
     @property
     def pss(self) -> bool:
-        """Whether RSASSA-PSS was chosen (always False for EC keys)."""
-        if self.key_type is KeyType.EC:
+        """Whether RSASSA-PSS was chosen (always False for EC and EdDSA keys)."""
+        if self.key_type is not KeyType.RSA:
             return False
         pressed = self.query_one("#padding", RadioSet).pressed_button
         return _PADDINGS.get(pressed.id or "", False) if pressed else False
@@ -263,9 +292,10 @@ class CryptoTokenStep(WizardStep):
         always authenticate. The label stays empty: a renewal gets a new one."""
         spec = KEY_SPECS.get(params.key_spec)
         if spec is not None:
-            ec = spec.key_type is not KeyType.RSA
-            self.query_one("#type-ec" if ec else "#type-rsa", RadioButton).value = True
-            self.set_class(ec, "-ec")
+            button = {KeyType.RSA: "#type-rsa", KeyType.EC: "#type-ec",
+                      KeyType.EDDSA: "#type-ed"}[spec.key_type]
+            self.query_one(button, RadioButton).value = True
+            self._show_type(spec.key_type)
             self.query_one(f"#spec-{spec.name}", RadioButton).value = True
         if params.hash:
             self.query_one(f"#hash-{params.hash}", RadioButton).value = True
@@ -297,7 +327,7 @@ class CryptoTokenStep(WizardStep):
     def contribute(self, params: GenerateParams) -> None:
         """Key spec, hash, padding and label."""
         params.key_spec = self.key_spec or ""
-        params.hash = self.hash_name
+        params.hash = None if self.key_type is KeyType.EDDSA else self.hash_name
         params.pss = self.pss
         params.label = self.label or None
         params.always_authenticate = self.always_authenticate
@@ -306,13 +336,15 @@ class CryptoTokenStep(WizardStep):
     def summary(self) -> list[tuple[str, str]]:
         """Token, key, hash, padding, label."""
         spec = KEY_SPECS.get(self.key_spec or "")
-        padding = "ECDSA (no padding)" if self.key_type is KeyType.EC else (
-            "PSS" if self.pss else "PKCS#1 v1.5")
+        eddsa = self.key_type is KeyType.EDDSA
+        padding = {KeyType.EC: "ECDSA (no padding)", KeyType.EDDSA: "EdDSA (no padding)"}.get(
+            self.key_type, "PSS" if self.pss else "PKCS#1 v1.5")
         return [
             ("Token", self.service.token.label if self.service.token is not None else "-"),
             ("Key", (spec.display if spec else "-") + (
                 ", PIN before every signature" if self.always_authenticate else "")),
-            ("Hash", HashAlg(self.hash_name).display),
+            ("Hash", "none (EdDSA hashes as it signs)" if eddsa
+             else HashAlg(self.hash_name).display),
             ("Padding", padding),
             ("Key label", self.label or "-"),
             ("Profile", self.profile or FROM_GROUPS_TEXT),
