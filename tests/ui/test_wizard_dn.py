@@ -13,7 +13,7 @@ from asn1crypto import core
 from asn1crypto import csr as acsr
 from cryptography.x509.oid import NameOID
 from textual.pilot import Pilot
-from textual.widgets import RadioButton, Select
+from textual.widgets import Input, RadioButton, Select
 
 from tests.ui import wizard_harness as harness
 from tests.ui.wizard_harness import (
@@ -82,8 +82,12 @@ async def choose_type(pilot: Pilot, row: AttrRow, attr: str) -> None:
     assert select.value == choice
 
 
-async def add_attribute(pilot: Pilot, app: WizardHarness, attr: str, value: str) -> AttrRow:
-    """Fill the last row when it is empty, else add one (ctrl+o): type, OID, value."""
+async def add_attribute(pilot: Pilot, app: WizardHarness, attr: str, value: str, *,
+                        typed: bool = True) -> AttrRow:
+    """Fill the last row when it is empty, else add one (ctrl+o): type, OID, value. The type
+    is always chosen by keyboard; ``typed=False`` puts the OID and the value into their
+    (focused) inputs at once instead of key by key (the same Input.Changed the keys make;
+    the long loops use it to stay quick)."""
     step = app.wizard.dn_step
     last = step.rows[-1]
     if not last.blank or last.choice is not None:
@@ -91,11 +95,25 @@ async def add_attribute(pilot: Pilot, app: WizardHarness, attr: str, value: str)
         await settle(pilot)
     row = step.rows[-1]
     await choose_type(pilot, row, attr)
-    if attr not in EXTRA_TYPES:
-        await pilot.press("tab", *attr)
-    await pilot.press("tab", *value)
+    for text in ([attr] if attr not in EXTRA_TYPES else []) + [value]:
+        await pilot.press("tab")
+        if typed:
+            await pilot.press(*text)
+        else:
+            focused = app.screen.focused
+            assert isinstance(focused, Input), focused
+            focused.value = text
+            await pilot.pause()
     await settle(pilot)
     return row
+
+
+async def put_into(pilot: Pilot, selector: str, text: str) -> None:
+    """Give the input ``selector`` the text ``text`` at once (as a paste would)."""
+    widget = pilot.app.screen.query_one(selector, Input)
+    widget.focus()
+    widget.value = text
+    await pilot.pause()
 
 
 def shown_rows(app: WizardHarness) -> list[tuple[str, str]]:
@@ -111,16 +129,16 @@ async def test_each_attribute_round_trips_string_fields_string(service: CsrServi
         for attr, value, escaped, _oid, _tag in ATTRIBUTES:
             string = f"CN=rt.example,{attr}={escaped}"
             # String -> fields: the row shows the type and the unescaped value.
-            await type_into(pilot, "#dn", string)
+            await put_into(pilot, "#dn", string)
             await settle(pilot)
             assert error_under(app, "dn") == "", attr
             assert shown_rows(app) == [(attr, value)], attr
-            # Fields -> string: from empty fields, typed by keyboard, the same string.
-            await type_into(pilot, "#dn", "")
+            # Fields -> string: from empty fields, the type chosen by keyboard, the same string.
+            await put_into(pilot, "#dn", "")
             await settle(pilot)
             assert shown_rows(app) == [] and value_of(app, "#f-cn") == ""
-            await type_into(pilot, "#f-cn", "rt.example")
-            await add_attribute(pilot, app, attr, value)
+            await put_into(pilot, "#f-cn", "rt.example")
+            await add_attribute(pilot, app, attr, value, typed=False)
             assert [r.query_one(FieldError).message for r in app.wizard.dn_step.rows] == [""]
             assert value_of(app, "#dn") == string, attr
             # And the string view reads it back to the same attribute and value.
@@ -136,7 +154,7 @@ async def test_order_of_repeats_and_attributes_round_trips(service: CsrService) 
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await next_step(pilot)
-        await type_into(pilot, "#dn", dn)
+        await put_into(pilot, "#dn", dn)
         await settle(pilot)
         step = app.wizard.dn_step
         assert shown_rows(app) == [("UID", "jdoe"), ("title", "CA Operator"),
@@ -199,7 +217,7 @@ async def test_csr_from_the_fields_view_carries_every_attribute(service: CsrServ
         await next_step(pilot)
         await type_into(pilot, "#f-cn", "all-attrs.example.org")
         for attr, value, *_ in ATTRIBUTES:
-            await add_attribute(pilot, app, attr, value)
+            await add_attribute(pilot, app, attr, value, typed=False)
         assert all(not r.query_one(FieldError).message for r in app.wizard.dn_step.rows)
         await next_step(pilot)
         assert app.wizard.current == 2
@@ -227,7 +245,7 @@ async def test_ev_subject_with_jurisdiction_and_organization_identifier(
         app.wizard.query_one("#type-ec", RadioButton).value = True
         await settle(pilot)
         await next_step(pilot)
-        await type_into(pilot, "#dn", dn)
+        await put_into(pilot, "#dn", dn)
         await settle(pilot)
         # The fields view shows the EV attributes as rows; C and jurisdictionC stay apart.
         assert shown_rows(app) == [("businessCategory", "Private Organization"),
@@ -264,7 +282,7 @@ async def test_multi_valued_rdn_stays_in_the_string_view(service: CsrService) ->
         await next_step(pilot)
         step = app.wizard.dn_step
         await type_into(pilot, "#f-o", "Typed first")
-        await type_into(pilot, "#dn", dn)
+        await put_into(pilot, "#dn", dn)
         await settle(pilot)
         note = step.query_one("#dn-note")
         assert note.display and str(note.render()) == MULTI_VALUED_NOTE
@@ -320,9 +338,9 @@ async def test_bad_value_is_one_sentence_under_its_row(service: CsrService, attr
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await next_step(pilot)
-        await type_into(pilot, "#dn", "CN=bad.example,O=Example")
+        await put_into(pilot, "#dn", "CN=bad.example,O=Example")
         await settle(pilot)
-        row = await add_attribute(pilot, app, attr, value)
+        row = await add_attribute(pilot, app, attr, value, typed=False)
         message = error_under(app, row.error_key)
         assert needle in message
         assert message.endswith(".") and "Traceback" not in message and "\n" not in message
