@@ -24,7 +24,7 @@ from bench.common import (
 )
 
 ROUNDS = {"P-256": runs(9, 1), "RSA2048": runs(9, 1)}
-LIMIT = 2.0
+LIMIT = 4.0  # issue 14: a fresh generate within 4x of the fastest C peer (issue 7 asked 2x)
 
 
 def _ours(token: Token, spec: str, n: int, _out) -> None:
