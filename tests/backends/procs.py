@@ -66,6 +66,11 @@ class Daemon:
             # The leader is gone; children of the group (e.g. p11-kit's) may still be exiting.
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pid, signal.SIGKILL)
+            # SIGKILL takes effect asynchronously: wait until no member of the group is still
+            # running (a zombie is dead: its parent or init reaps it).
+            deadline = time.monotonic() + timeout
+            while group_running(self.pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
             return
 
 
@@ -149,6 +154,23 @@ def run_step(what: str, cmd: Sequence[str], env: dict[str, str], timeout: float 
         raise BackendError(f"{what} failed (exit {proc.returncode}):\n"
                            f"{proc.stdout[-1500:]}{proc.stderr[-1500:]}")
     return proc.stdout
+
+
+def group_running(pgid: int) -> list[int]:
+    """Pids of process group ``pgid`` that are not zombies (read from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # Fields after the parenthesised command: state, ppid, pgrp, ...
+        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        if int(pgrp) == pgid and state != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 def children_of(pid: int) -> list[int]:
