@@ -21,7 +21,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,9 +156,8 @@ def run_step(what: str, cmd: Sequence[str], env: dict[str, str], timeout: float 
     return proc.stdout
 
 
-def group_running(pgid: int) -> list[int]:
-    """Pids of process group ``pgid`` that are not zombies (read from /proc)."""
-    found = []
+def _processes() -> Iterator[tuple[int, str, int, int]]:
+    """(pid, state, ppid, pgrp) of every process, read from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -167,27 +166,18 @@ def group_running(pgid: int) -> list[int]:
         except OSError:
             continue
         # Fields after the parenthesised command: state, ppid, pgrp, ...
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            found.append(int(entry.name))
-    return found
+        state, ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+        yield int(entry.name), state, int(ppid), int(pgrp)
+
+
+def group_running(pgid: int) -> list[int]:
+    """Pids of process group ``pgid`` that are not zombies."""
+    return [pid for pid, state, _ppid, pgrp in _processes() if pgrp == pgid and state != "Z"]
 
 
 def children_of(pid: int) -> list[int]:
-    """Pids whose parent is ``pid`` (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # Fields after the parenthesised command: state, ppid, ...
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            found.append(int(entry.name))
-    return sorted(found)
+    """Pids whose parent is ``pid``."""
+    return sorted(child for child, _state, ppid, _pgrp in _processes() if ppid == pid)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -17,7 +17,7 @@ with :meth:`VirtualTable.show_rows` instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from rich.cells import cell_len
@@ -193,6 +193,20 @@ class _Offsets:
         """See :meth:`_Rows.clear`."""
 
 
+class _StorageView:
+    """A DataTable storage attribute served as a view over the table's ``source``;
+    DataTable's own assignments to it (in ``__init__`` and ``clear``) are ignored."""
+
+    def __init__(self, view: Callable[[Any], Any]) -> None:
+        self.view = view
+
+    def __get__(self, table: Any, owner: type | None = None) -> Any:
+        return self if table is None else self.view(table)
+
+    def __set__(self, table: Any, value: object) -> None:
+        pass
+
+
 class VirtualTable(DataTable):
     """A DataTable over a sequence of :class:`TableRow` (see the module's docstring)."""
 
@@ -204,29 +218,9 @@ class VirtualTable(DataTable):
 
     # -- DataTable's row storage, as views over ``source`` ----------------------------------
     # DataTable.__init__ and clear() assign these; the views stay, the sequence is replaced.
-    @property  # type: ignore[override]
-    def rows(self) -> _Rows:
-        return _Rows(self)
-
-    @rows.setter
-    def rows(self, value: object) -> None:
-        pass
-
-    @property  # type: ignore[override]
-    def _data(self) -> _Data:
-        return _Data(self)
-
-    @_data.setter
-    def _data(self, value: object) -> None:
-        pass
-
-    @property  # type: ignore[override]
-    def _row_locations(self) -> _Locations:
-        return _Locations(self)
-
-    @_row_locations.setter
-    def _row_locations(self, value: object) -> None:
-        pass
+    rows = _StorageView(lambda t: _Rows(t))
+    _data = _StorageView(lambda t: _Data(t))
+    _row_locations = _StorageView(lambda t: _Locations(t))
 
     @property
     def _y_offsets(self) -> _Offsets:  # type: ignore[override]
